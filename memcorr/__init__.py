@@ -1,0 +1,22 @@
+"""memcorr: memoryless modified equations of optimizers with memory.
+
+The pipeline, one module per stage: ``parse`` (text -> AST), ``check``
+(semantics, dependency graph), ``lower`` (state-space model), ``calculus``
+(vector-field algebra), ``expand`` (invariant manifold and finite-n form),
+``perturb`` (loss perturbation), ``printing`` (LaTeX, NumPy, PyTorch),
+``verify`` (numeric checks), ``cli`` (command line).
+"""
+from .errors import DerivationError, DSLError
+
+__all__ = ["DSLError", "DerivationError", "load"]
+__version__ = "0.1.0"
+
+
+def load(source_or_path):
+    """Parse, check and lower a program given as text, a path, or a bundled name."""
+    from .library import read_source
+    from .check import check
+    from .lower import lower
+    from .parse import parse
+    text, filename = read_source(source_or_path)
+    return lower(check(parse(text, filename)))

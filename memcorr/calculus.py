@@ -1,0 +1,323 @@
+"""Stage 4: the per-coordinate vector-field algebra of method.md §3.
+
+Input: sympy expressions for coordinate ``j`` of a vector field, built from the
+field symbols ``theta`` and ``g`` (``FieldSymbol``), parameters, and the atoms
+below. Output: their directional derivative ``D[E][u]`` (``directional``), their
+``h``-derivatives (each atom's ``_eval_derivative``) and the Taylor expansion of
+gradients and losses at points near ``theta`` (``expand_points``).
+
+Atoms (each prints itself as str, pretty and LaTeX):
+
+- ``Hess(E)``            ``(∇²L · E)_j``
+- ``Dk(E1, …, Ek)``      ``(∇^{k+1} L [E1, …, Ek])_j``, k >= 2, symmetric
+- ``Grad(x)``            ``∂_j L(x)`` at a point ``x`` other than theta
+- ``LossAt(x)``          ``L(x)``, a scalar
+- ``LOSS``               ``L(θ)``, a scalar
+- ``Norm(E)``, ``Dot(E1, E2)``, ``CoordSum(E) = Σ_i E_i``: scalar reductions
+
+``Hess`` and ``Dk`` are multilinear and ``Dot``/``CoordSum`` linear: factors that
+are the same in every coordinate (parameters, ``h``, reductions) are pulled out
+on construction, so equal fields print equal.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.core.sorting import default_sort_key
+
+
+class FieldSymbol(sp.Symbol):
+    """A per-coordinate quantity: ``theta``, ``g``, a state, or a direction placeholder."""
+
+    def _latex(self, printer):
+        name = self.name
+        if name == "theta":
+            return r"\theta_j"
+        if name == "g":
+            return r"\partial_j L"
+        if "[" in name:                       # a lag state "theta[n-1]"
+            base, lag = name[:-1].split("[")
+            return rf"{printer._print(FieldSymbol(base))}^{{({lag})}}"
+        return rf"{printer._print(sp.Symbol(name))}_{{j}}"
+
+
+THETA = FieldSymbol("theta", real=True)
+G = FieldSymbol("g", real=True)
+
+
+class LossValue(sp.Symbol):
+    """The loss at the current iterate, ``L(θ)`` (a scalar)."""
+
+    def __new__(cls):
+        return sp.Symbol.__new__(cls, "loss", real=True)
+
+    def __getnewargs__(self):
+        return ()
+
+    def _latex(self, printer):
+        return "L"
+
+
+LOSS = LossValue()
+
+
+def is_scalar(expr) -> bool:
+    """True if ``expr`` has the same value in every coordinate."""
+    if isinstance(expr, (ScalarAtom, LossValue)):
+        return True
+    if isinstance(expr, (FieldSymbol, FieldAtom)):
+        return False
+    return all(is_scalar(a) for a in expr.args)
+
+
+def linear_terms(expr) -> list[tuple[sp.Expr, sp.Expr]]:
+    """``expr`` as ``Σ c_i E_i`` with scalar coefficients ``c_i`` and field parts ``E_i``."""
+    terms = []
+    for term in sp.Add.make_args(expr):
+        factors = sp.Mul.make_args(term)
+        scalar = [f for f in factors if is_scalar(f)]
+        field = [f for f in factors if not is_scalar(f)]
+        terms.append((sp.Mul(*scalar), sp.Mul(*field)))
+    return terms
+
+
+class FieldAtom(sp.Function):
+    """A per-coordinate atom that depends on the loss."""
+
+    is_real = True
+
+
+class ScalarAtom(sp.Function):
+    """A coordinate-independent reduction."""
+
+    is_real = True
+
+
+def _multilinear(cls, args):
+    """Pull scalar factors and sums out of every argument; None if already canonical."""
+    if any(a == 0 for a in args):
+        return sp.S.Zero
+    split = [linear_terms(a) for a in args]
+    if all(len(s) == 1 and s[0][0] == 1 for s in split):
+        if cls.symmetric and list(args) != sorted(args, key=default_sort_key):
+            return cls(*sorted(args, key=default_sort_key))
+        return None
+    return sp.Add(*[sp.Mul(*[c for c, _ in combo]) * cls(*[f for _, f in combo])
+                    for combo in _product(split)])
+
+
+def _product(lists):
+    out = [[]]
+    for items in lists:
+        out = [prev + [item] for prev in out for item in items]
+    return out
+
+
+class Hess(FieldAtom):
+    """``(∇²L · E)_j``: the Hessian applied to the vector field ``E``."""
+
+    nargs = 1
+    symmetric = False
+
+    @classmethod
+    def eval(cls, e):
+        return _multilinear(cls, (e,))
+
+    def _eval_derivative(self, s):
+        return Hess(sp.diff(self.args[0], s))
+
+    def directional(self, u):
+        return Dk(u, self.args[0]) + Hess(directional(self.args[0], u))
+
+    def _latex(self, printer):
+        return rf"\left(\nabla^2 L\, {printer.parenthesize(self.args[0], 1000)}\right)_j"
+
+
+class Dk(FieldAtom):
+    """``(∇^{k+1} L [E_1, …, E_k])_j`` for k >= 2 (``Dk(E)`` is ``Hess(E)``)."""
+
+    symmetric = True
+
+    @classmethod
+    def eval(cls, *args):
+        if len(args) == 1:
+            return Hess(args[0])
+        return _multilinear(cls, args)
+
+    def _eval_derivative(self, s):
+        a = self.args
+        return sp.Add(*[Dk(*a[:i], sp.diff(a[i], s), *a[i + 1:]) for i in range(len(a))])
+
+    def directional(self, u):
+        a = self.args
+        return Dk(u, *a) + sp.Add(*[Dk(*a[:i], directional(a[i], u), *a[i + 1:]) for i in range(len(a))])
+
+    def _sympystr(self, printer):
+        return f"D_{len(self.args)}({', '.join(printer._print(a) for a in self.args)})"
+
+    def _latex(self, printer):
+        inner = ", ".join(printer._print(a) for a in self.args)
+        return rf"\nabla^{{{len(self.args) + 1}}} L\left[{inner}\right]_j"
+
+
+class Grad(FieldAtom):
+    """``∂_j L(x)``: the gradient at a point ``x`` (``Grad(theta)`` is ``g``)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x == THETA:
+            return G
+        return None
+
+    def _latex(self, printer):
+        return rf"\partial_j L\left({printer._print(self.args[0])}\right)"
+
+
+class LossAt(ScalarAtom):
+    """``L(x)``: the loss at a point ``x``."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x == THETA:
+            return LOSS
+        return None
+
+    def _latex(self, printer):
+        return rf"L\left({printer._print(self.args[0])}\right)"
+
+
+class Norm(ScalarAtom):
+    """``‖E‖``: the Euclidean norm over all coordinates."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, e):
+        terms = linear_terms(sp.factor_terms(e))
+        if len(terms) == 1 and terms[0][0] != 1:
+            return sp.Abs(terms[0][0]) * Norm(terms[0][1])
+        return None
+
+    def _eval_derivative(self, s):
+        e = self.args[0]
+        return Dot(e, sp.diff(e, s)) / self
+
+    def directional(self, u):
+        e = self.args[0]
+        return Dot(e, directional(e, u)) / self
+
+    def _latex(self, printer):
+        return rf"\left\lVert {printer._print(self.args[0])} \right\rVert"
+
+
+class Dot(ScalarAtom):
+    """``Σ_i (E1)_i (E2)_i``."""
+
+    nargs = 2
+    symmetric = True
+
+    @classmethod
+    def eval(cls, a, b):
+        return _multilinear(cls, (a, b))
+
+    def _eval_derivative(self, s):
+        a, b = self.args
+        return Dot(sp.diff(a, s), b) + Dot(a, sp.diff(b, s))
+
+    def directional(self, u):
+        a, b = self.args
+        return Dot(directional(a, u), b) + Dot(a, directional(b, u))
+
+    def _latex(self, printer):
+        return rf"\left\langle {printer._print(self.args[0])}, {printer._print(self.args[1])} \right\rangle"
+
+
+class CoordSum(ScalarAtom):
+    """``Σ_i E_i``: the sum over coordinates."""
+
+    nargs = 1
+    symmetric = False
+
+    @classmethod
+    def eval(cls, e):
+        return _multilinear(cls, (e,))
+
+    def _eval_derivative(self, s):
+        return CoordSum(sp.diff(self.args[0], s))
+
+    def directional(self, u):
+        return CoordSum(directional(self.args[0], u))
+
+    def _latex(self, printer):
+        return rf"\sum_i \left({printer._print(self.args[0])}\right)_i"
+
+
+ATOMS = (Hess, Dk, Grad, LossAt, Norm, Dot, CoordSum)
+
+
+def outer_atoms(expr) -> set:
+    """The atoms of ``expr`` not nested inside another atom."""
+    if isinstance(expr, (FieldAtom, ScalarAtom)):
+        return {expr}
+    found = set()
+    for a in expr.args:
+        found |= outer_atoms(a)
+    return found
+
+
+class NonSmooth:
+    """Records that a derivative of sign/abs/max/min was taken where it is differentiable."""
+
+    used = False
+
+
+def _drop_deltas(expr):
+    if expr.has(sp.DiracDelta):
+        NonSmooth.used = True
+        expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    return expr
+
+
+def directional(expr, u):
+    """``D[expr][u]``: the derivative of the field ``expr`` at theta in the direction ``u``.
+
+    ``theta`` moves with ``u``, ``g`` with ``Hess(u)``, the loss with ``Dot(g, u)``; other
+    field symbols (states, placeholders) are held fixed. ``sign' = 0``, ``abs' = sign``.
+    """
+    expr = sp.sympify(expr)
+    atoms = outer_atoms(expr)
+    dummies = {a: sp.Dummy(real=True) for a in atoms}
+    flat = expr.xreplace(dummies)
+    result = sp.diff(flat, THETA) * u + sp.diff(flat, G) * Hess(u)
+    if flat.has(LOSS):
+        result += sp.diff(flat, LOSS) * Dot(G, u)
+    back = {d: a for a, d in dummies.items()}
+    for atom, d in dummies.items():
+        if isinstance(atom, (Grad, LossAt)):
+            raise ValueError("expand gradients at other points (expand_points) before differentiating")
+        result += sp.diff(flat, d) * atom.directional(u)
+    return _drop_deltas(result.xreplace(back))
+
+
+def dh(expr, h):
+    """``d expr / dh`` with the atoms' own rules; Dirac deltas of sign/max/min dropped."""
+    return _drop_deltas(sp.diff(expr, h))
+
+
+def expand_points(expr, order: int):
+    """Replace ``Grad(theta + δ)`` and ``LossAt(theta + δ)`` by their Taylor series in ``δ``.
+
+    ``δ`` must vanish with the step size; terms up to ``δ^order`` are kept, which is
+    exact to ``O(h^order)``.
+    """
+    def taylor(atom):
+        delta = sp.expand(atom.args[0] - THETA)
+        derivs = [G] + [Dk(*([delta] * m)) for m in range(1, order + 1)]
+        if isinstance(atom, Grad):
+            return sum(d / sp.factorial(m) for m, d in enumerate(derivs))
+        return LOSS + sum(Dot(delta, d) / sp.factorial(m + 1) for m, d in enumerate(derivs[:order]))
+
+    return expr.replace(lambda e: isinstance(e, (Grad, LossAt)), taylor)

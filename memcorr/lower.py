@@ -1,0 +1,458 @@
+"""Stage 3: checked program -> state-space model (method.md §2).
+
+Input: ``check.Checked``. Output: ``Model`` — the pre-step states ``s`` with
+their initial values, the state map ``s_{n+1} = Φ(s_n, θ_n)`` and ``F`` with
+``θ_{n+1} = θ_n − h F(s_n, θ_n)``, all sympy expressions for one coordinate.
+
+What lowering does, in order:
+
+- statements run top to bottom; temporaries are inlined, a read of a state sees
+  its old value before its assignment and the new one after;
+- ``theta[n - k]`` and ``g[n - k]`` become lag states (a shift register, initial
+  value the starting point); ``sum(k = a .. n, c r^k X(θ_{n−k}))`` becomes a
+  state ``σ ← r σ + X(θ_n)`` (and its lags when ``a > 1``); a sum with literal
+  bounds is unrolled;
+- a state of order ``h`` (velocity form, dsl.md) is rescaled, ``v = h w``;
+- ``F = (θ − θ_new)/h`` must have a limit as ``h → 0`` (dsl.md's rule), and the
+  memory must decay: the state Jacobian at the fixed point has every
+  eigenvalue inside the unit circle (checked numerically at the defaults and
+  at points inside the parameters' domains).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import sympy as sp
+
+from .calculus import (ATOMS, G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
+                       ScalarAtom, outer_atoms)
+from .check import Checked, history_lag
+from .errors import DSLError, DSLWarning, Span
+from .parse import (Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
+                    Pow)
+
+_FUNCTIONS = {
+    "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "exp": sp.exp, "log": sp.log,
+    "tanh": sp.tanh, "max": sp.Max, "min": sp.Min, "grad": Grad, "loss": LossAt,
+    "norm": Norm, "dot": Dot, "sum": CoordSum,
+}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    symbol: sp.Symbol
+    default: float | None
+    domain: Domain | None
+    small: bool
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One pre-step state. ``update`` is its component of Φ.
+
+    ``origin`` says where it came from: ``"state"`` (declared), ``"lag"`` (a past
+    iterate or gradient) or ``"sum"`` (a history sum). ``velocity`` marks a state
+    rescaled by ``1/h``: the symbol then stands for ``v/h``.
+    """
+
+    name: str
+    symbol: FieldSymbol
+    init: sp.Expr
+    update: sp.Expr
+    origin: str
+    span: Span
+    velocity: bool = False
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    description: str
+    h: sp.Symbol
+    n: sp.Symbol
+    params: dict[str, Parameter]
+    states: tuple[StateVar, ...]
+    F: sp.Expr
+    checked: Checked = field(repr=False)
+    warnings: tuple[DSLWarning, ...] = ()
+
+    @property
+    def symbols(self) -> list[FieldSymbol]:
+        return [s.symbol for s in self.states]
+
+    @property
+    def Phi(self) -> list[sp.Expr]:
+        return [s.update for s in self.states]
+
+    def defaults(self) -> dict[sp.Symbol, float]:
+        return {p.symbol: p.default for p in self.params.values() if p.default is not None}
+
+    def summary(self) -> str:
+        params = ", ".join(f"{p.name}={p.default:g}" if p.default is not None else p.name
+                           for p in self.params.values())
+        states = ", ".join(s.name for s in self.states) or "none"
+        return f"{self.name}: step {self.h}, params [{params}], states [{states}]"
+
+    def show(self) -> str:
+        """The model as text: states with initial value and update, then F."""
+        lines = [f"optimizer {self.name}" + (f"  — {self.description}" if self.description else ""),
+                 f"  step size  {self.h}"]
+        for p in self.params.values():
+            extra = [f"= {p.default:g}"] if p.default is not None else []
+            extra += [str(p.domain)] if p.domain else []
+            extra += ["small"] if p.small else []
+            lines.append(f"  param      {p.name} {' '.join(extra)}")
+        lines.append("  states     s_{n+1} = Φ(s_n, θ_n)   [initial value]")
+        for s in self.states:
+            note = f"  ({s.origin})" if s.origin != "state" else ""
+            if s.velocity:
+                note = f"  (velocity form: stands for {s.name}/{self.h})"
+            lines.append(f"    {s.name} ← {sp.sstr(s.update)}   [{sp.sstr(s.init)}]{note}")
+        lines.append(f"  update     θ_{{n+1}} = θ_n − {self.h}·F,  F = {sp.sstr(self.F)}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ symbols
+def param_symbol(p: ParamDecl) -> sp.Symbol:
+    """A real symbol whose sign assumptions follow the declared domain."""
+    assumptions = {"real": True}
+    dom = p.domain
+    if dom is not None:
+        if dom.lo > 0 or (dom.lo == 0 and not dom.lo_closed):
+            assumptions["positive"] = True
+        elif dom.lo >= 0:
+            assumptions["nonnegative"] = True
+        elif dom.hi < 0 or (dom.hi == 0 and not dom.hi_closed):
+            assumptions["negative"] = True
+    return sp.Symbol(p.name, **assumptions)
+
+
+def number(text: str) -> sp.Rational:
+    return sp.Rational(text) if "e" not in text.lower() else sp.Rational(sp.Float(text, 30))
+
+
+# ------------------------------------------------------------------ lowering
+class _Lowering:
+    def __init__(self, checked: Checked):
+        self.c = checked
+        self.h = sp.Symbol(checked.step, positive=True)
+        self.n = sp.Symbol("n", integer=True, nonnegative=True)
+        self.params = {name: Parameter(name, param_symbol(p), p.default, p.domain, p.small)
+                       for name, p in checked.params.items()}
+        self.constants = {name: p.symbol for name, p in self.params.items()}
+        self.constants[checked.step] = self.h
+        self.states: dict[str, StateVar] = {}
+        for name, decl in checked.states.items():
+            sym = FieldSymbol(name, real=True)
+            init = self.expr(decl.init, {}) if decl.init is not None else sp.S.Zero
+            self.states[name] = StateVar(name, sym, init, sym, "state", decl.span)
+        self.sums = 0
+
+    # ----------------------------------------------------------- expressions
+    def expr(self, node: Node, env: dict[str, sp.Expr], index: dict[str, sp.Symbol] | None = None):
+        """AST expression -> sympy, reading names from ``env``."""
+        index = index or {}
+        if isinstance(node, Num):
+            return number(node.text)
+        if isinstance(node, Name):
+            return self.name(node, env, index)
+        if isinstance(node, Neg):
+            return -self.expr(node.operand, env, index)
+        if isinstance(node, Chain):
+            value = self.expr(node.operands[0], env, index)
+            for op, operand in zip(node.ops, node.operands[1:]):
+                rhs = self.expr(operand, env, index)
+                value = {"+": value + rhs, "-": value - rhs, "*": value * rhs, "/": value / rhs}[op]
+            return value
+        if isinstance(node, Pow):
+            return self.expr(node.base, env, index) ** self.expr(node.exponent, env, index)
+        if isinstance(node, Call):
+            return _FUNCTIONS[node.func](*[self.expr(a, env, index) for a in node.args])
+        if isinstance(node, History):
+            return self.history(node, index)
+        if isinstance(node, IndexedSum):
+            return self.indexed_sum(node, env, index)
+        raise TypeError(node)
+
+    def name(self, node: Name, env, index):
+        if node.id in index:
+            return index[node.id]
+        if node.id in env:
+            return env[node.id]
+        fixed = {"theta": THETA, "g": G, "n": self.n, "loss": LOSS}
+        if node.id in fixed:
+            return fixed[node.id]
+        return self.constants[node.id]
+
+    def history(self, node: History, index):
+        var, lag = history_lag(node.index, frozenset(index))
+        if var is not None:
+            if lag:
+                raise DSLError("inside a sum, write the history as `theta[n - k]` or `g[n - k]`",
+                               node.index.span, hint="shift the sum's bounds instead")
+            return _HistoryAt(node.name)
+        return self.lag(node.name, lag, node.span)
+
+    def lag(self, base: str, lag: int, span: Span) -> sp.Expr:
+        """The value of ``base`` (theta, g or a state) ``lag`` steps back, through lag states."""
+        current = {"theta": THETA, "g": G}.get(base)
+        if lag == 0:
+            return current
+        init = current
+        previous = current
+        for k in range(1, lag + 1):
+            name = f"{base}[n-{k}]"
+            if name not in self.states:
+                sym = FieldSymbol(name, real=True)
+                self.states[name] = StateVar(name, sym, init, previous, "lag", span)
+            previous = self.states[name].symbol
+        return previous
+
+    def indexed_sum(self, node: IndexedSum, env, index):
+        lo = int(float(node.lo.text))
+        k = sp.Dummy(node.index, integer=True, nonnegative=True)
+        if isinstance(node.hi, Num):          # literal bounds: unroll
+            total = sp.S.Zero
+            for j in range(lo, int(float(node.hi.text)) + 1):
+                body = self.expr(node.body, env, {**index, node.index: sp.Integer(j)})
+                total += self.unroll_history(body, j, node.span)
+            return total
+        body = sp.expand(self.expr(node.body, env, {**index, node.index: k}))
+        return sp.Add(*[self.geometric_term(t, k, lo, node) for t in sp.Add.make_args(body)])
+
+    def unroll_history(self, body, lag: int, span: Span):
+        marks = body.atoms(_HistoryAt)
+        return body.xreplace({m: self.lag(m.base, lag, span) for m in marks})
+
+    def geometric_term(self, term, k, lo: int, node: IndexedSum):
+        """``Σ_{k=lo}^{n} c r^k X(θ_{n−k})`` -> ``c r^lo σ_{n−lo}`` with ``σ ← r σ + X(θ_n)``."""
+        marks = term.atoms(_HistoryAt)
+        weight, x = term.as_independent(*marks, as_Add=False) if marks else (term, sp.S.One)
+        constant, geometric = weight.as_independent(k, as_Add=False)
+        ratio = sp.simplify(geometric.subs(k, k + 1) / geometric)
+        if x.has(k) or ratio.has(k) or ratio.has(self.n):
+            raise DSLError("the weights of a sum over the history must be geometric in the index "
+                           "(like `beta^k`)", node.body.span,
+                           hint="write the sum as `sum(k = 0 .. n, beta^k * X)` with X depending on "
+                                "`theta[n - k]` or `g[n - k]`")
+        current = x.xreplace({m: {"theta": THETA, "g": G}[m.base] for m in marks})
+        self.sums += 1
+        name = f"sigma{self.sums}"
+        sym = FieldSymbol(name, real=True)
+        self.states[name] = StateVar(name, sym, sp.S.Zero, ratio * sym + current, "sum", node.span)
+        after = ratio * sym + current                    # σ_n, the sum up to this step
+        value = after if lo == 0 else (sym if lo == 1 else self.state_lag(name, lo - 1, node.span))
+        return constant * geometric.subs(k, lo) * value
+
+    def state_lag(self, name: str, lag: int, span: Span):
+        previous = self.states[name].symbol
+        for j in range(1, lag + 1):
+            lag_name = f"{name}[n-{j}]"
+            if lag_name not in self.states:
+                sym = FieldSymbol(lag_name, real=True)
+                self.states[lag_name] = StateVar(lag_name, sym, sp.S.Zero, previous, "lag", span)
+            previous = self.states[lag_name].symbol
+        return previous
+
+    # ------------------------------------------------------------- statements
+    def run(self):
+        env: dict[str, sp.Expr] = {name: s.symbol for name, s in self.states.items()}
+        theta_new = None
+        for i, st in enumerate(self.c.statements):
+            value = self.expr(st.expr, env)
+            if st.target == "theta":
+                theta_new = value
+            else:
+                env[st.target] = value
+        updates = {name: env[name] for name in self.c.states}
+        self.states.update({name: replace(s, update=updates[name]) for name, s in self.states.items()
+                            if name in updates})
+        return theta_new
+
+
+class _HistoryAt(sp.Symbol):
+    """Marks ``theta[n - k]`` / ``g[n - k]`` inside a history sum while its terms are sorted."""
+
+    def __new__(cls, base: str):
+        obj = sp.Symbol.__new__(cls, f"{base}[n-k]", real=True)
+        obj.base = base
+        return obj
+
+
+# --------------------------------------------------------------- h-scaling
+def over_h(expr, h):
+    """``expr / h`` with the ``h`` cancelled where ``expr`` carries it as a factor."""
+    return sp.factor_terms(sp.factor_terms(expr) / h)
+
+
+def _constant(expr) -> bool:
+    """No field symbol, loss or atom: the same number at every point and coordinate."""
+    return not any(isinstance(x, FieldSymbol) or x == LOSS for x in expr.free_symbols) \
+        and not outer_atoms(expr)
+
+
+def rescale_velocity(states: dict[str, StateVar], theta_new, h):
+    """Find states of order ``h`` (velocity form) and substitute ``v = h w``.
+
+    A declared state starting at 0 whose update at ``h = 0`` is ``a·v`` (its own
+    decaying part, nothing else) stays of order ``h``; states fed only by such
+    states and ``h``-terms follow, hence the loop.
+    """
+    velocity: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        scale = {states[v].symbol: h * states[v].symbol for v in velocity}
+        for name, s in states.items():
+            if name in velocity or s.origin != "state" or s.init != 0 or s.update == s.symbol:
+                continue
+            at_zero = s.update.xreplace(scale).subs(h, 0)
+            a = sp.diff(at_zero, s.symbol)
+            if _constant(a) and sp.expand(at_zero - a * s.symbol) == 0:
+                velocity.add(name)
+                changed = True
+    scale = {states[v].symbol: h * states[v].symbol for v in velocity}
+    out = {}
+    for name, s in states.items():
+        update = s.update.xreplace(scale)
+        if name in velocity:
+            update = over_h(update, h)
+        out[name] = replace(s, update=update, velocity=name in velocity)
+    return out, theta_new.xreplace(scale)
+
+
+# ------------------------------------------------------------- decay check
+def _stationary(expr, n, values: dict):
+    """Drop ``b^(a n + c)`` transients (``|b| < 1`` at ``values``), as ``n → ∞``."""
+    def decays(p):
+        return (isinstance(p, sp.Pow) and p.exp.has(n)
+                and abs(complex(p.base.subs(values))) < 1 and sp.diff(p.exp, n).is_positive)
+    return expr.replace(decays, lambda p: sp.S.Zero)
+
+
+def numeric_fixed_point(model: Model, values: dict, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Newton's method on ``s = Φ(s)`` at ``h = 0``, ``n → ∞``; returns (s*, Φ_s(s*))."""
+    syms = model.symbols
+    leaves = {THETA: rng.uniform(0.5, 1.5), G: rng.uniform(0.5, 1.5), LOSS: rng.uniform(0.5, 1.5)}
+    phi = []
+    for u in model.Phi:
+        u = _stationary(u.subs(model.h, 0), model.n, values).subs(model.n, 10**6)
+        u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in outer_atoms(u)})
+        phi.append(u.subs(values).subs(leaves))
+    jac = sp.Matrix(phi).jacobian(syms) if syms else sp.zeros(0, 0)
+    f = sp.lambdify([syms], phi, "numpy")
+    j = sp.lambdify([syms], jac, "numpy")
+    s = np.zeros(len(syms))
+    for _ in range(60):
+        jm = np.array(j(s), dtype=float).reshape(len(syms), len(syms))
+        residual = s - np.array(f(s), dtype=float)
+        try:
+            step = np.linalg.solve(np.eye(len(syms)) - jm, residual)
+        except np.linalg.LinAlgError:
+            break
+        s = s - step
+        if np.linalg.norm(step) < 1e-13 * (1 + np.linalg.norm(s)):
+            break
+    return s, np.array(j(s), dtype=float).reshape(len(syms), len(syms))
+
+
+def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
+    """The largest |eigenvalue| of Φ_s at the fixed point and the state it belongs to."""
+    if not model.states:
+        return None
+    with np.errstate(all="ignore"):
+        _, jm = numeric_fixed_point(model, values, rng)
+    if not np.all(np.isfinite(jm)):
+        return None
+    eigvals, eigvecs = np.linalg.eig(jm)
+    i = int(np.argmax(abs(eigvals)))
+    state = model.states[int(np.argmax(abs(eigvecs[:, i])))].name
+    return float(abs(eigvals[i])), state
+
+
+def _sample(p: Parameter, u: float) -> float:
+    """A point inside ``p``'s domain, ``u`` of the way across (its default if no domain)."""
+    dom = p.domain
+    if dom is None:
+        return p.default if p.default is not None else u
+    if np.isfinite(dom.lo) and np.isfinite(dom.hi):
+        return dom.lo + u * (dom.hi - dom.lo)
+    return dom.lo + 10 * u if np.isfinite(dom.lo) else dom.hi - 10 * u
+
+
+def domain_samples(params: dict[str, Parameter]) -> list[dict]:
+    """Points inside every parameter's domain."""
+    return [{p.symbol: _sample(p, u) for p in params.values()} for u in (0.1, 0.5, 0.9)]
+
+
+def default_values(params: dict[str, Parameter]) -> dict:
+    """The defaults; a parameter without one takes the middle of its domain."""
+    return {p.symbol: p.default if p.default is not None else _sample(p, 0.5) for p in params.values()}
+
+
+def check_decay(model: Model) -> list[DSLWarning]:
+    """DSLError if the memory does not decay at the defaults; warnings elsewhere in the domains."""
+    rng = np.random.default_rng(0)
+    found = spectral_check(model, default_values(model.params), rng)
+    if found and found[0] >= 1 - 1e-9:
+        radius, name = found
+        state = next(s for s in model.states if s.name == name)
+        span = _update_span(model, state)
+        raise DSLError(f"the memory of `{name.split('[')[0]}` does not decay: its update has eigenvalue "
+                       f"{radius:.4g} (every eigenvalue must be smaller than 1 in modulus)", span,
+                       hint="the expansion replaces past iterates by the current one, which needs memory "
+                            "that forgets geometrically; use an average, e.g. "
+                            f"`{name} = beta * {name} + (1 - beta) * …` with beta < 1")
+    warnings = []
+    for point in domain_samples(model.params):
+        found = spectral_check(model, point, rng)
+        if found and found[0] >= 1 - 1e-9:
+            where = ", ".join(f"{s}={v:g}" for s, v in point.items())
+            warnings.append(DSLWarning(f"the memory of `{found[1]}` does not decay at {where}, inside the "
+                                       "parameters' domains", _update_span(model, model.states[0]),
+                                       hint="narrow the domains to where the method forgets its past"))
+            break
+    return warnings
+
+
+def _update_span(model: Model, state: StateVar) -> Span:
+    for st in reversed(model.checked.statements):
+        if st.target == state.name:
+            return st.span
+    return state.span
+
+
+# ------------------------------------------------------------------ driver
+def lower(checked: Checked) -> Model:
+    """Build and validate the state-space model of a checked program."""
+    program = checked.program
+    try:
+        lw = _Lowering(checked)
+        theta_new = lw.run()
+        states, theta_new = rescale_velocity(lw.states, theta_new, lw.h)
+        F = theta_form(theta_new, lw.h, checked)
+        model = Model(program.name, program.description, lw.h, lw.n, lw.params,
+                      tuple(states.values()), F, checked)
+        warnings = check_decay(model)
+    except DSLError as err:
+        raise err.located(program.source, program.filename) from None
+    located = tuple(w.located(program.source, program.filename) for w in warnings)
+    return replace(model, warnings=tuple(checked.warnings) + located)
+
+
+def theta_form(theta_new, h, checked: Checked):
+    """``F = (θ − θ_new)/h``, or a DSLError if ``θ − θ_new`` does not vanish with ``h``."""
+    diff = THETA - theta_new
+    st = checked.statements[checked.theta_index]
+    at_zero = sp.simplify(diff.subs(h, 0))
+    if at_zero != 0:
+        raise DSLError(f"the update is not `theta - {h} * (…)`: theta − (new theta) = {sp.sstr(at_zero)} "
+                       f"when {h} = 0", st.span,
+                       hint=f"every change of theta must carry the step size `{h}`")
+    F = over_h(diff, h)
+    if F.subs(h, 0).has(sp.zoo, sp.nan, sp.oo):
+        raise DSLError(f"(theta − new theta)/{h} has no limit as {h} → 0", st.span,
+                       hint=f"write the update as `theta = theta - {h} * (…)`")
+    return F

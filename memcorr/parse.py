@@ -1,0 +1,398 @@
+"""Stage 1: source text -> AST.
+
+Input: the text of an ``.opt`` program (dsl.md). Output: ``Program``, a tree of
+small frozen dataclasses that carry their source spans. The grammar lives in
+``grammars/optimizer.lark``; this module only turns lark's parse tree into the
+AST and lark's exceptions into ``DSLError`` (file, line, column, caret, hint).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken,
+                             VisitError)
+
+from .errors import DSLError, Span
+
+MAX_BYTES = 256 * 1024   # .opt programs are a screenful; a larger file is a mistake
+MAX_DEPTH = 200          # deepest expression tree accepted (parentheses alone add no depth)
+
+
+# --------------------------------------------------------------------------- AST
+@dataclass(frozen=True)
+class Node:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    text: str
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Chain(Node):
+    """``operands[0] ops[0] operands[1] ops[1] …`` for one precedence level (+ - or * /)."""
+
+    ops: tuple[str, ...]
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Pow(Node):
+    base: Node
+    exponent: Node
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class History(Node):
+    """``theta[index]`` or ``g[index]``: a past iterate or gradient."""
+
+    name: str
+    index: Node
+
+
+@dataclass(frozen=True)
+class IndexedSum(Node):
+    """``sum(index = lo .. hi, body)``."""
+
+    index: str
+    lo: Node
+    hi: Node
+    body: Node
+
+
+@dataclass(frozen=True)
+class Domain:
+    lo: float
+    hi: float
+    lo_closed: bool
+    hi_closed: bool
+
+    def contains(self, x: float) -> bool:
+        above = x >= self.lo if self.lo_closed else x > self.lo
+        below = x <= self.hi if self.hi_closed else x < self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        if self.hi == float("inf"):
+            return f"{'>=' if self.lo_closed else '>'} {self.lo:g}"
+        if self.lo == float("-inf"):
+            return f"{'<=' if self.hi_closed else '<'} {self.hi:g}"
+        return f"in {'[' if self.lo_closed else '('}{self.lo:g}, {self.hi:g}{']' if self.hi_closed else ')'}"
+
+
+@dataclass(frozen=True)
+class OptimizerDecl(Node):
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class StepDecl(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class ParamDecl(Node):
+    name: str
+    default: float | None
+    default_span: Span | None
+    domain: Domain | None
+    small: bool
+
+
+@dataclass(frozen=True)
+class StateDecl(Node):
+    name: str
+    init: Node | None
+
+
+@dataclass(frozen=True)
+class Assign(Node):
+    """``target = expr``; ``target -= expr`` is stored as ``target = target - expr``."""
+
+    target: str
+    target_span: Span
+    expr: Node
+
+
+@dataclass(frozen=True)
+class Program:
+    optimizer: OptimizerDecl
+    items: tuple[Node, ...]
+    source: str
+    filename: str
+
+    @property
+    def name(self) -> str:
+        return self.optimizer.name
+
+    @property
+    def description(self) -> str:
+        return self.optimizer.description
+
+
+# ------------------------------------------------------------------ lark → AST
+def _span(meta_or_token) -> Span:
+    line, col = meta_or_token.line, meta_or_token.column
+    end_line, end_col = meta_or_token.end_line, meta_or_token.end_column
+    return Span(line, col, max(1, end_col - col) if end_line == line else 1)
+
+
+def _signed(tree: Tree) -> float:
+    return float("".join(str(t) for t in tree.children))
+
+
+def _domain(tree: Tree) -> Domain:
+    if tree.data == "interval":
+        open_b, lo, hi, close_b = tree.children
+        return Domain(_signed(lo), _signed(hi), str(open_b.children[0]) == "[",
+                      str(close_b.children[0]) == "]")
+    op, bound = str(tree.children[0].children[0]), _signed(tree.children[1])
+    if op.startswith(">"):
+        return Domain(bound, float("inf"), op == ">=", False)
+    return Domain(float("-inf"), bound, False, op == "<=")
+
+
+@v_args(meta=True)
+class ToAST(Transformer):
+    """Builds the AST bottom-up; every node keeps the span lark recorded."""
+
+    def number(self, meta, children):
+        return Num(_span(meta), str(children[0]))
+
+    def name(self, meta, children):
+        return Name(_span(meta), str(children[0]))
+
+    def neg(self, meta, children):
+        return Neg(_span(meta), children[0])
+
+    def chain(self, meta, children):
+        return Chain(_span(meta), tuple(str(t) for t in children[1::2]), tuple(children[0::2]))
+
+    def pow(self, meta, children):
+        return Pow(_span(meta), children[0], children[2])
+
+    def call(self, meta, children):
+        return Call(_span(children[0]), str(children[0]), tuple(children[1:]))
+
+    def indexed_sum(self, meta, children):
+        func, index, lo, hi, body = children
+        if str(func) != "sum":
+            raise DSLError(f"`{func}(NAME = …)` is not a function call; only `sum` takes an index",
+                           _span(func), hint="write `sum(k = 0 .. n, EXPR)` for a sum over the history")
+        return IndexedSum(_span(meta), str(index), lo, hi, body)
+
+    def history(self, meta, children):
+        return History(_span(meta), str(children[0]), children[1])
+
+    def optimizer(self, meta, children):
+        desc = str(children[1])[1:-1].replace('\\"', '"') if len(children) > 1 else ""
+        return OptimizerDecl(_span(meta), str(children[0]), desc)
+
+    def step(self, meta, children):
+        return StepDecl(_span(meta), str(children[0]))
+
+    def param(self, meta, children):
+        default = default_span = domain = None
+        small = False
+        for child in children[1:]:
+            if child.data == "default":
+                default, default_span = _signed(child.children[0]), _span(child.children[0].meta)
+            elif child.data == "small":
+                small = True
+            else:
+                domain = _domain(child)
+        return ParamDecl(_span(meta), str(children[0]), default, default_span, domain, small)
+
+    def state(self, meta, children):
+        return StateDecl(_span(meta), str(children[0]), children[1] if len(children) > 1 else None)
+
+    def assign(self, meta, children):
+        return Assign(_span(meta), str(children[0]), _span(children[0]), children[1])
+
+    def assign_sub(self, meta, children):
+        target = Name(_span(children[0]), str(children[0]))
+        rhs = Chain(_span(meta), ("-",), (target, children[1]))
+        return Assign(_span(meta), str(children[0]), _span(children[0]), rhs)
+
+    def start(self, meta, children):
+        return children
+
+
+# ------------------------------------------------------------------ the parser
+_CONTINUES = {"+", "-", "*", "/", "^", "**", "=", "-=", ",", "(", "[", ".."}
+
+
+class Continuation:
+    """Post-lexer: a newline inside brackets or after a binary operator continues the line."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth, prev = 0, None
+        for tok in stream:
+            if tok.type == "_NL":
+                if depth > 0 or (prev is not None and prev.value in _CONTINUES):
+                    continue
+            elif tok.value in ("(", "["):
+                depth += 1
+            elif tok.value in (")", "]"):
+                depth = max(0, depth - 1)
+            prev = tok
+            yield tok
+
+
+def grammar_path() -> Path:
+    """The grammar file: inside the package when installed from a wheel, else the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars", here.parent / "grammars"):
+        if (candidate / "optimizer.lark").is_file():
+            return candidate / "optimizer.lark"
+    raise FileNotFoundError("grammars/optimizer.lark is missing from the installation")
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", lexer="contextual",
+                postlex=Continuation(), propagate_positions=True, maybe_placeholders=False)
+
+
+# Common mistakes, recognised by the parser state they fail in (lark's match_examples).
+_HEAD = "optimizer o\nstep h\n"
+SYNTAX_HINTS = {
+    "an operator is missing between two terms: write `2 * beta`, not `2 beta`":
+        [_HEAD + "x = 2 beta\n", _HEAD + "x = a b\n", _HEAD + "x = (a) (b)\n", _HEAD + "x = f(a) b\n"],
+    "a parenthesis is opened and never closed":
+        [_HEAD + "x = (a + b\n", _HEAD + "x = sqrt(a\n", _HEAD + "x = f((a)\n"],
+    "an operand is missing after the operator":
+        [_HEAD + "x = a +\n", _HEAD + "x = a *\n", _HEAD + "x = a * ;\n", _HEAD + "x =\n"],
+    "a statement is `NAME = EXPR` (or `theta -= EXPR`)":
+        [_HEAD + "3 = x\n", _HEAD + "x + 1 = y\n", _HEAD + "x\n", _HEAD + "x == y\n"],
+    "the first line must be `optimizer NAME [\"description\"]`":
+        ["step h\n", "x = 1\n", "param beta = 0.9\n", "optimizer\n"],
+    "a parameter reads `param NAME [= NUMBER] [DOMAIN] [small]`, the default a plain number":
+        [_HEAD + "param beta = x\n", _HEAD + "param beta = 1 - 0.1\n", _HEAD + "param = 0.9\n"],
+    "a domain reads `in (a, b)`, `in [a, b]`, `> a`, `>= a`, `< a` or `<= a`":
+        [_HEAD + "param beta = 0.9 in 0, 1\n", _HEAD + "param beta = 0.9 in (0 1)\n",
+         _HEAD + "param beta = 0.9 == 1\n"],
+}
+
+_READABLE = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a \"description\"", "_NL": "end of line",
+    "$END": "end of file", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
+    "COMMA": "`,`", "EQUAL": "`=`", "SEMICOLON": "`;`", "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*` or `/`", "POW": "`^`", "MINUS": "`-`", "PLUS": "`+`",
+}
+
+
+def _readable(expected) -> str:
+    names = sorted({_READABLE.get(t, f"`{parser().get_terminal(t).pattern.value}`"
+                    if t in {x.name for x in parser().terminals} else t) for t in expected})
+    return ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+
+
+_CHAR_HINTS = {
+    "'": "the description is a double-quoted string",
+    "{": "group with parentheses", "}": "group with parentheses",
+    ":": "assignment is `=`",
+    "!": "there are no boolean operators; see dsl.md for the functions",
+}
+
+
+def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream]
+        return DSLError(f"unexpected character {char!r}", Span(err.line, err.column),
+                        hint=_CHAR_HINTS.get(char))
+    hint = err.match_examples(parser().parse, SYNTAX_HINTS, use_accepts=True)
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        tok = err.token
+        what = "end of line" if tok.type == "_NL" else f"`{tok.value}`"
+        return DSLError(f"unexpected {what}; expected {_readable(err.accepts or err.expected)}",
+                        Span(tok.line, tok.column, len(tok.value) if tok.type != "_NL" else 1), hint=hint)
+    expected = err.expected if isinstance(err, (UnexpectedToken, UnexpectedEOF)) else ()
+    lines = text.splitlines() or [""]
+    return DSLError(f"unexpected end of file; expected {_readable(expected)}",
+                    Span(len(lines), len(lines[-1]) + 1), hint=hint)
+
+
+def _check_depth(tree: Tree) -> None:
+    """Reject trees deeper than MAX_DEPTH before anything recursive walks them."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            raise DSLError(f"expression nested more than {MAX_DEPTH} levels deep",
+                           Span(meta.line, meta.column), hint="split it into temporaries")
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a program file -> text, or a positioned DSLError (size, UTF-8, NUL)."""
+    if len(data) > MAX_BYTES:
+        raise DSLError(f"file is {len(data)} bytes; programs are limited to {MAX_BYTES} bytes",
+                       Span(1, 1), hint="an .opt file describes one optimizer step")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise DSLError("the file is not valid UTF-8", Span(line, col),
+                       hint="save it as UTF-8 text") from None
+    return text
+
+
+def parse(text: str, filename: str = "<string>") -> Program:
+    """Parse program text into a ``Program``; raise ``DSLError`` located in ``filename``."""
+    try:
+        return _parse(text, filename)
+    except DSLError as err:
+        raise err.located(text, filename) from None
+
+
+def _parse(text: str, filename: str) -> Program:
+    if len(text) > MAX_BYTES:
+        raise DSLError(f"program is {len(text)} characters; the limit is {MAX_BYTES}", Span(1, 1))
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DSLError("the file contains a NUL byte", Span(line, nul - text.rfind("\n", 0, nul)),
+                       hint="is this a binary file?")
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise DSLError("empty program", Span(1, 1),
+                       hint='a program starts with `optimizer NAME "description"`')
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text) from None
+    _check_depth(tree)
+    try:
+        items = ToAST().transform(tree)
+    except VisitError as err:
+        raise err.orig_exc from None
+    return Program(items[0], tuple(items[1:]), text, filename)
