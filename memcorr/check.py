@@ -32,6 +32,7 @@ RESERVED = {
 FUNCTIONS = {"sqrt": 1, "abs": 1, "sign": 1, "exp": 1, "log": 1, "tanh": 1, "max": 2, "min": 2,
              "grad": 1, "loss": 1, "norm": 1, "dot": 2, "sum": 1}
 KEYWORDS = {"optimizer", "step", "param", "state", "in", "small"}
+MAX_LAG = 50          # deepest history reference, theta[n - 50]: each step back is a state
 
 
 @dataclass
@@ -107,6 +108,9 @@ def history_lag(index: Node, sum_indices: frozenset[str]) -> tuple[str | None, i
     if const > 0:
         raise DSLError(f"`[n + {const}]` refers to the future", index.span,
                        hint="only the current and past iterates are known: `theta[n - k]`, k >= 0")
+    if -const > MAX_LAG:
+        raise DSLError(f"the history reaches back {-const} steps; the limit is {MAX_LAG}", index.span,
+                       hint="a long memory is an average: `state m = 0; m = beta * m + (1 - beta) * g`")
     return var, -const
 
 
@@ -256,6 +260,9 @@ class _Checker:
         if not hi_ok:
             raise DSLError("a sum ends at `n` or at a whole number", node.hi.span,
                            hint="`sum(k = 0 .. n, EXPR)` runs over the whole history")
+        if isinstance(node.hi, Num) and float(node.hi.text) > MAX_LAG:
+            raise DSLError(f"a sum with literal bounds is unrolled; it may reach back {MAX_LAG} steps",
+                           node.hi.span, hint="sum to `n` with geometric weights for a long memory")
 
     # -------------------------------------------------------------- statements
     def statements_and_graph(self) -> int:

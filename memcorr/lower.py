@@ -21,6 +21,7 @@ What lowering does, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 import sympy as sp
@@ -32,6 +33,7 @@ from .errors import DSLError, DSLWarning, Span
 from .parse import (Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
                     Pow)
 
+MAX_LITERAL_EXPONENT = 100   # 9^9^9 would otherwise be computed exactly, forever
 _FUNCTIONS = {
     "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "exp": sp.exp, "log": sp.log,
     "tanh": sp.tanh, "max": sp.Max, "min": sp.Min, "grad": Grad, "loss": LossAt,
@@ -130,7 +132,9 @@ def param_symbol(p: ParamDecl) -> sp.Symbol:
 
 
 def number(text: str) -> sp.Rational:
-    return sp.Rational(text) if "e" not in text.lower() else sp.Rational(sp.Float(text, 30))
+    """A literal, exactly: ``1e-8`` is 1/10^8, not the nearest binary float."""
+    exact = Fraction(text)
+    return sp.Rational(exact.numerator, exact.denominator)
 
 
 # ------------------------------------------------------------------ lowering
@@ -160,14 +164,17 @@ class _Lowering:
             return self.name(node, env, index)
         if isinstance(node, Neg):
             return -self.expr(node.operand, env, index)
-        if isinstance(node, Chain):
-            value = self.expr(node.operands[0], env, index)
-            for op, operand in zip(node.ops, node.operands[1:]):
-                rhs = self.expr(operand, env, index)
-                value = {"+": value + rhs, "-": value - rhs, "*": value * rhs, "/": value / rhs}[op]
-            return value
+        if isinstance(node, Chain):          # one n-ary Add or Mul: linear, not quadratic, in length
+            values = [self.expr(o, env, index) for o in node.operands]
+            if node.ops[0] in "+-":
+                return sp.Add(values[0], *[v if op == "+" else -v for op, v in zip(node.ops, values[1:])])
+            return sp.Mul(values[0], *[v if op == "*" else 1 / v for op, v in zip(node.ops, values[1:])])
         if isinstance(node, Pow):
-            return self.expr(node.base, env, index) ** self.expr(node.exponent, env, index)
+            base, exponent = self.expr(node.base, env, index), self.expr(node.exponent, env, index)
+            if base.is_Number and exponent.is_Number and abs(exponent) > MAX_LITERAL_EXPONENT:
+                raise DSLError(f"a power of numbers with exponent {sp.sstr(exponent)[:20]} is too large "
+                               f"(the limit is {MAX_LITERAL_EXPONENT})", node.span)
+            return base ** exponent
         if isinstance(node, Call):
             return _FUNCTIONS[node.func](*[self.expr(a, env, index) for a in node.args])
         if isinstance(node, History):

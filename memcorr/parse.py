@@ -328,7 +328,7 @@ def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
         char = text[err.pos_in_stream]
         return DSLError(f"unexpected character {char!r}", Span(err.line, err.column),
                         hint=_CHAR_HINTS.get(char))
-    hint = err.match_examples(parser().parse, SYNTAX_HINTS, use_accepts=True)
+    hint = err.match_examples(parser().parse, SYNTAX_HINTS, use_accepts=False)  # lark 1.3: use_accepts=True crashes in its own debug log
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
         what = "end of line" if tok.type == "_NL" else f"`{tok.value}`"
@@ -341,15 +341,14 @@ def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
 
 
 def _check_depth(tree: Tree) -> None:
-    """Reject trees deeper than MAX_DEPTH before anything recursive walks them."""
-    stack = [(tree, 1)]
+    """Reject statements deeper than MAX_DEPTH before anything recursive walks them."""
+    stack = [(item, 1, item) for item in tree.children if isinstance(item, Tree)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, item = stack.pop()
         if depth > MAX_DEPTH:
-            meta = node.meta
             raise DSLError(f"expression nested more than {MAX_DEPTH} levels deep",
-                           Span(meta.line, meta.column), hint="split it into temporaries")
-        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+                           Span(item.meta.line, item.meta.column), hint="split it into temporaries")
+        stack.extend((c, depth + 1, item) for c in node.children if isinstance(c, Tree))
 
 
 def decode(data: bytes) -> str:
