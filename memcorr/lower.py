@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-import numpy as np
+import math
+import random
+
+import mpmath
 import sympy as sp
 
 from .calculus import (ATOMS, G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
@@ -339,8 +342,12 @@ def _stationary(expr, n, values: dict):
     return expr.replace(decays, lambda p: sp.S.Zero)
 
 
-def numeric_fixed_point(model: Model, values: dict, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Newton's method on ``s = Φ(s)`` at ``h = 0``, ``n → ∞``; returns (s*, Φ_s(s*))."""
+def numeric_fixed_point(model: Model, values: dict, rng: random.Random):
+    """Newton's method on ``s = Φ(s)`` at ``h = 0``, ``n → ∞``; returns (s*, Φ_s(s*)) as mpmath matrices.
+
+    ``theta``, ``g``, the loss and every atom take random values in [0.5, 1.5];
+    mpmath (already loaded with sympy) keeps ``memcorr check`` free of numpy.
+    """
     syms = model.symbols
     leaves = {THETA: rng.uniform(0.5, 1.5), G: rng.uniform(0.5, 1.5), LOSS: rng.uniform(0.5, 1.5)}
     phi = []
@@ -348,35 +355,41 @@ def numeric_fixed_point(model: Model, values: dict, rng) -> tuple[np.ndarray, np
         u = _stationary(u.subs(model.h, 0), model.n, values).subs(model.n, 10**6)
         u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in outer_atoms(u)})
         phi.append(u.subs(values).subs(leaves))
-    jac = sp.Matrix(phi).jacobian(syms) if syms else sp.zeros(0, 0)
-    f = sp.lambdify([syms], phi, "numpy")
-    j = sp.lambdify([syms], jac, "numpy")
-    s = np.zeros(len(syms))
+    # at a tie of max/min both one-sided slopes count: H(0) = 1 is the cautious choice
+    jac = sp.Matrix(phi).jacobian(syms).replace(
+        lambda e: isinstance(e, sp.Heaviside), lambda e: sp.Heaviside(e.args[0], 1))
+
+    def at(exprs, s):
+        point = dict(zip(syms, s))
+        return mpmath.matrix([[complex(e.xreplace(point)) for e in row] for row in exprs])
+
+    size = len(syms)
+    s = [sp.Float(0)] * size
     for _ in range(60):
-        jm = np.array(j(s), dtype=float).reshape(len(syms), len(syms))
-        residual = s - np.array(f(s), dtype=float)
+        residual = mpmath.matrix([complex(v) for v in s]) - at([[e] for e in phi], s)
         try:
-            step = np.linalg.solve(np.eye(len(syms)) - jm, residual)
-        except np.linalg.LinAlgError:
+            step = mpmath.lu_solve(mpmath.eye(size) - at(jac.tolist(), s), residual)
+        except ZeroDivisionError:
             break
-        s = s - step
-        if np.linalg.norm(step) < 1e-13 * (1 + np.linalg.norm(s)):
+        s = [sp.Float(complex(a).real) for a in (mpmath.matrix([complex(v) for v in s]) - step)]
+        if mpmath.norm(step) < 1e-13 * (1 + mpmath.norm(mpmath.matrix([complex(v) for v in s]))):
             break
-    return s, np.array(j(s), dtype=float).reshape(len(syms), len(syms))
+    return s, at(jac.tolist(), s)
 
 
 def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
     """The largest |eigenvalue| of Φ_s at the fixed point and the state it belongs to."""
     if not model.states:
         return None
-    with np.errstate(all="ignore"):
+    try:
         _, jm = numeric_fixed_point(model, values, rng)
-    if not np.all(np.isfinite(jm)):
-        return None
-    eigvals, eigvecs = np.linalg.eig(jm)
-    i = int(np.argmax(abs(eigvals)))
-    state = model.states[int(np.argmax(abs(eigvecs[:, i])))].name
-    return float(abs(eigvals[i])), state
+        eigvals, eigvecs = mpmath.eig(jm)
+    except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+        return None       # not a number at this point (e.g. log of a negative): nothing to judge
+    moduli = [abs(v) for v in eigvals]
+    i = max(range(len(moduli)), key=moduli.__getitem__)
+    owner = max(range(len(moduli)), key=lambda r: abs(eigvecs[r, i]))
+    return float(moduli[i]), model.states[owner].name
 
 
 def _sample(p: Parameter, u: float) -> float:
@@ -384,9 +397,9 @@ def _sample(p: Parameter, u: float) -> float:
     dom = p.domain
     if dom is None:
         return p.default if p.default is not None else u
-    if np.isfinite(dom.lo) and np.isfinite(dom.hi):
+    if math.isfinite(dom.lo) and math.isfinite(dom.hi):
         return dom.lo + u * (dom.hi - dom.lo)
-    return dom.lo + 10 * u if np.isfinite(dom.lo) else dom.hi - 10 * u
+    return dom.lo + 10 * u if math.isfinite(dom.lo) else dom.hi - 10 * u
 
 
 def domain_samples(params: dict[str, Parameter]) -> list[dict]:
@@ -401,7 +414,7 @@ def default_values(params: dict[str, Parameter]) -> dict:
 
 def check_decay(model: Model) -> list[DSLWarning]:
     """DSLError if the memory does not decay at the defaults; warnings elsewhere in the domains."""
-    rng = np.random.default_rng(0)
+    rng = random.Random(0)
     found = spectral_check(model, default_values(model.params), rng)
     if found and found[0] >= 1 - 1e-9:
         radius, name = found
@@ -453,8 +466,8 @@ def theta_form(theta_new, h, checked: Checked):
     """``F = (θ − θ_new)/h``, or a DSLError if ``θ − θ_new`` does not vanish with ``h``."""
     diff = THETA - theta_new
     st = checked.statements[checked.theta_index]
-    at_zero = sp.simplify(diff.subs(h, 0))
-    if at_zero != 0:
+    at_zero = diff.subs(h, 0)
+    if at_zero != 0 and sp.simplify(at_zero) != 0:
         raise DSLError(f"the update is not `theta - {h} * (…)`: theta − (new theta) = {sp.sstr(at_zero)} "
                        f"when {h} = 0", st.span,
                        hint=f"every change of theta must carry the step size `{h}`")

@@ -278,7 +278,8 @@ def grammar_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     return Lark(grammar_path().read_text(), parser="lalr", lexer="contextual",
-                postlex=Continuation(), propagate_positions=True, maybe_placeholders=False)
+                postlex=Continuation(), propagate_positions=True, maybe_placeholders=False,
+                cache=True)
 
 
 # Common mistakes, recognised by the parser state they fail in (lark's match_examples).

@@ -11,7 +11,9 @@ from hypothesis.extra.lark import from_lark
 
 import memcorr
 from conftest import BUNDLED
-from memcorr.parse import parser
+from lark import Lark
+
+from memcorr.parse import grammar_path
 
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -32,7 +34,7 @@ names = st.sampled_from(["theta", "g", "n", "loss", "h", "beta", "v", "m", "x", 
 
 @pytest.mark.slow
 @FUZZ
-@given(from_lark(parser(), explicit={"_NL": st.just("\n"), "NAME": names}))
+@given(from_lark(Lark(grammar_path().read_text(), parser="lalr"), explicit={"_NL": st.just("\n"), "NAME": names}))
 def test_grammar_strings(text):
     accepted_or_dsl_error(text)
 
