@@ -69,10 +69,24 @@ def is_scalar(expr) -> bool:
     return all(is_scalar(a) for a in expr.args)
 
 
+def distribute(expr) -> list[sp.Expr]:
+    """The terms of ``expr`` with products distributed over sums, denominators left alone."""
+    terms = []
+    for term in sp.Add.make_args(expr):
+        factors = sp.Mul.make_args(term)
+        sums = [distribute(f) for f in factors if f.is_Add]
+        rest = sp.Mul(*[f for f in factors if not f.is_Add])
+        combos = [[]]
+        for parts in sums:
+            combos = [c + [p] for c in combos for p in parts]
+        terms.extend(rest * sp.Mul(*c) for c in combos)
+    return terms
+
+
 def linear_terms(expr) -> list[tuple[sp.Expr, sp.Expr]]:
     """``expr`` as ``Σ c_i E_i`` with scalar coefficients ``c_i`` and field parts ``E_i``."""
     terms = []
-    for term in sp.Add.make_args(expr):
+    for term in distribute(expr):
         factors = sp.Mul.make_args(term)
         scalar = [f for f in factors if is_scalar(f)]
         field = [f for f in factors if not is_scalar(f)]
@@ -274,11 +288,34 @@ class NonSmooth:
     used = False
 
 
+class _Abs(sp.Function):
+    """``|x|`` while differentiating: ``|x|' = sign(x)`` for every real argument."""
+
+    def fdiff(self, argindex=1):
+        NonSmooth.used = True
+        return _Sign(self.args[0])
+
+
+class _Sign(sp.Function):
+    """``sign(x)`` while differentiating: ``sign' = 0`` away from 0."""
+
+    def fdiff(self, argindex=1):
+        NonSmooth.used = True
+        return sp.S.Zero
+
+
 def _drop_deltas(expr):
     if expr.has(sp.DiracDelta):
         NonSmooth.used = True
         expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
     return expr
+
+
+def real_diff(expr, x):
+    """``d expr / dx`` for real arguments (sympy's own rules ask to know they are real):
+    ``abs' = sign``, ``sign' = 0``, and the Dirac deltas of max/min dropped."""
+    masked = expr.replace(sp.Abs, _Abs).replace(sp.sign, _Sign)
+    return _drop_deltas(sp.diff(masked, x).replace(_Abs, sp.Abs).replace(_Sign, sp.sign))
 
 
 def directional(expr, u):
@@ -291,20 +328,15 @@ def directional(expr, u):
     atoms = outer_atoms(expr)
     dummies = {a: sp.Dummy(real=True) for a in atoms}
     flat = expr.xreplace(dummies)
-    result = sp.diff(flat, THETA) * u + sp.diff(flat, G) * Hess(u)
+    result = real_diff(flat, THETA) * u + real_diff(flat, G) * Hess(u)
     if flat.has(LOSS):
-        result += sp.diff(flat, LOSS) * Dot(G, u)
+        result += real_diff(flat, LOSS) * Dot(G, u)
     back = {d: a for a, d in dummies.items()}
     for atom, d in dummies.items():
         if isinstance(atom, (Grad, LossAt)):
             raise ValueError("expand gradients at other points (expand_points) before differentiating")
-        result += sp.diff(flat, d) * atom.directional(u)
-    return _drop_deltas(result.xreplace(back))
-
-
-def dh(expr, h):
-    """``d expr / dh`` with the atoms' own rules; Dirac deltas of sign/max/min dropped."""
-    return _drop_deltas(sp.diff(expr, h))
+        result += real_diff(flat, d) * atom.directional(u)
+    return result.xreplace(back)
 
 
 def expand_points(expr, order: int):

@@ -1,0 +1,339 @@
+"""Stage 5: state-space model -> memoryless map (method.md §1–2).
+
+Input: ``lower.Model``. Output: ``Expansion`` — the memoryless update ``Ψ_0``,
+the corrections ``Ψ_1 … Ψ_R`` (``θ_{n+1} = θ_n − h Σ h^r Ψ_r``) and the state
+on the invariant manifold ``S = Σ h^r S_r``, per coordinate, in the atoms of
+``calculus``.
+
+Two regimes:
+
+- ``stationary`` (n → ∞), any order: the invariant-manifold recursion. With
+  ``S(h)`` and ``Ψ(h)`` known below order ``r``, matching ``h^r`` in
+  ``S(θ − hΨ(θ)) = Φ(S(θ), θ)`` gives ``(I − Φ_s) S_r = [Φ]_r − [S(θ − hΨ)]_r``
+  (brackets: the ``h^r`` coefficient of the known part), then ``Ψ_r = [F(S)]_r``.
+- ``finite`` (step ``n`` symbolic), first order: the seed's theorem,
+  ``Ψ_0 = F^(n)(θ, …, θ)`` and ``Ψ_1 = M^(n)(θ)``, for states that are linear
+  recursions ``s ← a s + b(θ)`` fed by the current iterate, and lags of ``θ`` and
+  ``g``. Geometric sums are summed in closed form (the generic branch, valid
+  when the decay rates differ from 1 and from each other).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, NonSmooth, ScalarAtom, directional,
+                       distribute, expand_points, linear_terms, outer_atoms, real_diff)
+from .errors import DerivationError
+from .lower import Model, default_values
+
+DIRECTION = FieldSymbol("@u", real=True)   # a fixed direction: D^m S[u, …, u]
+
+
+@dataclass
+class Expansion:
+    regime: str
+    order: int
+    update: sp.Expr
+    corrections: list[sp.Expr]
+    states: dict[str, list[sp.Expr]]
+    notes: list[str] = field(default_factory=list)
+
+
+def coefficient(expr, h, r: int):
+    """The coefficient of ``h^r`` in the Taylor series of ``expr`` at ``h = 0``."""
+    for _ in range(r):
+        expr = real_diff(expr, h)
+    return radicands(expr.subs(h, 0)) / sp.factorial(r)
+
+
+def radicands(expr):
+    """Factor under every root, so that ``sqrt(beta g^2 + (1 - beta) g^2)`` becomes ``|g|``."""
+    return expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_integer,
+                        lambda e: sp.Pow(sp.factor(e.base), e.exp))
+
+
+def tidy(expr):
+    """A readable form: a sum over the atoms (and their products), each coefficient factored;
+    the part without atoms stays a sum of fields with factored scalar coefficients."""
+    groups: dict = {}
+    for term in distribute(radicands(expr)):
+        atoms = sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
+        groups[atoms] = groups.get(atoms, 0) + term / atoms
+    plain = groups.pop(sp.S.One, sp.S.Zero)
+    fields: dict = {}
+    for coeff, fld in linear_terms(plain):
+        fields[fld] = fields.get(fld, 0) + coeff
+    return (sp.Add(*[_factor(c) * f for f, c in fields.items()])
+            + sp.Add(*[_factor(c) * k for k, c in groups.items()]))
+
+
+def _factor(coefficient):
+    """Factor a coefficient, keeping whichever form is shorter.
+
+    ``|x|`` becomes a positive symbol ``a`` and ``x^(2k)`` becomes ``a^(2k)`` first, so that
+    ``g^2/|g|`` cancels (sympy rewrites ``|g|^2`` back to ``g^2`` for real ``g``)."""
+    back = {}
+    for field_ in {a.args[0] for a in coefficient.atoms(sp.Abs) if isinstance(a.args[0], FieldSymbol)}:
+        a = sp.Dummy(positive=True)
+        back[a] = sp.Abs(field_)
+        coefficient = coefficient.replace(
+            lambda e: e.is_Pow and e.base == field_ and e.exp.is_integer,
+            lambda e: a**e.exp if e.exp.is_even else field_ * a**(e.exp - 1)).xreplace({sp.Abs(field_): a})
+    factored = sp.factor(coefficient)
+    best = factored if sp.count_ops(factored) <= sp.count_ops(coefficient) else coefficient
+    return best.xreplace(back)
+
+
+# ------------------------------------------------------------ shared steps
+def _stationary_limit(expr, model: Model):
+    """Drop transients ``b^(n+c)`` with ``|b| < 1`` at the defaults; any other ``n`` is an error."""
+    n = model.n
+    values = default_values(model.params)
+
+    def decays(p):
+        return (isinstance(p, sp.Pow) and p.exp.has(n) and sp.diff(p.exp, n).is_positive
+                and abs(complex(p.base.subs(values))) < 1)
+    expr = expr.replace(decays, lambda p: sp.S.Zero)
+    if expr.has(n):
+        raise DerivationError("the step counter n appears other than in decaying powers like beta^(n+1); "
+                              "the stationary regime needs the method to settle as n grows "
+                              "(use --regime finite)")
+    return expr
+
+
+def _expand_points(expr, model: Model, order: int):
+    """Taylor-expand gradients and losses at other points; they must approach theta as h -> 0."""
+    for atom in expr.atoms(Grad, LossAt):
+        if sp.simplify(atom.args[0].subs(model.h, 0) - THETA) != 0:
+            raise DerivationError(f"{atom} is evaluated at a point that does not approach theta as the "
+                                  "step size vanishes; only points theta + O(h) can be expanded")
+    return expand_points(expr, order)
+
+
+def _reject_state_reductions(model: Model):
+    symbols = set(model.symbols)
+    for s in model.states:
+        for atom in outer_atoms(s.update):
+            if isinstance(atom, ScalarAtom) and atom.free_symbols & symbols:
+                raise DerivationError(f"the update of state `{s.name}` uses the reduction {atom} of a "
+                                      "state; the manifold recursion needs state maps that act "
+                                      "coordinatewise on the states")
+
+
+# ------------------------------------------------------------ stationary
+def stationary(model: Model, order: int) -> Expansion:
+    """The invariant-manifold recursion of method.md §2 up to ``order``."""
+    NonSmooth.used = False
+    h = model.h
+    _reject_state_reductions(model)
+    syms = model.symbols
+    phi = [_expand_points(_stationary_limit(u, model), model, order) for u in model.Phi]
+    F = _expand_points(_stationary_limit(model.F, model), model, order)
+
+    S = [fixed_point(model, [p.subs(h, 0) for p in phi])]
+    psi = [tidy(F.subs(h, 0).xreplace(dict(zip(syms, S[0]))))]
+    if order >= 1 and syms:
+        jac = sp.Matrix([p.subs(h, 0) for p in phi]).jacobian(syms).xreplace(dict(zip(syms, S[0])))
+        A = sp.eye(len(syms)) - jac
+    for r in range(1, order + 1):
+        known = [sum((h**i * S[i][j] for i in range(r)), sp.S.Zero) for j in range(len(syms))]
+        rhs = [coefficient(p.xreplace(dict(zip(syms, known))), h, r) for p in phi]
+        lhs = _shifted_coefficient(S, psi, h, r)
+        b = sp.Matrix([rhs[j] - lhs[j] for j in range(len(syms))])
+        S_r = [tidy(x) for x in A.LUsolve(b)] if syms else []  # noqa: F821 (A exists when syms do)
+        S.append(S_r)
+        full = {syms[j]: known[j] + h**r * S_r[j] for j in range(len(syms))}
+        psi.append(tidy(coefficient(F.xreplace(full), h, r)))
+    states = {s.name: [S[r][j] for r in range(order + 1)] for j, s in enumerate(model.states)}
+    return Expansion("stationary", order, psi[0], psi[1:], states, _notes())
+
+
+def fixed_point(model: Model, phi0: list) -> list:
+    """``S_0``: the fixed point of the state map at ``h = 0`` (the first root sympy finds)."""
+    syms = model.symbols
+    if not syms:
+        return []
+    try:
+        solutions = sp.solve([p - s for p, s in zip(phi0, syms)], syms, dict=True)
+    except NotImplementedError:
+        solutions = []
+    if not solutions:
+        raise DerivationError("cannot solve for the fixed point S_0 = Phi(S_0, theta) of the state map")
+    return [sp.simplify(solutions[0][s]) if s in solutions[0] else s for s in syms]
+
+
+def _shifted_coefficient(S, psi, h, r):
+    """``[S(θ − hΨ(θ))]_r`` from the known ``S_0 … S_{r−1}`` and ``Ψ_0 … Ψ_{r−1}``."""
+    delta = -h * sum((h**q * psi[q] for q in range(r)), sp.S.Zero)
+    out = []
+    for j in range(len(S[0])):
+        total = sp.S.Zero
+        for i in range(r):
+            term, derivative = sp.S.Zero, S[i][j]
+            for m in range(0, r - i + 1):
+                if m > 0:
+                    derivative = directional(derivative, DIRECTION)
+                term += derivative / sp.factorial(m)
+                if derivative == 0:
+                    break
+            total += h**i * coefficient_of_direction(term, delta, h, r - i)
+        out.append(total)
+    return out
+
+
+def coefficient_of_direction(expr, delta, h, k):
+    """The ``h^k`` coefficient of ``expr`` with the direction placeholder set to ``delta``."""
+    return coefficient(expr.xreplace({DIRECTION: delta}), h, k)
+
+
+def _notes() -> list[str]:
+    if NonSmooth.used:
+        return ["derivatives of sign/abs/max/min were taken where they are differentiable "
+                "(sign' = 0, abs' = sign): the result holds away from their kinks"]
+    return []
+
+
+# ------------------------------------------------------------ finite n
+def finite(model: Model, order: int) -> Expansion:
+    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic."""
+    if order != 1:
+        raise DerivationError("the finite regime is first order (method.md §1); "
+                              "use --regime stationary for higher orders")
+    NonSmooth.used = False
+    h, n = model.h, model.n
+    s = sp.Dummy("s", integer=True, nonnegative=True)
+    recursions, lags = _classify(model)
+    F = expand_points(model.F, 1)
+
+    def memoryless_states(step):
+        """Every state after ``step`` updates with all iterates equal to theta."""
+        values = {}
+        for sym, (a, b, init) in recursions.items():
+            values[sym] = a**step * init + b * _geometric(a, step)
+        for sym, (base, _) in lags.items():
+            values[sym] = base
+        return values
+
+    def F_bar(step):
+        return _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(step)).subs(n, step), step)
+
+    update = tidy(F_bar(n))
+    at_n = memoryless_states(n)
+    # one term per source of memory, each tidied on its own: they read as separate effects
+    terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
+    F0 = F.subs(h, 0)
+    for sym, (a, b, init) in recursions.items():
+        dF = _cancel_transients(real_diff(F0, sym).xreplace(at_n), n)
+        if dF != 0:
+            W = _weighted_sum(F_bar(s), (a**(n - s - 1) - a**n) / (1 - a), s, n)
+            Q = _window_sum(F_bar(s), s, n, n)
+            terms.append(dF * (directional(b, W) + a**n * directional(init, Q)))
+    for sym, (base, k) in lags.items():
+        dF = _cancel_transients(real_diff(F0, sym).xreplace(at_n), n)
+        if dF != 0:
+            terms.append(dF * directional(base, _window_sum(F_bar(s), s, n, sp.Min(k, n))))
+    states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
+    return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, _notes())
+
+
+def _geometric(a, steps):
+    """``Σ_{i<steps} a^i``."""
+    return steps if a == 1 else (1 - a**steps) / (1 - a)
+
+
+def _cancel_transients(expr, step):
+    """Cancel bias corrections like ``(1 − β^(n+1)) g / (1 − β^(n+1))``, under roots too,
+    factoring only the products that involve the step so that the rest keeps its shape."""
+    expr = radicands(sp.expand_power_exp(expr))
+    return expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
+
+
+def _classify(model: Model):
+    """Split the states into linear recursions ``s ← a s + b(θ)`` and lags; else DerivationError."""
+    h, n = model.h, model.n
+    syms = set(model.symbols)
+    recursions, lags = {}, {}
+    for st in model.states:
+        if st.velocity:
+            raise DerivationError(f"state `{st.name}` is in velocity form (it carries the step size); "
+                                  "the finite regime needs states independent of h")
+        if st.origin == "lag" and st.name.split("[")[0] in ("theta", "g"):
+            base = THETA if st.name.startswith("theta") else G
+            lags[st.symbol] = (base, int(st.name.split("-")[1].rstrip("]")))
+            continue
+        a = sp.diff(st.update, st.symbol)
+        b = sp.expand(st.update - a * st.symbol)
+        if (a.free_symbols & (syms | {h, n, THETA, G, LOSS}) or outer_atoms(a)
+                or b.free_symbols & (syms | {h, n})):
+            raise DerivationError(f"state `{st.name}` is not a linear recursion s <- a*s + b(theta) fed "
+                                  "by the current iterate alone; the finite regime covers those "
+                                  "(use --regime stationary)")
+        recursions[st.symbol] = (a, b, st.init)
+    return recursions, lags
+
+
+def _separate(expr, s):
+    """``expr(s)`` as ``Σ q_t(s) E_t``: scalar weights depending on ``s`` times fields free of ``s``."""
+    terms = {}
+    for coeff, fld in linear_terms(expr):
+        if fld.has(s):
+            return None
+        terms[fld] = terms.get(fld, 0) + coeff
+    return terms
+
+
+def _closed_sum(weight, s, lo, hi):
+    """``Σ_{s=lo}^{hi} weight`` in closed form, taking the generic branch of any Piecewise."""
+    total = sp.summation(sp.expand_power_exp(weight), (s, lo, hi))
+    total = total.replace(lambda e: isinstance(e, sp.Piecewise), _generic_branch)
+    return sp.factor_terms(sp.simplify(total))
+
+
+def _generic_branch(pw):
+    for expr, cond in pw.args:
+        if cond is sp.true or isinstance(cond, sp.Ne):
+            return expr
+    return pw.args[-1][0]
+
+
+def _field_sum(expr, weight, s, lo, hi):
+    """``Σ_{s=lo}^{hi} weight(s) · expr(s)`` for a field ``expr``: closed form where the weights
+    are geometric (sums of ``s^k b^s``), else one ``Sum`` that generated code evaluates by a loop."""
+    parts = _separate(expr, s)
+    if parts is None or not all(_geometric_in(weight * q, s) for q in parts.values()):
+        return sp.Sum(weight * expr, (s, lo, hi))
+    return sp.Add(*[_closed_sum(weight * q, s, lo, hi) * fld for fld, q in parts.items()])
+
+
+def _geometric_in(weight, s) -> bool:
+    """Is ``weight`` a sum of products of ``s^k`` and ``b^(a s + c)``, which sum in closed form?"""
+    for term in sp.Add.make_args(sp.expand(sp.expand_power_exp(weight))):
+        for f in sp.Mul.make_args(term):
+            if not f.has(s):
+                continue
+            if f.is_Pow and not f.base.has(s) and sp.diff(f.exp, s, 2) == 0:
+                continue
+            if f == s or (f.is_Pow and f.base == s and f.exp.is_positive and f.exp.is_integer):
+                continue
+            return False
+    return True
+
+
+def _weighted_sum(F_s, weight, s, n):
+    """``W = Σ_{s=0}^{n−1} w(n, s) F̄(s)``, the direction of ``D b`` for a recursion."""
+    return _field_sum(F_s, weight, s, 0, n - 1)
+
+
+def _window_sum(F_s, s, n, k):
+    """``Q_k = Σ_{s=n−k}^{n−1} F̄(s)``: the displacement ``θ^(n−k) − θ^(n)`` over ``h``, to first order."""
+    return _field_sum(F_s, sp.S.One, s, n - k, n - 1)
+
+
+def expand(model: Model, order: int = 1, regime: str = "stationary") -> Expansion:
+    if regime == "stationary":
+        return stationary(model, order)
+    if regime == "finite":
+        return finite(model, order)
+    raise DerivationError(f"unknown regime `{regime}`: use stationary or finite")
