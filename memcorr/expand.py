@@ -309,7 +309,7 @@ def _field_sum(expr, weight, s, lo, hi):
 
 def _geometric_in(weight, s) -> bool:
     """Is ``weight`` a sum of products of ``s^k`` and ``b^(a s + c)``, which sum in closed form?"""
-    for term in sp.Add.make_args(sp.expand(sp.expand_power_exp(weight))):
+    for term in distribute(sp.expand_power_exp(weight)):
         for f in sp.Mul.make_args(term):
             if not f.has(s):
                 continue

@@ -1,0 +1,219 @@
+"""The loss protocol of api.md and a few losses that implement it.
+
+A loss is any object with ``value(x)``, ``grad(x)``, ``hvp(x, v)`` and
+``dgrad(x, *vs)`` (``∇^{k+1} L(x)[v_1, …, v_k]``; ``dgrad(x) == grad(x)``).
+
+- ``SympyLoss``: any smooth expression in a few variables, every derivative
+  exact (sympy differentiates once, numpy evaluates); ``quadratic``,
+  ``rosenbrock`` and ``nonconvex`` are built on it;
+- ``LogisticRegression``: a generalized linear model with exact derivatives;
+- ``from_torch`` / ``mlp``: a torch function through autograd (torch optional);
+- ``from_numpy``: a NumPy value and gradient, higher derivatives by central
+  differences of the gradient (approximate: say so when you use it).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+
+class SympyLoss:
+    """A loss given as a sympy expression in the variables ``xs``; derivatives are exact."""
+
+    def __init__(self, expr, xs):
+        self.expr, self.xs = sp.sympify(expr), list(xs)
+        self._value = sp.lambdify([self.xs], self.expr, "numpy")
+
+    @functools.lru_cache(maxsize=None)
+    def _tensor(self, k: int):
+        """The (k+1)-th derivative tensor as a numpy function of x."""
+        array = sp.derive_by_array(self.expr, self.xs)
+        for _ in range(k):
+            array = sp.derive_by_array(array, self.xs)
+        f = sp.lambdify([self.xs], array.tolist(), "numpy")
+        return lambda x: np.asarray(f(x), dtype=float)
+
+    def value(self, x):
+        return float(self._value(np.asarray(x, dtype=float)))
+
+    def grad(self, x):
+        return self._tensor(0)(np.asarray(x, dtype=float))
+
+    def hvp(self, x, v):
+        return self.dgrad(x, v)
+
+    def dgrad(self, x, *vs):
+        t = self._tensor(len(vs))(np.asarray(x, dtype=float))
+        for v in vs:
+            t = t @ np.asarray(v, dtype=float)   # symmetric: contract from the last index
+        return t
+
+
+def quadratic(A=((3.0, 0.5, 0.0), (0.5, 2.0, 0.3), (0.0, 0.3, 1.0)), b=(1.0, -0.5, 0.2)):
+    """``½ xᵀAx − bᵀx``: constant Hessian, all higher derivatives zero."""
+    A, b = np.asarray(A, dtype=float), np.asarray(b, dtype=float)
+    xs = sp.symbols(f"x0:{len(b)}", real=True)
+    x = sp.Matrix(xs)
+    return SympyLoss((x.T * sp.Matrix(A) * x)[0] / 2 - (sp.Matrix(b).T * x)[0], xs)
+
+
+def rosenbrock(dim: int = 3, a: float = 1.0, b: float = 10.0):
+    """``Σ b (x_{i+1} − x_i²)² + (a − x_i)²`` (a milder b than the textbook 100)."""
+    xs = sp.symbols(f"x0:{dim}", real=True)
+    return SympyLoss(sum(b * (xs[i + 1] - xs[i]**2)**2 + (a - xs[i])**2 for i in range(dim - 1)), xs)
+
+
+def nonconvex():
+    """A smooth nonconvex loss in three variables with a Hessian that varies everywhere."""
+    x, y, z = xs = sp.symbols("x0:3", real=True)
+    expr = (x**2 + 2 * y**2 + 1.5 * z**2) / 2 + 0.3 * sp.sin(2 * x) * y + 0.2 * x * y * z \
+        + 0.25 * sp.log(1 + z**2) - 0.4 * sp.cos(y + z)
+    return SympyLoss(expr, xs)
+
+
+class LogisticRegression:
+    """Mean logistic loss of labels ``y ∈ {±1}`` on features ``X``, plus ``½ l2 |w|²``."""
+
+    def __init__(self, X, y, l2: float = 0.1):
+        self.X, self.y, self.l2 = np.asarray(X, float), np.asarray(y, float), l2
+        z = sp.Symbol("z", real=True)
+        loss = sp.log(1 + sp.exp(-z))
+        self._d = [sp.lambdify(z, sp.diff(loss, z, k), "numpy") for k in range(6)]
+
+    def _margin(self, w):
+        return self.y * (self.X @ np.asarray(w, float))
+
+    def value(self, w):
+        w = np.asarray(w, float)
+        return float(np.mean(self._d[0](self._margin(w))) + self.l2 * w @ w / 2)
+
+    def grad(self, w):
+        return self.dgrad(w)
+
+    def hvp(self, w, v):
+        return self.dgrad(w, v)
+
+    def dgrad(self, w, *vs):
+        # d^k/dw^k of ℓ(y·Xw) contracted with v_1..v_k: y^(k+1) ℓ^(k+1)(m) Π (X v_i), back through Xᵀ
+        k = len(vs)
+        weights = self._d[k + 1](self._margin(w)) * self.y ** (k + 1)
+        for v in vs:
+            weights = weights * (self.X @ np.asarray(v, float))
+        out = self.X.T @ weights / len(self.y)
+        if k == 0:
+            out = out + self.l2 * np.asarray(w, float)
+        elif k == 1:
+            out = out + self.l2 * np.asarray(vs[0], float)
+        return out
+
+
+def logistic(n: int = 40, dim: int = 3, seed: int = 0):
+    """A small synthetic logistic regression."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, dim))
+    y = np.sign(X @ rng.normal(size=dim) + 0.5 * rng.normal(size=n))
+    return LogisticRegression(X, y)
+
+
+class TorchLoss:
+    """A loss from a torch function ``f(x) -> scalar tensor``; derivatives by autograd (float64)."""
+
+    def __init__(self, fn):
+        import torch
+        self.torch, self.fn = torch, fn
+
+    def _x(self, x):
+        return self.torch.tensor(np.asarray(x, float), dtype=self.torch.float64)
+
+    def value(self, x):
+        return float(self.fn(self._x(x)))
+
+    def grad(self, x):
+        return self.dgrad(x)
+
+    def hvp(self, x, v):
+        return self.dgrad(x, v)
+
+    def dgrad(self, x, *vs):
+        torch = self.torch
+        x = self._x(x).requires_grad_(True)
+        out = torch.autograd.grad(self.fn(x), x, create_graph=bool(vs))[0]
+        for i, v in enumerate(vs):
+            last = i == len(vs) - 1
+            out = torch.autograd.grad(out @ self._x(v), x, create_graph=not last)[0]
+        return out.detach().numpy()
+
+
+def from_torch(fn) -> TorchLoss:
+    return TorchLoss(fn)
+
+
+def mlp(n: int = 32, d_in: int = 2, hidden: int = 4, seed: int = 0):
+    """A one-hidden-layer tanh network on synthetic regression data; parameters as one flat vector.
+
+    Returns ``(loss, x0)``. Needs torch (the ``torch`` extra)."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d_in, generator=gen, dtype=torch.float64)
+    Y = torch.sin(X.sum(1, keepdim=True))
+    sizes = [(hidden, d_in), (hidden,), (1, hidden), (1,)]
+    counts = [int(np.prod(s)) for s in sizes]
+
+    def fn(w):
+        parts, start = [], 0
+        for size, count in zip(sizes, counts):
+            parts.append(w[start:start + count].reshape(size))
+            start += count
+        W1, b1, W2, b2 = parts
+        return ((torch.tanh(X @ W1.T + b1) @ W2.T + b2 - Y) ** 2).mean() / 2
+
+    x0 = 0.5 * torch.randn(sum(counts), generator=gen, dtype=torch.float64).numpy()
+    return TorchLoss(fn), x0
+
+
+class NumpyLoss:
+    """A loss from NumPy ``value`` and ``grad``; ``hvp`` and ``dgrad`` by central differences."""
+
+    def __init__(self, value, grad, step: float = 1e-4):
+        self._value, self._grad, self.step = value, grad, step
+
+    def value(self, x):
+        return float(self._value(np.asarray(x, float)))
+
+    def grad(self, x):
+        return np.asarray(self._grad(np.asarray(x, float)), float)
+
+    def hvp(self, x, v):
+        return self.dgrad(x, v)
+
+    def dgrad(self, x, *vs):
+        if not vs:
+            return self.grad(x)
+        v, rest = np.asarray(vs[0], float), vs[1:]
+        e = self.step
+        return (self.dgrad(x + e * v, *rest) - self.dgrad(x - e * v, *rest)) / (2 * e)
+
+
+def from_numpy(value, grad, step: float = 1e-4) -> NumpyLoss:
+    return NumpyLoss(value, grad, step)
+
+
+def builtin(name: str):
+    """A named built-in loss and its default starting point: ``(loss, x0)``."""
+    makers = {
+        "nonconvex": lambda: (nonconvex(), np.array([1.0, -0.8, 0.6])),
+        "quadratic": lambda: (quadratic(), np.array([1.0, -1.0, 0.5])),
+        "rosenbrock": lambda: (rosenbrock(), np.array([-0.5, 0.8, 0.3])),
+        "logistic": lambda: (logistic(), np.array([0.5, -0.5, 0.25])),
+        "mlp": mlp,
+    }
+    if name not in makers:
+        raise ValueError(f"unknown loss `{name}`: choose one of {', '.join(makers)}")
+    return makers[name]()
+
+
+LOSSES = ("nonconvex", "quadratic", "rosenbrock", "logistic", "mlp")
+__all__ = ["SympyLoss", "LogisticRegression", "TorchLoss", "NumpyLoss", "quadratic", "rosenbrock",
+           "nonconvex", "logistic", "mlp", "from_torch", "from_numpy", "builtin", "LOSSES"]

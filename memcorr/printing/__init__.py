@@ -1,0 +1,1 @@
+"""Stage 7: printers. ``text`` (terminal summary), ``latex`` (formulas), ``numpy`` (a module)."""

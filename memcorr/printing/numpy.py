@@ -1,0 +1,238 @@
+"""The generated NumPy module of api.md (``NAME_numpy.py``).
+
+Input: ``Derivation``. Output: the source of a standalone module (imports
+numpy only) with ``HYPER``, ``update``, ``correction``, ``memoryless`` and
+``initial_state``; in the finite regime every function also takes ``n=``.
+
+Each formula becomes one function body: the atoms turn into calls of the loss
+protocol (``L.grad``, ``L.value``, ``L.hvp``, ``L.dgrad``), one call per
+distinct atom, innermost first; common subexpressions are computed once
+(``sympy.cse``). Names in the generated code are validated identifiers: user
+text is never evaluated.
+"""
+from __future__ import annotations
+
+import keyword
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ..calculus import G, LOSS, THETA, FieldSymbol, outer_atoms
+from .latex import latex
+
+RESERVED = {"numpy", "builtins", "functools", "theta", "L", "g", "h", "n", "order", "hyper", "p",
+            "loss_value", "HYPER", "ORDER", "REGIME", "STATES"}
+
+
+def identifier(name: str) -> str:
+    """A Python name for a program name: checked, and moved aside from keywords and our own."""
+    if not name.isidentifier():
+        raise ValueError(f"{name!r} is not an identifier")
+    return f"{name}_" if keyword.iskeyword(name) or name in RESERVED or name.startswith("_") else name
+
+
+class ProtocolPrinter(NumPyPrinter):
+    """NumPy code for per-coordinate fields; atoms become loss-protocol calls on ``theta``."""
+
+    def __init__(self, names: dict):
+        super().__init__({"fully_qualified_modules": True})
+        self.names = names
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr, expr.name)
+
+    _print_FieldSymbol = _print_Symbol
+    _print_LossValue = _print_Symbol
+    _print_Dummy = _print_Symbol
+
+    def _print_Hess(self, expr):
+        return f"L.hvp(theta, {self._print(expr.args[0])})"
+
+    def _print_Dk(self, expr):
+        return f"L.dgrad(theta, {', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Norm(self, expr):
+        return f"numpy.linalg.norm({self._print(expr.args[0])})"
+
+    def _print_Dot(self, expr):
+        return f"numpy.vdot({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_CoordSum(self, expr):
+        return f"numpy.sum({self._print(expr.args[0])})"
+
+    def _print_Sum(self, expr):
+        """A loop over the steps; the zero start keeps an empty sum (n = 0) array-shaped."""
+        term, (var, lo, hi) = expr.args
+        return (f"builtins.sum(({self._print(term)} for {self._print(var)} in range({self._print(lo)}, "
+                f"{self._print(hi)} + 1)), numpy.zeros_like(theta))")
+
+    def _print_Heaviside(self, expr):
+        return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
+
+
+def _innermost_first(exprs) -> list:
+    """Every atom of ``exprs`` (arguments included), innermost first."""
+    order: list = []
+
+    def visit(e):
+        for atom in outer_atoms(e):
+            for arg in atom.args:
+                visit(arg)
+            if atom not in order:
+                order.append(atom)
+    for e in exprs:
+        visit(e)
+    return order
+
+
+def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=False) -> list[str]:
+    """Statements computing ``exprs``; the last line returns them (as a tuple if asked)."""
+    atoms = _innermost_first(exprs)
+    # temporaries are fields: a linear atom must not pull them out of its argument as scalars
+    temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
+
+    def replace(e):      # atoms -> temporaries, innermost first
+        return e.xreplace({a: temps[a] for a in outer_atoms(e)}) if outer_atoms(e) else e
+    definitions = [a.func(*[replace(arg) for arg in a.args]) for a in atoms]
+    outputs = [replace(e) for e in exprs]
+    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol),
+                           order="none")
+    assignments = list(subs) + list(zip(temps.values(), reduced[:len(atoms)]))
+    lines = []
+    if any(e.has(G) for _, e in assignments) or any(e.has(G) for e in reduced[len(atoms):]):
+        lines.append("g = L.grad(theta)")
+    if any(e.has(LOSS) for _, e in assignments) or any(e.has(LOSS) for e in reduced[len(atoms):]):
+        lines.append("loss_value = L.value(theta)")
+    for sym, e in _dependency_order(assignments):
+        lines.append(f"{sym} = {printer.doprint(e)}")
+    results = [f"{printer.doprint(e)} + numpy.zeros_like(theta)" for e in reduced[len(atoms):]]
+    lines.append("return " + ", ".join(results) + ("," if as_tuple and len(results) == 1 else ""))
+    return lines
+
+
+def _dependency_order(assignments):
+    pending = list(assignments)
+    done: set = set()
+    defined = {sym for sym, _ in assignments}
+    ordered = []
+    while pending:
+        for i, (sym, e) in enumerate(pending):
+            if (e.free_symbols & defined) <= done:
+                ordered.append(pending.pop(i))
+                done.add(sym)
+                break
+        else:
+            raise ValueError("cyclic assignments in generated code")
+    return ordered
+
+
+def _param_lines(names: dict, params) -> list[str]:
+    return [f"{names[p.symbol]} = p[{p.name!r}]" for p in params.values()]
+
+
+def module_source(d) -> str:
+    """The text of the generated module for the derivation ``d``."""
+    m = d.model
+    finite = d.regime == "finite"
+    names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
+    names.update({p.symbol: identifier(p.name) for p in m.params.values()})
+    for e in [d.update, *d.corrections, *[s for series in d.states.values() for s in series]]:
+        for dummy in e.atoms(sp.Dummy):
+            names[dummy] = identifier(f"s{len(names)}")
+    printer = ProtocolPrinter(names)
+    nargs = ", n" if finite else ""
+    params = ", ".join(names[p.symbol] for p in m.params.values())
+    head = f"theta, L{nargs}" + (f", {params}" if params else "")
+
+    defs = []
+    formulas = [("_psi0", [d.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(d.corrections, 1)]
+    series = list(d.states.values())
+    for r in range(max((len(s) for s in series), default=0)):
+        formulas.append((f"_states{r}", [s[r] for s in series]))
+    for fname, exprs in formulas:
+        body = function_body(exprs, names, printer, as_tuple=fname.startswith("_states"))
+        defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
+
+    n_kw = ", n" if finite else ""
+    n_req = ("    if n is None:\n        raise TypeError(\"the finite-n form needs the step counter n=\")\n"
+             if finite else "")
+    call = f"theta, L{n_kw}" + "".join(f", p[{p.name!r}]" for p in m.params.values())
+    hyper = ", ".join(f"{p.name!r}: {p.default!r}" for p in m.params.values())
+    state_names = ", ".join(repr(s) for s in d.states)
+    sig_n = ", n=None" if finite else ""
+    doc = _docstring(d)
+    return f'''{doc}
+import builtins
+import functools
+
+import numpy
+
+HYPER = {{{hyper}}}
+REGIME = {d.regime!r}
+ORDER = {d.order}
+STATES = ({state_names}{',' if len(d.states) == 1 else ''})
+
+
+def _params(hyper):
+    unknown = sorted(set(hyper) - set(HYPER))
+    if unknown:
+        raise TypeError(f"unknown hyperparameters {{unknown}}; this optimizer has {{sorted(HYPER)}}")
+    p = {{**HYPER, **hyper}}
+    missing = sorted(k for k, v in p.items() if v is None)
+    if missing:
+        raise TypeError(f"no default for {{missing}}: pass them as keywords")
+    return p
+
+
+def _order(order):
+    if not 0 <= order <= ORDER:
+        raise ValueError(f"order must be between 0 and {{ORDER}} (derived to order {{ORDER}})")
+
+
+{chr(10).join(d_ + chr(10) + chr(10) for d_ in defs)}
+_PSI = [{", ".join(f"_psi{r}" for r in range(d.order + 1))}]
+_STATES = [{", ".join(f"_states{r}" for r in range(len(series[0]) if series else 0))}]
+
+
+def update(theta, L{sig_n}, **hyper):
+    """Ψ_0(θ): the memoryless update."""
+{n_req}    p = _params(hyper)
+    return _psi0({call})
+
+
+def correction(theta, L, order=1{sig_n}, **hyper):
+    """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
+{n_req}    _order(order)
+    p = _params(hyper)
+    return _PSI[order]({call})
+
+
+def memoryless(theta, L, h, order=1{sig_n}, **hyper):
+    """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
+{n_req}    _order(order)
+    p = _params(hyper)
+    return sum(h**r * _PSI[r]({call}) for r in range(order + 1))
+
+
+def initial_state(theta, L, h, order=1{sig_n}, **hyper):
+    """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one array per state."""
+{n_req}    _order(order)
+    p = _params(hyper)
+    if not STATES:
+        return {{}}
+    terms = [_STATES[r]({call}) for r in range(min(order, len(_STATES) - 1) + 1)]
+    return {{name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}}
+'''
+
+
+def _docstring(d) -> str:
+    m = d.model
+    source = "\n".join("    " + line for line in m.checked.program.source.strip().splitlines())
+    formulas = [f"    \\Psi_0 = {latex(d.update)}"]
+    formulas += [f"    \\Psi_{r} = {latex(c)}" for r, c in enumerate(d.corrections, 1)]
+    text = (f"{m.name}: the memoryless map to order {d.order} ({d.regime} regime), generated by memcorr.\n\n"
+            f"theta_{{n+1}} = theta_n - {m.h} * (Psi_0 + {m.h} Psi_1 + ...), per coordinate j.\n\n"
+            f"Source program:\n\n{source}\n\nFormulas (LaTeX):\n\n" + "\n".join(formulas))
+    for note in d.notes:
+        text += f"\n\nNote: {note}"
+    return 'r"""' + text.replace('"""', "'''") + '\n"""'

@@ -1,0 +1,261 @@
+"""Stage 8: numeric checks of a derivation against the true method (method.md §6).
+
+Input: a ``Derivation``, a loss (the protocol of ``losses``), a start point and
+hyperparameters. Output: ``Report`` — for step sizes ``h, h/2, h/4, …`` the
+trajectory errors and consistency residuals of the corrected map (order ``r``)
+and of the uncorrected one (order 0), with fitted orders.
+
+The true method is ``Interpreter``: it runs the program's statements on NumPy
+arrays straight from the checked AST (not from the lowered model), so the
+checks test the lowering as well as the expansion.
+
+- trajectory: both methods from the same start — the finite form from the
+  program's initial state at ``n = 0``; the stationary form from a warm start:
+  the true method is driven along a history built backwards on the memoryless
+  map, long enough for its initial state to be forgotten, which puts it on the
+  invariant manifold ``S(θ_0)`` — then the largest error over ``n h ≤ T``;
+- consistency: along the same history, the true method's ``F`` at the last step
+  against the memoryless ``Ψ``; the residual is ``O(h^{r+1})``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .check import Checked, history_lag
+from .parse import Call, Chain, History, IndexedSum, Name, Neg, Num, Pow
+
+_FUNCTIONS = {"sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
+              "tanh": np.tanh, "max": np.maximum, "min": np.minimum, "norm": np.linalg.norm,
+              "dot": np.vdot, "sum": np.sum}
+
+
+class Interpreter:
+    """The true method with memory: one call of ``step`` runs the program's statements once."""
+
+    def __init__(self, checked: Checked, loss, h: float, params: dict):
+        self.c, self.loss, self.h = checked, loss, h
+        self.constants = {**params, checked.step: h}
+
+    def start(self, theta0):
+        theta0 = np.asarray(theta0, float)
+        self.n = 0
+        self.thetas, self.grads = [theta0], [self.loss.grad(theta0)]
+        env = self._env()
+        self.states = {name: np.broadcast_to(self.eval(d.init, env), theta0.shape).astype(float)
+                       if d.init is not None else np.zeros_like(theta0)
+                       for name, d in self.c.states.items()}
+
+    @property
+    def theta(self):
+        return self.thetas[-1]
+
+    def _env(self):
+        return {**self.constants, "theta": self.thetas[-1], "g": self.grads[-1], "n": self.n}
+
+    def step(self, forced=None):
+        """One step; returns ``F = (θ − θ_new)/h``. ``forced`` replaces the new iterate."""
+        env = {**self._env(), **self.states}
+        theta_new = None
+        for st in self.c.statements:
+            value = self.eval(st.expr, env)
+            if st.target == "theta":
+                theta_new = value
+            else:
+                env[st.target] = value
+        self.states = {name: env[name] for name in self.c.states}
+        F = (self.theta - theta_new) / self.h
+        nxt = theta_new if forced is None else np.asarray(forced, float)
+        self.thetas.append(nxt)
+        self.grads.append(self.loss.grad(nxt))
+        self.n += 1
+        return F
+
+    def peek(self):
+        """``F`` at the current iterate, without moving."""
+        saved = (self.n, list(self.thetas), list(self.grads), dict(self.states))
+        F = self.step()
+        self.n, self.thetas, self.grads, self.states = saved
+        return F
+
+    def eval(self, node, env, index=None):
+        index = index or {}
+        if isinstance(node, Num):
+            return float(node.text)
+        if isinstance(node, Name):
+            if node.id in index:
+                return float(index[node.id])
+            if node.id == "loss":
+                return self.loss.value(env["theta"])
+            return env[node.id]
+        if isinstance(node, Neg):
+            return -self.eval(node.operand, env, index)
+        if isinstance(node, Chain):
+            value = self.eval(node.operands[0], env, index)
+            for op, operand in zip(node.ops, node.operands[1:]):
+                rhs = self.eval(operand, env, index)
+                value = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[op](value, rhs)
+            return value
+        if isinstance(node, Pow):
+            return np.power(self.eval(node.base, env, index), self.eval(node.exponent, env, index))
+        if isinstance(node, Call):
+            args = [self.eval(a, env, index) for a in node.args]
+            if node.func == "grad":
+                return self.loss.grad(args[0])
+            if node.func == "loss":
+                return self.loss.value(args[0])
+            return _FUNCTIONS[node.func](*args)
+        if isinstance(node, History):
+            var, lag = history_lag(node.index, frozenset(index))
+            k = lag + (index[var] if var else 0)
+            series = self.thetas if node.name == "theta" else self.grads
+            return series[max(self.n - k, 0)]
+        if isinstance(node, IndexedSum):
+            lo = int(float(node.lo.text))
+            hi = self.n if isinstance(node.hi, Name) else int(float(node.hi.text))
+            return sum((self.eval(node.body, env, {**index, node.index: k}) for k in range(lo, hi + 1)), 0.0)
+        raise TypeError(node)
+
+
+# ----------------------------------------------------------------- reports
+@dataclass
+class Report:
+    name: str
+    regime: str
+    order: int
+    hs: list[float]
+    errors: dict[str, list[float]] = field(default_factory=dict)      # "corrected"/"uncorrected"
+    residuals: dict[str, list[float]] = field(default_factory=dict)
+    warm_start: int = 0
+
+    @staticmethod
+    def fitted(hs, values, finest: int = 3) -> float:
+        """Least-squares slope of log(value) against log(h) over the ``finest`` smallest h, where
+        the order is approached; inf when every value is at rounding level (an exact map)."""
+        v = np.asarray(values, float)[-finest:]
+        if np.all(v < 1e-13):
+            return math.inf
+        return float(np.polyfit(np.log(hs[-finest:]), np.log(np.maximum(v, 1e-300)), 1)[0])
+
+    def orders(self) -> dict[str, float]:
+        out = {f"trajectory {k}": self.fitted(self.hs, v) for k, v in self.errors.items()}
+        out.update({f"residual {k}": self.fitted(self.hs, v) for k, v in self.residuals.items()})
+        return out
+
+    @property
+    def required(self) -> float:
+        return self.order + 1 - 0.25
+
+    @property
+    def passed(self) -> bool:
+        o = self.orders()
+        return o["trajectory corrected"] >= self.required and o["residual corrected"] >= self.required
+
+    def table(self) -> str:
+        lines = [f"{self.name}: {self.regime} regime, correction to order {self.order}"
+                 + (f" (warm start: {self.warm_start} steps along the memoryless history)"
+                    if self.warm_start else ""),
+                 f"{'h':>10} {'traj. corrected':>16} {'traj. order 0':>14} {'resid. corrected':>17} "
+                 f"{'resid. order 0':>15}"]
+        for i, h in enumerate(self.hs):
+            lines.append(f"{h:>10.3e} {self.errors['corrected'][i]:>16.3e} {self.errors['uncorrected'][i]:>14.3e}"
+                         f" {self.residuals['corrected'][i]:>17.3e} {self.residuals['uncorrected'][i]:>15.3e}")
+        o = self.orders()
+        lines.append(f"fitted order   trajectory: corrected {o['trajectory corrected']:.2f}, "
+                     f"uncorrected {o['trajectory uncorrected']:.2f};  residual: corrected "
+                     f"{o['residual corrected']:.2f}, uncorrected {o['residual uncorrected']:.2f}")
+        lines.append(f"required: corrected order >= {self.required:.2f}  ->  "
+                     + ("PASS" if self.passed else "FAIL"))
+        return "\n".join(lines)
+
+
+def _backward(module, loss, x0, h, order, steps, hyper, sweeps):
+    """``θ_0 = x0`` and ``θ_{k−1}`` solving ``θ_{k−1} − hΨ(θ_{k−1}) = θ_k``: oldest first."""
+    history = [np.asarray(x0, float)]
+    for _ in range(steps):
+        target = history[-1]
+        theta = target
+        for _ in range(sweeps):          # each sweep gains one power of h
+            theta = target + h * module.memoryless(theta, loss, h, order=order, **hyper)
+        history.append(theta)
+    return history[::-1]
+
+
+def _memory_steps(model, params, tol=1e-10, cap=30000) -> int:
+    """Steps for the slowest decay rate of the state map to fall below ``tol``."""
+    import random
+
+    import sympy as sp
+
+    from .lower import spectral_check
+    found = spectral_check(model, {model.params[k].symbol: sp.Float(v) for k, v in params.items()},
+                           random.Random(0))
+    rho = found[0] if found else 0.0
+    if rho <= 0:
+        return max(8, _max_lag(model))
+    return min(cap, int(math.ceil(math.log(tol) / math.log(rho))) + _max_lag(model))
+
+
+def _max_lag(model) -> int:
+    return sum(1 for s in model.states if s.origin == "lag")
+
+
+def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = None,
+           steps: int = 20, halvings: int = 3) -> Report:
+    """Both checks of method.md §6 at ``h0, h0/2, …`` over ``steps`` steps of the largest h."""
+    from .derivation import load_module
+    model = derivation.model
+    hyper = {p.name: p.default for p in model.params.values()}
+    hyper.update(params or {})
+    module = load_module(derivation)
+    order = derivation.order
+    finite = derivation.regime == "finite"
+    memory = 0 if finite else _memory_steps(model, hyper)
+    if h0 is None:
+        h0 = 0.02
+    hs = [h0 / 2**k for k in range(halvings + 1)]
+    report = Report(model.name, derivation.regime, order, hs, {"corrected": [], "uncorrected": []},
+                    {"corrected": [], "uncorrected": []}, memory)
+    T = steps * h0
+    for h in hs:
+        n_steps = int(round(T / h))
+        true = Interpreter(model.checked, loss, h, hyper)
+        if finite:
+            true.start(x0)
+        else:
+            history = _backward(module, loss, x0, h, order, memory, hyper, order + 2)
+            true.start(history[0])
+            for theta in history[1:]:
+                true.step(forced=theta)
+        start_n = true.n
+        kw = {"n": 0} if finite else {}
+        for label, r in (("corrected", order), ("uncorrected", 0)):
+            report.residuals[label].append(_residual(module, true, loss, h, r, hyper, finite, x0, n_steps))
+        traj = {label: [np.asarray(x0, float)] for label in ("corrected", "uncorrected")}
+        for i in range(n_steps):
+            true.step()
+            for label, r in (("corrected", order), ("uncorrected", 0)):
+                if finite:
+                    kw = {"n": start_n + i}
+                th = traj[label][-1]
+                traj[label].append(th - h * module.memoryless(th, loss, h, order=r, **kw, **hyper))
+        truth = np.array(true.thetas[start_n:])
+        for label in ("corrected", "uncorrected"):
+            report.errors[label].append(float(np.max(np.linalg.norm(truth - np.array(traj[label]), axis=1))))
+    return report
+
+
+def _residual(module, true, loss, h, r, hyper, finite, x0, n_steps):
+    """|F_true − Ψ| at the end of a history that follows the memoryless map of order r."""
+    if not finite:
+        return float(np.linalg.norm(true.peek() - module.memoryless(true.theta, loss, h, order=r, **hyper)))
+    # finite n: drive a fresh true method along the memoryless trajectory from x0 for n_steps
+    forced = Interpreter(true.c, loss, h, true.constants)
+    forced.start(x0)
+    theta = np.asarray(x0, float)
+    for n in range(n_steps):
+        theta = theta - h * module.memoryless(theta, loss, h, order=r, n=n, **hyper)
+        forced.step(forced=theta)
+    return float(np.linalg.norm(forced.peek() - module.memoryless(theta, loss, h, order=r, n=n_steps, **hyper)))
