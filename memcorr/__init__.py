@@ -8,7 +8,7 @@ The pipeline, one module per stage: ``parse`` (text -> AST), ``check``
 """
 from .errors import DerivationError, DSLError
 
-__all__ = ["DSLError", "DerivationError", "load"]
+__all__ = ["DSLError", "DerivationError", "load", "derive", "load_module"]
 __version__ = "0.1.0"
 
 
@@ -20,3 +20,15 @@ def load(source_or_path):
     from .parse import parse
     text, filename = read_source(source_or_path)
     return lower(check(parse(text, filename)))
+
+
+def derive(source_or_path, order: int = 1, regime: str = "stationary", target: str = "map"):
+    """Derive the memoryless map of a program (see ``memcorr.derivation``)."""
+    from .derivation import derive as _derive
+    return _derive(source_or_path, order=order, regime=regime, target=target)
+
+
+def load_module(derivation, backend: str = "numpy"):
+    """The generated module of a derivation, imported."""
+    from .derivation import load_module as _load_module
+    return _load_module(derivation, backend)

@@ -34,6 +34,84 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _write_atomically(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
+    import os
+    import tempfile
+    from pathlib import Path
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+EMITTERS = {"numpy": ("{name}_numpy.py", "to_numpy")}
+
+
+def cmd_derive(args) -> int:
+    from .derivation import derive
+    from .errors import DerivationError
+    formats = [f.strip() for f in args.emit.split(",") if f.strip()] if args.emit else []
+    unknown = [f for f in formats if f not in EMITTERS]
+    if unknown:
+        raise DerivationError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(EMITTERS)}")
+    if formats and not args.output:
+        raise DerivationError("--emit needs -o DIR, the folder to write the files into")
+    d = derive(args.file, order=args.order, regime=args.regime, target=args.target)
+    for w in d.model.warnings:
+        print(w, file=sys.stderr)
+    # generate everything before writing anything
+    files = {EMITTERS[f][0].format(name=d.name): getattr(d, EMITTERS[f][1])() for f in formats}
+    print(d.summary())
+    for filename, text in files.items():
+        from pathlib import Path
+        _write_atomically(Path(args.output) / filename, text)
+        print(f"wrote {Path(args.output) / filename}")
+    return 0
+
+
+def _parse_params(pairs) -> dict:
+    from .errors import DerivationError
+    out = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise DerivationError(f"--param expects NAME=NUMBER, not `{pair}`") from None
+    return out
+
+
+def cmd_verify(args) -> int:
+    from .derivation import derive
+    from .errors import DerivationError
+    from .losses import builtin
+    from .verify import verify
+    d = derive(args.file, order=args.order, regime=args.regime)
+    params = _parse_params(args.param)
+    unknown = sorted(set(params) - set(d.model.params))
+    if unknown:
+        raise DerivationError(f"unknown parameter(s) {', '.join(unknown)}; "
+                              f"{d.name} has {', '.join(d.model.params) or 'none'}")
+    try:
+        loss, x0 = builtin(args.loss)
+    except ImportError:
+        raise DerivationError(f"the `{args.loss}` loss needs torch: pip install 'memcorr[torch]'") from None
+    report = verify(d, loss, x0, params, h0=args.h, steps=args.steps)
+    print(report.table())
+    if args.plot:
+        from .plot import plot_report
+        plot_report(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 0 if report.passed else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memcorr", description="Memoryless modified equations of "
                                 "optimizers with memory.")
@@ -42,6 +120,23 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="an .opt file or the name of a bundled program")
     c.add_argument("--show", action="store_true", help="print the lowered state-space model")
     c.set_defaults(run=cmd_check)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("file", help="an .opt file or the name of a bundled program")
+    common.add_argument("--order", type=int, default=1, help="the order R of the correction (default 1)")
+    common.add_argument("--regime", choices=("stationary", "finite"), default="stationary")
+    d = sub.add_parser("derive", parents=[common], help="derive the memoryless map and its corrections")
+    d.add_argument("--target", choices=("map",), default="map")
+    d.add_argument("--emit", help="comma-separated formats to write: numpy")
+    d.add_argument("-o", "--output", metavar="DIR", help="folder for the emitted files")
+    d.set_defaults(run=cmd_derive)
+    v = sub.add_parser("verify", parents=[common], help="check a derivation numerically (method.md §6)")
+    v.add_argument("--loss", default="nonconvex", help="nonconvex, quadratic, rosenbrock, logistic, mlp")
+    v.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a default (repeatable)")
+    v.add_argument("--h", type=float, help="the largest step size (default: from the memory length "
+                   "and the loss's curvature)")
+    v.add_argument("--steps", type=int, default=20, help="steps at the largest h (the horizon)")
+    v.add_argument("--plot", metavar="FILE.png", help="draw error against h (needs matplotlib)")
+    v.set_defaults(run=cmd_verify)
     ls = sub.add_parser("list", help="the bundled programs in derivations/")
     ls.set_defaults(run=cmd_list)
     return p

@@ -183,8 +183,8 @@ def _backward(module, loss, x0, h, order, steps, hyper, sweeps):
     return history[::-1]
 
 
-def _memory_steps(model, params, tol=1e-10, cap=30000) -> int:
-    """Steps for the slowest decay rate of the state map to fall below ``tol``."""
+def _decay_rate(model, params) -> float:
+    """The spectral radius of the state map at the fixed point (0 without states)."""
     import random
 
     import sympy as sp
@@ -192,14 +192,46 @@ def _memory_steps(model, params, tol=1e-10, cap=30000) -> int:
     from .lower import spectral_check
     found = spectral_check(model, {model.params[k].symbol: sp.Float(v) for k, v in params.items()},
                            random.Random(0))
-    rho = found[0] if found else 0.0
+    return found[0] if found else 0.0
+
+
+def _memory_steps(model, rho, tol=1e-10) -> int:
+    """Steps for the slowest decay rate of the state map to fall below ``tol``."""
     if rho <= 0:
         return max(8, _max_lag(model))
-    return min(cap, int(math.ceil(math.log(tol) / math.log(rho))) + _max_lag(model))
+    return int(math.ceil(math.log(tol) / math.log(rho))) + _max_lag(model)
 
 
 def _max_lag(model) -> int:
     return sum(1 for s in model.states if s.origin == "lag")
+
+
+def _spread(module, loss, x0, hyper, kw) -> float:
+    """``‖DΨ_0(x0)‖``: how fast nearby memoryless trajectories separate, by central differences."""
+    eps = 1e-6
+    jac = np.array([(module.update(x0 + eps * e, loss, **kw, **hyper)
+                     - module.update(x0 - eps * e, loss, **kw, **hyper)) / (2 * eps) for e in np.eye(len(x0))])
+    return max(np.linalg.norm(jac, 2), 1e-3)
+
+
+def _default_h(module, loss, x0, hyper, span: int, finite: bool) -> float:
+    """A largest step inside the asymptotic range: the first correction at most 5% of the
+    update (``h‖Ψ_1‖ ≤ 0.05‖Ψ_0‖``), and over ``span`` steps (the warm start's history, or
+    the finite run) nearby trajectories separate at most e-fold (``h ≤ 1/(λ·span)``) and the
+    gradient changes by at most its size (``h·span·‖H‖‖Ψ_0‖ ≤ ‖g‖``)."""
+    x0 = np.asarray(x0, float)
+    probes = [{"n": n} for n in (1, 10, 100, 1000)] if finite else [{}]
+    h = 0.02
+    for kw in probes:
+        psi0 = np.linalg.norm(module.update(x0, loss, **kw, **hyper))
+        psi1 = np.linalg.norm(module.correction(x0, loss, order=1, **kw, **hyper))
+        if psi1 > 0:
+            h = min(h, 0.05 * psi0 / psi1)
+    span = max(span, 1)
+    curvature = np.linalg.norm([loss.hvp(x0, e) for e in np.eye(len(x0))], 2)
+    drift = curvature * np.linalg.norm(module.update(x0, loss, **probes[-1], **hyper)) * span
+    h = min(h, np.linalg.norm(loss.grad(x0)) / max(drift, 1e-12))
+    return min(h, 1.0 / (_spread(module, loss, x0, hyper, probes[-1]) * span))
 
 
 def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = None,
@@ -212,9 +244,12 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
     module = load_module(derivation)
     order = derivation.order
     finite = derivation.regime == "finite"
-    memory = 0 if finite else _memory_steps(model, hyper)
+    rho = _decay_rate(model, hyper)
+    memory = 0 if finite else _memory_steps(model, rho)
+    if finite:     # the finite-n theorem is about n ≫ the memory: run several memory lengths
+        steps = max(steps, int(5 / max(1 - rho, 1e-12)))
     if h0 is None:
-        h0 = 0.02
+        h0 = _default_h(module, loss, x0, hyper, steps if finite else memory, finite)
     hs = [h0 / 2**k for k in range(halvings + 1)]
     report = Report(model.name, derivation.regime, order, hs, {"corrected": [], "uncorrected": []},
                     {"corrected": [], "uncorrected": []}, memory)

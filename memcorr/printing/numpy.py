@@ -20,7 +20,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..calculus import G, LOSS, THETA, FieldSymbol, outer_atoms
 from .latex import latex
 
-RESERVED = {"numpy", "builtins", "functools", "theta", "L", "g", "h", "n", "order", "hyper", "p",
+RESERVED = {"numpy", "sum", "range", "theta", "L", "g", "h", "n", "order", "hyper", "p",
             "loss_value", "HYPER", "ORDER", "REGIME", "STATES"}
 
 
@@ -63,8 +63,20 @@ class ProtocolPrinter(NumPyPrinter):
     def _print_Sum(self, expr):
         """A loop over the steps; the zero start keeps an empty sum (n = 0) array-shaped."""
         term, (var, lo, hi) = expr.args
-        return (f"builtins.sum(({self._print(term)} for {self._print(var)} in range({self._print(lo)}, "
+        return (f"sum(({self._print(term)} for {self._print(var)} in range({self._print(lo)}, "
                 f"{self._print(hi)} + 1)), numpy.zeros_like(theta))")
+
+    def _print_Min(self, expr):
+        return self._nested("numpy.minimum", expr.args)
+
+    def _print_Max(self, expr):
+        return self._nested("numpy.maximum", expr.args)
+
+    def _nested(self, func, args):
+        code = self._print(args[0])
+        for a in args[1:]:
+            code = f"{func}({code}, {self._print(a)})"
+        return code
 
     def _print_Heaviside(self, expr):
         return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
@@ -87,6 +99,11 @@ def _innermost_first(exprs) -> list:
 
 def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=False) -> list[str]:
     """Statements computing ``exprs``; the last line returns them (as a tuple if asked)."""
+    # sums over steps are loops: computed first, whole, so that no subexpression of a summand
+    # (which may hold the loop variable) is moved out of its loop
+    sums = sorted({e for x in exprs for e in x.atoms(sp.Sum)}, key=sp.default_sort_key)
+    sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
+    exprs = [x.xreplace(sum_temps) for x in exprs]
     atoms = _innermost_first(exprs)
     # temporaries are fields: a linear atom must not pull them out of its argument as scalars
     temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
@@ -98,11 +115,13 @@ def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=F
     subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol),
                            order="none")
     assignments = list(subs) + list(zip(temps.values(), reduced[:len(atoms)]))
+    everything = [e for _, e in assignments] + reduced[len(atoms):] + sums
     lines = []
-    if any(e.has(G) for _, e in assignments) or any(e.has(G) for e in reduced[len(atoms):]):
+    if any(e.has(G) for e in everything):
         lines.append("g = L.grad(theta)")
-    if any(e.has(LOSS) for _, e in assignments) or any(e.has(LOSS) for e in reduced[len(atoms):]):
+    if any(e.has(LOSS) for e in everything):
         lines.append("loss_value = L.value(theta)")
+    lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
     for sym, e in _dependency_order(assignments):
         lines.append(f"{sym} = {printer.doprint(e)}")
     results = [f"{printer.doprint(e)} + numpy.zeros_like(theta)" for e in reduced[len(atoms):]]
@@ -162,9 +181,6 @@ def module_source(d) -> str:
     sig_n = ", n=None" if finite else ""
     doc = _docstring(d)
     return f'''{doc}
-import builtins
-import functools
-
 import numpy
 
 HYPER = {{{hyper}}}
