@@ -1,0 +1,137 @@
+"""Known results of method.md §4, reproduced symbolically (never by comparing strings)."""
+import pytest
+import sympy as sp
+
+import memcorr
+from memcorr.calculus import G, THETA, Hess
+
+HEAD = "optimizer o\nstep h\n"
+
+
+def same(a, b):
+    return sp.simplify(sp.expand(a - b)) == 0
+
+
+def params(d, *names):
+    return [d.model.params[n].symbol for n in names]
+
+
+def test_heavy_ball():
+    d = memcorr.derive("heavy_ball")
+    (b,) = params(d, "beta")
+    assert same(d.update, G / (1 - b))
+    assert same(d.correction, b / (1 - b)**3 * Hess(G))
+
+
+@pytest.mark.parametrize("name", ["nesterov", "nesterov_velocity"])
+def test_nesterov_both_forms(name):
+    d = memcorr.derive(name)
+    (b,) = params(d, "beta" if name == "nesterov" else "mu")
+    assert same(d.update, G / (1 - b))
+    assert same(d.correction, b**2 / (1 - b)**3 * Hess(G))
+
+
+def test_heavy_ball_as_an_explicit_history_sum_agrees():
+    a, b = memcorr.derive("heavy_ball"), memcorr.derive("heavy_ball_sum")
+    assert same(a.correction, b.correction.xreplace({params(b, "beta")[0]: params(a, "beta")[0]}))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_and_adamw_exact_in_eps(name):
+    d = memcorr.derive(name)
+    b1, b2, eps = params(d, "beta1", "beta2", "eps")
+    wd = d.model.params["wd"].symbol if "wd" in d.model.params else 0
+    F = G / (sp.Abs(G) + eps) + wd * THETA
+    expected = Hess(F) / (sp.Abs(G) + eps) * (b1 / (1 - b1) - b2 / (1 - b2) * sp.Abs(G) / (sp.Abs(G) + eps))
+    assert same(d.update, F)
+    assert same(d.correction, expected)
+
+
+ADAM_EPS_INSIDE = HEAD + """param beta1 = 0.9 in (0, 1)
+param beta2 = 0.999 in (0, 1)
+param eps = 1e-8 > 0 small
+state m = 0
+state v = 0
+m = beta1 * m + (1 - beta1) * g
+v = beta2 * v + (1 - beta2) * g^2
+theta = theta - h * m / (1 - beta1^(n + 1)) / sqrt(v / (1 - beta2^(n + 1)) + eps)
+"""
+
+
+def test_adam_with_eps_inside_the_root():
+    d = memcorr.derive(ADAM_EPS_INSIDE)
+    b1, b2, eps = params(d, "beta1", "beta2", "eps")
+    F = G / sp.sqrt(G**2 + eps)
+    assert same(d.update, F)
+    expected = Hess(F) / sp.sqrt(G**2 + eps) * (b1 / (1 - b1) - b2 / (1 - b2) * G**2 / (G**2 + eps))
+    assert same(d.correction, expected)
+
+
+def test_lion_k_with_a_soft_sign():
+    d = memcorr.derive("lion_softsign")
+    b1, b2, eps, wd = params(d, "beta1", "beta2", "eps", "wd")
+    psi0 = G / sp.sqrt(G**2 + eps) + wd * THETA
+    hessian_of_K = eps / (G**2 + eps)**sp.Rational(3, 2)      # K(x) = sqrt(x^2 + eps)
+    assert same(d.update, psi0)
+    assert same(d.correction, b1 / (1 - b2) * hessian_of_K * Hess(psi0))
+
+
+def test_adam_with_equal_betas_matches_soft_sign_lion():
+    beta = sp.Symbol("beta", positive=True)
+    adam = memcorr.derive(ADAM_EPS_INSIDE)
+    lion = memcorr.derive("lion_softsign")
+    b1, b2, eps = params(adam, "beta1", "beta2", "eps")
+    r1, r2, eps_l, wd = params(lion, "beta1", "beta2", "eps", "wd")
+    a = adam.correction.xreplace({b1: beta, b2: beta})
+    lion_c = lion.correction.xreplace({r1: beta, r2: beta, eps_l: eps, wd: 0})
+    assert same(a, lion_c)
+
+
+def test_exact_sign_lion_has_no_memory_correction_and_says_why():
+    d = memcorr.derive("lion")
+    wd = params(d, "wd")[0]
+    assert same(d.update, sp.sign(G) + wd * THETA)
+    assert d.correction == 0
+    assert any("sign" in note for note in d.notes)
+
+
+def test_qhm():
+    d = memcorr.derive("qhm")
+    b, nu = params(d, "beta", "nu")
+    assert same(d.correction, nu * b / (1 - b) * Hess(G))
+
+
+# ---------------------------------------------------------------- finite n
+def K(beta, n):
+    """The finite-n weight of an EMA with bias correction: (1-β)/(1-β^(n+1)) Σ_{k=1}^n k β^k."""
+    k = sp.Symbol("k", integer=True)
+    return (1 - beta) / (1 - beta**(n + 1)) * sp.summation(k * beta**k, (k, 1, n))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_finite_n_adamw_coefficient(n):
+    d = memcorr.derive("adamw", regime="finite")
+    b1, b2, eps, wd = params(d, "beta1", "beta2", "eps", "wd")
+    F = G / (sp.Abs(G) + eps) + wd * THETA
+    expected = Hess(F) / (sp.Abs(G) + eps) * (K(b1, n) - K(b2, n) * sp.Abs(G) / (sp.Abs(G) + eps))
+    assert same(d.update.subs(d.model.n, n), F)
+    assert same(d.correction.subs(d.model.n, n), expected)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 6])
+def test_finite_n_heavy_ball_against_the_definition(n):
+    """M^(n) = Σ_k ∂_k F^(n) Σ_{s=n-k}^{n-1} F^(s), with F^(s)(θ,…,θ) = Σ_{j<=s} β^j g, summed by brute force."""
+    d = memcorr.derive("heavy_ball", regime="finite")
+    (b,) = params(d, "beta")
+    F = [sum(b**j for j in range(s + 1)) for s in range(n + 1)]          # coefficient of g in F^(s)
+    M = sum(b**k * sum(F[s] for s in range(n - k, n)) for k in range(1, n + 1))
+    assert same(d.update.subs(d.model.n, n), F[n] * G)
+    assert same(d.correction.subs(d.model.n, n), M * Hess(G))
+
+
+def test_finite_n_tends_to_the_stationary_correction():
+    finite, stationary = memcorr.derive("heavy_ball", regime="finite"), memcorr.derive("heavy_ball")
+    (b,) = params(finite, "beta")
+    n = finite.model.n
+    limit = sp.limit(finite.correction.subs(b, sp.Rational(1, 3)), n, sp.oo)
+    assert same(limit, stationary.correction.subs(b, sp.Rational(1, 3)))
