@@ -94,6 +94,11 @@ def linear_terms(expr) -> list[tuple[sp.Expr, sp.Expr]]:
     return terms
 
 
+def _power(tex: str, exp) -> str:
+    """``tex`` raised to ``exp`` (sympy's LaTeX printer passes powers of functions this way)."""
+    return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
+
 class FieldAtom(sp.Function):
     """A per-coordinate atom that depends on the loss."""
 
@@ -110,11 +115,12 @@ def _multilinear(cls, args):
     """Pull scalar factors and sums out of every argument; None if already canonical."""
     if any(a == 0 for a in args):
         return sp.S.Zero
-    split = [linear_terms(a) for a in args]
+    split = [linear_terms(sp.factor_terms(a)) for a in args]
     if all(len(s) == 1 and s[0][0] == 1 for s in split):
-        if cls.symmetric and list(args) != sorted(args, key=default_sort_key):
-            return cls(*sorted(args, key=default_sort_key))
-        return None
+        fields = [s[0][1] for s in split]
+        if cls.symmetric:
+            fields = sorted(fields, key=default_sort_key)
+        return None if fields == list(args) else cls(*fields)
     return sp.Add(*[sp.Mul(*[c for c, _ in combo]) * cls(*[f for _, f in combo])
                     for combo in _product(split)])
 
@@ -142,8 +148,8 @@ class Hess(FieldAtom):
     def directional(self, u):
         return Dk(u, self.args[0]) + Hess(directional(self.args[0], u))
 
-    def _latex(self, printer):
-        return rf"\left(\nabla^2 L\, {printer.parenthesize(self.args[0], 1000)}\right)_j"
+    def _latex(self, printer, exp=None):
+        return _power(rf"\left(\nabla^2 L\, {printer.parenthesize(self.args[0], 1000)}\right)_j", exp)
 
 
 class Dk(FieldAtom):
@@ -168,9 +174,9 @@ class Dk(FieldAtom):
     def _sympystr(self, printer):
         return f"D_{len(self.args)}({', '.join(printer._print(a) for a in self.args)})"
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         inner = ", ".join(printer._print(a) for a in self.args)
-        return rf"\nabla^{{{len(self.args) + 1}}} L\left[{inner}\right]_j"
+        return _power(rf"\nabla^{{{len(self.args) + 1}}} L\left[{inner}\right]_j", exp)
 
 
 class Grad(FieldAtom):
@@ -184,8 +190,8 @@ class Grad(FieldAtom):
             return G
         return None
 
-    def _latex(self, printer):
-        return rf"\partial_j L\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer, exp=None):
+        return _power(rf"\partial_j L\left({printer._print(self.args[0])}\right)", exp)
 
 
 class LossAt(ScalarAtom):
@@ -199,8 +205,8 @@ class LossAt(ScalarAtom):
             return LOSS
         return None
 
-    def _latex(self, printer):
-        return rf"L\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer, exp=None):
+        return _power(rf"L\left({printer._print(self.args[0])}\right)", exp)
 
 
 class Norm(ScalarAtom):
@@ -211,9 +217,9 @@ class Norm(ScalarAtom):
     @classmethod
     def eval(cls, e):
         terms = linear_terms(sp.factor_terms(e))
-        if len(terms) == 1 and terms[0][0] != 1:
-            return sp.Abs(terms[0][0]) * Norm(terms[0][1])
-        return None
+        if len(terms) != 1 or (terms[0][0] == 1 and terms[0][1] == e):
+            return None
+        return sp.Abs(terms[0][0]) * Norm(terms[0][1])
 
     def _eval_derivative(self, s):
         e = self.args[0]
@@ -223,8 +229,8 @@ class Norm(ScalarAtom):
         e = self.args[0]
         return Dot(e, directional(e, u)) / self
 
-    def _latex(self, printer):
-        return rf"\left\lVert {printer._print(self.args[0])} \right\rVert"
+    def _latex(self, printer, exp=None):
+        return _power(rf"\left\lVert {printer._print(self.args[0])} \right\rVert", exp)
 
 
 class Dot(ScalarAtom):
@@ -245,8 +251,9 @@ class Dot(ScalarAtom):
         a, b = self.args
         return Dot(directional(a, u), b) + Dot(a, directional(b, u))
 
-    def _latex(self, printer):
-        return rf"\left\langle {printer._print(self.args[0])}, {printer._print(self.args[1])} \right\rangle"
+    def _latex(self, printer, exp=None):
+        a, b = (printer._print(x) for x in self.args)
+        return _power(rf"\left\langle {a}, {b} \right\rangle", exp)
 
 
 class CoordSum(ScalarAtom):
@@ -265,8 +272,8 @@ class CoordSum(ScalarAtom):
     def directional(self, u):
         return CoordSum(directional(self.args[0], u))
 
-    def _latex(self, printer):
-        return rf"\sum_i \left({printer._print(self.args[0])}\right)_i"
+    def _latex(self, printer, exp=None):
+        return _power(rf"\sum_i \left({printer._print(self.args[0])}\right)_i", exp)
 
 
 ATOMS = (Hess, Dk, Grad, LossAt, Norm, Dot, CoordSum)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
 import sympy as sp
 
 from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, NonSmooth, ScalarAtom, directional,
@@ -103,15 +104,6 @@ def _stationary_limit(expr, model: Model):
     return expr
 
 
-def _expand_points(expr, model: Model, order: int):
-    """Taylor-expand gradients and losses at other points; they must approach theta as h -> 0."""
-    for atom in expr.atoms(Grad, LossAt):
-        if sp.simplify(atom.args[0].subs(model.h, 0) - THETA) != 0:
-            raise DerivationError(f"{atom} is evaluated at a point that does not approach theta as the "
-                                  "step size vanishes; only points theta + O(h) can be expanded")
-    return expand_points(expr, order)
-
-
 def _reject_state_reductions(model: Model):
     symbols = set(model.symbols)
     for s in model.states:
@@ -124,63 +116,105 @@ def _reject_state_reductions(model: Model):
 
 # ------------------------------------------------------------ stationary
 def stationary(model: Model, order: int) -> Expansion:
-    """The invariant-manifold recursion of method.md §2 up to ``order``."""
+    """The invariant-manifold recursion of method.md §2 up to ``order``.
+
+    States are solved in dependency order (strongly connected components of "the
+    update of s reads t"), so a state may read another through a gradient at a
+    point (``grad(theta[n-1])``); within a component the coupling must act
+    coordinatewise, which makes ``I − Φ_s`` a matrix of per-coordinate scalars.
+    """
     NonSmooth.used = False
     h = model.h
     _reject_state_reductions(model)
     syms = model.symbols
-    phi = [_expand_points(_stationary_limit(u, model), model, order) for u in model.Phi]
-    F = _expand_points(_stationary_limit(model.F, model), model, order)
+    phi = dict(zip(syms, (_stationary_limit(u, model) for u in model.Phi)))
+    F = _stationary_limit(model.F, model)
+    blocks = _components(phi)
 
-    S = [fixed_point(model, [p.subs(h, 0) for p in phi])]
-    psi = [tidy(F.subs(h, 0).xreplace(dict(zip(syms, S[0]))))]
-    if order >= 1 and syms:
-        jac = sp.Matrix([p.subs(h, 0) for p in phi]).jacobian(syms).xreplace(dict(zip(syms, S[0])))
-        A = sp.eye(len(syms)) - jac
+    S0: dict = {}
+    for block in blocks:
+        S0.update(_fixed_point(block, phi, S0, h))
+    _check_points([*phi.values(), F], S0, h)
+    S = [S0]
+    psi = [tidy(F.xreplace(S0).subs(h, 0))]
     for r in range(1, order + 1):
-        known = [sum((h**i * S[i][j] for i in range(r)), sp.S.Zero) for j in range(len(syms))]
-        rhs = [coefficient(p.xreplace(dict(zip(syms, known))), h, r) for p in phi]
-        lhs = _shifted_coefficient(S, psi, h, r)
-        b = sp.Matrix([rhs[j] - lhs[j] for j in range(len(syms))])
-        S_r = [tidy(x) for x in A.LUsolve(b)] if syms else []  # noqa: F821 (A exists when syms do)
+        S_r: dict = {}
+        for block in blocks:
+            known = {s: sum((h**i * S[i][s] for i in range(r)), sp.S.Zero) + h**r * S_r.get(s, 0) for s in syms}
+            rhs = sp.Matrix([_coefficient_at(phi[s], known, h, r) - _shifted_coefficient(S, psi, h, r, s)
+                             for s in block])
+            A = sp.eye(len(block)) - _block_jacobian(block, phi, S0, h)
+            S_r.update({s: tidy(x) for s, x in zip(block, A.LUsolve(rhs))})
         S.append(S_r)
-        full = {syms[j]: known[j] + h**r * S_r[j] for j in range(len(syms))}
-        psi.append(tidy(coefficient(F.xreplace(full), h, r)))
-    states = {s.name: [S[r][j] for r in range(order + 1)] for j, s in enumerate(model.states)}
+        full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
+        psi.append(tidy(_coefficient_at(F, full, h, r)))
+    states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
     return Expansion("stationary", order, psi[0], psi[1:], states, _notes())
 
 
-def fixed_point(model: Model, phi0: list) -> list:
-    """``S_0``: the fixed point of the state map at ``h = 0`` (the first root sympy finds)."""
-    syms = model.symbols
-    if not syms:
-        return []
+def _components(phi: dict) -> list[list]:
+    """The states in dependency order, grouped into strongly connected components."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(phi)
+    for s, update in phi.items():
+        graph.add_edges_from((t, s) for t in update.free_symbols & set(phi))
+    condensed = nx.condensation(graph)
+    order = list(phi)
+    return [sorted(condensed.nodes[c]["members"], key=order.index) for c in nx.topological_sort(condensed)]
+
+
+def _fixed_point(block, phi, upstream, h) -> dict:
+    """``S_0`` of one component: ``s = Φ(s)`` at ``h = 0``, the upstream states known."""
+    equations = [phi[s].xreplace(upstream).subs(h, 0) - s for s in block]
+    if any(atom.free_symbols & set(block) for e in equations for atom in outer_atoms(e)):
+        raise DerivationError(f"the fixed point of {', '.join(map(str, block))} is implicit (a state is read "
+                              "through a gradient or a reduction of itself); cannot solve for S_0")
     try:
-        solutions = sp.solve([p - s for p, s in zip(phi0, syms)], syms, dict=True)
+        solutions = sp.solve(equations, block, dict=True)
     except NotImplementedError:
         solutions = []
-    if not solutions:
-        raise DerivationError("cannot solve for the fixed point S_0 = Phi(S_0, theta) of the state map")
-    return [sp.simplify(solutions[0][s]) if s in solutions[0] else s for s in syms]
+    if not solutions or any(s not in solutions[0] for s in block):
+        raise DerivationError(f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of "
+                              f"{', '.join(map(str, block))}")
+    return {s: radicands(sp.simplify(solutions[0][s])) for s in block}
 
 
-def _shifted_coefficient(S, psi, h, r):
-    """``[S(θ − hΨ(θ))]_r`` from the known ``S_0 … S_{r−1}`` and ``Ψ_0 … Ψ_{r−1}``."""
+def _check_points(exprs, S0, h):
+    """Every gradient or loss at another point must be taken at theta + O(h)."""
+    for e in exprs:
+        for atom in e.xreplace(S0).subs(h, 0).atoms(Grad, LossAt):
+            raise DerivationError(f"{atom} is evaluated at a point that does not approach theta as the "
+                                  "step size vanishes; only points theta + O(h) can be expanded")
+
+
+def _coefficient_at(expr, series: dict, h, r: int):
+    """The ``h^r`` coefficient of ``expr`` with the states replaced by their series in ``h``."""
+    return coefficient(expand_points(expr.xreplace(series), r), h, r)
+
+
+def _block_jacobian(block, phi, S0, h):
+    """``Φ_s`` of one component at the fixed point: per-coordinate scalars, or DerivationError."""
+    rows = [phi[s].subs(h, 0) for s in block]
+    if any(atom.free_symbols & set(block) for e in rows for atom in outer_atoms(e)):
+        raise DerivationError("a state reads itself through a reduction or a gradient at h = 0; the "
+                              "manifold recursion needs I - Phi_s to act coordinatewise")
+    return sp.Matrix(rows).jacobian(block).xreplace(S0)
+
+
+def _shifted_coefficient(S, psi, h, r, s):
+    """``[S_s(θ − hΨ(θ))]_r`` from the known ``S_0 … S_{r−1}`` and ``Ψ_0 … Ψ_{r−1}``, for state ``s``."""
     delta = -h * sum((h**q * psi[q] for q in range(r)), sp.S.Zero)
-    out = []
-    for j in range(len(S[0])):
-        total = sp.S.Zero
-        for i in range(r):
-            term, derivative = sp.S.Zero, S[i][j]
-            for m in range(0, r - i + 1):
-                if m > 0:
-                    derivative = directional(derivative, DIRECTION)
-                term += derivative / sp.factorial(m)
-                if derivative == 0:
-                    break
-            total += h**i * coefficient_of_direction(term, delta, h, r - i)
-        out.append(total)
-    return out
+    total = sp.S.Zero
+    for i in range(r):
+        term, derivative = sp.S.Zero, S[i][s]
+        for m in range(0, r - i + 1):
+            if m > 0:
+                derivative = directional(derivative, DIRECTION)
+            term += derivative / sp.factorial(m)
+            if derivative == 0:
+                break
+        total += h**i * coefficient_of_direction(term, delta, h, r - i)
+    return total
 
 
 def coefficient_of_direction(expr, delta, h, k):
@@ -225,17 +259,26 @@ def finite(model: Model, order: int) -> Expansion:
     terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
     F0 = F.subs(h, 0)
     for sym, (a, b, init) in recursions.items():
-        dF = _cancel_transients(real_diff(F0, sym).xreplace(at_n), n)
-        if dF != 0:
-            W = _weighted_sum(F_bar(s), (a**(n - s - 1) - a**n) / (1 - a), s, n)
-            Q = _window_sum(F_bar(s), s, n, n)
-            terms.append(dF * (directional(b, W) + a**n * directional(init, Q)))
+        W = _weighted_sum(F_bar(s), (a**(n - s - 1) - a**n) / (1 - a), s, n)
+        Q = _window_sum(F_bar(s), s, n, n)
+        terms.append(_state_derivative(F0, at_n, sym, directional(b, W) + a**n * directional(init, Q), n))
     for sym, (base, k) in lags.items():
-        dF = _cancel_transients(real_diff(F0, sym).xreplace(at_n), n)
-        if dF != 0:
-            terms.append(dF * directional(base, _window_sum(F_bar(s), s, n, sp.Min(k, n))))
+        Q = _window_sum(F_bar(s), s, n, sp.Min(k, n))
+        terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
     states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
     return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, _notes())
+
+
+def _state_derivative(F0, at_n, sym, delta, n):
+    """``F_s[δ]``: the derivative of ``F`` when the state ``sym`` moves by the field ``δ``.
+
+    Taken as ``d/dt F(s + tδ)`` so that reductions (``norm(m)``) and gradients at a state
+    (``grad(theta[n-1])``) are differentiated as the operators they are, not coordinatewise."""
+    if delta == 0:
+        return sp.S.Zero
+    t = sp.Dummy("t", real=True)
+    moved = F0.xreplace({**at_n, sym: at_n[sym] + t * delta})
+    return _cancel_transients(coefficient(expand_points(moved, 1), t, 1), n)
 
 
 def _geometric(a, steps):

@@ -17,7 +17,7 @@ import keyword
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..calculus import G, LOSS, THETA, FieldSymbol, outer_atoms
+from ..calculus import G, LOSS, THETA, FieldSymbol, is_scalar, outer_atoms
 from .latex import latex
 
 RESERVED = {"numpy", "sum", "range", "theta", "L", "g", "h", "n", "order", "hyper", "p",
@@ -45,20 +45,25 @@ class ProtocolPrinter(NumPyPrinter):
     _print_LossValue = _print_Symbol
     _print_Dummy = _print_Symbol
 
+    def _field(self, expr):
+        """An atom's argument as an array: a constant field (like ``Hess(1)``) is broadcast."""
+        code = self._print(expr)
+        return f"numpy.full_like(theta, {code})" if is_scalar(expr) else code
+
     def _print_Hess(self, expr):
-        return f"L.hvp(theta, {self._print(expr.args[0])})"
+        return f"L.hvp(theta, {self._field(expr.args[0])})"
 
     def _print_Dk(self, expr):
-        return f"L.dgrad(theta, {', '.join(self._print(a) for a in expr.args)})"
+        return f"L.dgrad(theta, {', '.join(self._field(a) for a in expr.args)})"
 
     def _print_Norm(self, expr):
-        return f"numpy.linalg.norm({self._print(expr.args[0])})"
+        return f"numpy.linalg.norm({self._field(expr.args[0])})"
 
     def _print_Dot(self, expr):
-        return f"numpy.vdot({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        return f"numpy.vdot({self._field(expr.args[0])}, {self._field(expr.args[1])})"
 
     def _print_CoordSum(self, expr):
-        return f"numpy.sum({self._print(expr.args[0])})"
+        return f"numpy.sum({self._field(expr.args[0])})"
 
     def _print_Sum(self, expr):
         """A loop over the steps; the zero start keeps an empty sum (n = 0) array-shaped."""

@@ -1,0 +1,126 @@
+"""Numbers decide: every bundled derivation against the true method with memory (method.md §6).
+
+The true method runs the program's statements from the AST; the memoryless map is the
+generated NumPy module. The corrected map must reach order r + 1 = 2 (fitted ≥ 1.75) and
+the uncorrected one must visibly fall short, so a wrong sign or coefficient fails here.
+"""
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+
+import memcorr
+from conftest import BUNDLED, GOOD
+from memcorr.losses import builtin
+from memcorr.verify import Interpreter, verify
+
+LOSS, X0 = builtin("nonconvex")
+ADAMISH = dict(beta1=0.5, beta2=0.8, eps=0.1)          # the hyperparameters of method.md §1
+PARAMS = {
+    "adabelief": dict(beta1=0.5, beta2=0.8, eps=0.05), "adam": ADAMISH, "adamw": dict(ADAMISH, wd=0.05),
+    "ademamix": dict(ADAMISH, beta3=0.9, alpha=2, wd=0.05), "nadamw": dict(ADAMISH, wd=0.05),
+    "rmsprop": dict(alpha=0.8, eps=0.1), "heavy_ball": dict(beta=0.5), "heavy_ball_sum": dict(beta=0.5),
+    "nesterov": dict(beta=0.5), "nesterov_velocity": dict(mu=0.5), "qhm": dict(beta=0.6),
+    "lion": dict(beta1=0.5, beta2=0.8, wd=0.05), "lion_softsign": dict(beta1=0.5, beta2=0.8, eps=0.5, wd=0.05),
+}
+EXACT = {"gd", "lion"}           # no memory effect at first order: corrected = uncorrected = true map
+NOT_FINITE = {"adabelief", "nesterov_velocity"}   # states outside the finite-n class
+
+
+def check_orders(report, name):
+    orders = report.orders()
+    if name in EXACT:
+        assert max(report.errors["corrected"]) < 1e-10, report.table()
+        return
+    assert report.passed, report.table()
+    assert orders["trajectory corrected"] >= 1.75, report.table()
+    assert orders["trajectory uncorrected"] <= orders["trajectory corrected"] - 0.6, report.table()
+    assert orders["residual uncorrected"] <= orders["residual corrected"] - 0.6, report.table()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_bundled_stationary(path):
+    d = memcorr.derive(path)
+    check_orders(verify(d, LOSS, X0, PARAMS.get(path.stem, {})), path.stem)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in NOT_FINITE], ids=lambda p: p.stem)
+def test_bundled_finite(path):
+    d = memcorr.derive(path, regime="finite")
+    check_orders(verify(d, LOSS, X0, PARAMS.get(path.stem, {})), path.stem)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FINITE))
+def test_finite_regime_outside_its_class_says_why(name):
+    with pytest.raises(memcorr.DerivationError, match="finite regime"):
+        memcorr.derive(name, regime="finite")
+
+
+def test_a_wrong_coefficient_is_caught():
+    """Halve the correction in the generated module: the order check must fail."""
+    d = memcorr.derive("heavy_ball")
+    module = memcorr.load_module(d)
+    original = module._PSI[1]
+    module._PSI[1] = lambda *args: 0.5 * original(*args)
+    report = verify(d, LOSS, X0, {"beta": 0.5}, module=module)
+    assert not report.passed
+    assert report.orders()["trajectory corrected"] < 1.5
+
+
+# ------------------------------------------------------- the outside set
+OUTSIDE_PARAMS = {"adam_eps_inside": dict(beta1=0.5, beta2=0.8, eps=0.1),
+                  "adam_l2": dict(beta1=0.5, beta2=0.8, eps=0.1), "normalized_momentum": dict(beta=0.5),
+                  "no_default": dict(beta=0.5), "layout": {}, "signum": {}}
+OUTSIDE_NOT_FINITE = {"lookahead_grad", "nested_ema", "velocity_heavy_ball"}
+
+
+def emitted_module(path, tmp_path, regime, run_cli):
+    status, out, err = run_cli("derive", path, "--regime", regime, "--emit", "numpy", "-o", tmp_path)
+    assert status == 0, err
+    (file,) = tmp_path.glob("*_numpy.py")
+    source = file.read_text()
+    assert all(line in ("import numpy",) for line in source.splitlines() if line.startswith(("import", "from")))
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("regime", ["stationary", "finite"])
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.stem)
+def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tmp_path, run_cli):
+    if regime == "finite" and path.stem in OUTSIDE_NOT_FINITE:
+        with pytest.raises(memcorr.DerivationError):
+            memcorr.derive(path, regime="finite")
+        return
+    d = memcorr.derive(path, regime=regime)
+    module = emitted_module(path, tmp_path, regime, run_cli)
+    report = verify(d, LOSS, X0, OUTSIDE_PARAMS.get(path.stem, {}), module=module)
+    orders = report.orders()
+    if max(report.errors["corrected"] + report.residuals["corrected"]) < 1e-10:
+        return                                   # the memoryless map is exact here
+    assert orders["residual corrected"] >= 1.75, report.table()
+    assert orders["trajectory corrected"] >= 1.75, report.table()
+
+
+def test_interpreter_runs_the_program_as_written():
+    """Heavy ball by hand against the AST interpreter: v = βv + g, θ -= h v."""
+    d = memcorr.derive("heavy_ball")
+    run = Interpreter(d.model.checked, LOSS, 0.1, {"beta": 0.9})
+    run.start(X0)
+    theta, v = np.array(X0), np.zeros(3)
+    for _ in range(5):
+        run.step()
+        v = 0.9 * v + LOSS.grad(theta)
+        theta = theta - 0.1 * v
+    assert np.allclose(run.theta, theta) and np.allclose(run.states["v"], v)
+
+
+def test_fitted_order_is_infinite_for_an_exact_map():
+    from memcorr.verify import Report
+    assert Report.fitted([0.1, 0.05, 0.025], [0.0, 0.0, 0.0]) == math.inf
+    assert abs(Report.fitted([0.1, 0.05, 0.025], [1e-2, 2.5e-3, 6.25e-4]) - 2) < 1e-9
