@@ -92,7 +92,7 @@ def _innermost_first(exprs) -> list:
     order: list = []
 
     def visit(e):
-        for atom in outer_atoms(e):
+        for atom in sorted(outer_atoms(e), key=sp.default_sort_key):   # stable across runs
             for arg in atom.args:
                 visit(arg)
             if atom not in order:
