@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import sympy as sp
 
-from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, NonSmooth, ScalarAtom, directional,
+from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, ScalarAtom, directional,
                        distribute, expand_points, linear_terms, outer_atoms, real_diff)
 from .errors import DerivationError
 from .lower import Model, default_values
@@ -123,7 +123,6 @@ def stationary(model: Model, order: int) -> Expansion:
     point (``grad(theta[n-1])``); within a component the coupling must act
     coordinatewise, which makes ``I − Φ_s`` a matrix of per-coordinate scalars.
     """
-    NonSmooth.used = False
     h = model.h
     _reject_state_reductions(model)
     syms = model.symbols
@@ -149,7 +148,7 @@ def stationary(model: Model, order: int) -> Expansion:
         full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
         psi.append(tidy(_coefficient_at(F, full, h, r)))
     states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
-    return Expansion("stationary", order, psi[0], psi[1:], states, _notes())
+    return Expansion("stationary", order, psi[0], psi[1:], states, _notes(model, psi[0]))
 
 
 def _components(phi: dict) -> list[list]:
@@ -222,8 +221,10 @@ def coefficient_of_direction(expr, delta, h, k):
     return coefficient(expr.xreplace({DIRECTION: delta}), h, k)
 
 
-def _notes() -> list[str]:
-    if NonSmooth.used:
+def _notes(model: Model, update) -> list[str]:
+    """What the result relied on: derivatives of kinks (in the program, or in ``Ψ_0`` such as
+    ``sqrt(g^2) = |g|``) taken where they are differentiable."""
+    if any(e.has(sp.sign, sp.Abs, sp.Max, sp.Min) for e in [model.F, *model.Phi, update]):
         return ["derivatives of sign/abs/max/min were taken where they are differentiable "
                 "(sign' = 0, abs' = sign): the result holds away from their kinks"]
     return []
@@ -235,7 +236,6 @@ def finite(model: Model, order: int) -> Expansion:
     if order != 1:
         raise DerivationError("the finite regime is first order (method.md §1); "
                               "use --regime stationary for higher orders")
-    NonSmooth.used = False
     h, n = model.h, model.n
     s = sp.Dummy("s", integer=True, nonnegative=True)
     recursions, lags = _classify(model)
@@ -266,7 +266,8 @@ def finite(model: Model, order: int) -> Expansion:
         Q = _window_sum(F_bar(s), s, n, sp.Min(k, n))
         terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
     states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
-    return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, _notes())
+    return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states,
+                     _notes(model, update))
 
 
 def _state_derivative(F0, at_n, sym, delta, n):

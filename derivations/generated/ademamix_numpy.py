@@ -28,6 +28,8 @@ Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L \left(\alpha + 1\right)}{eps + \left|{\partial_j L}\right|} + \theta_j wd
     \Psi_1 = \left(- \frac{\alpha \beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3} wd}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1} wd}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\theta_j\right)\right)_j + \left(\frac{\alpha^{2} \beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} - \frac{\alpha^{2} \beta_{3}}{\left(\beta_{3} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\alpha \beta_{1}}{\left(\beta_{1} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{2 \alpha \beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} - \frac{\alpha \beta_{3}}{\left(\beta_{3} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{1}}{\left(\beta_{1} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j
+
+Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
 import numpy
 
