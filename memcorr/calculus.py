@@ -115,7 +115,8 @@ def _multilinear(cls, args):
     """Pull scalar factors and sums out of every argument; None if already canonical."""
     if any(a == 0 for a in args):
         return sp.S.Zero
-    split = [linear_terms(sp.factor_terms(a)) for a in args]
+    # factor_terms would pull b^n out of a sum over steps as b^n * Σ b^(-s): overflow for large n
+    split = [linear_terms(a if a.has(sp.Sum) else sp.factor_terms(a)) for a in args]
     if all(len(s) == 1 and s[0][0] == 1 for s in split):
         fields = [s[0][1] for s in split]
         if cls.symmetric:

@@ -290,8 +290,11 @@ def _geometric(a, steps):
 def _cancel_transients(expr, step):
     """Cancel bias corrections like ``(1 − β^(n+1)) g / (1 − β^(n+1))``, under roots too,
     factoring only the products that involve the step so that the rest keeps its shape."""
-    expr = radicands(sp.expand_power_exp(expr))
-    return expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
+    # keep b^(n-s) whole inside sums (no overflow); the stand-ins are fields, as the sums are
+    sums = {e: FieldSymbol(f"@sum{i}") for i, e in enumerate(sorted(expr.atoms(sp.Sum), key=sp.default_sort_key))}
+    expr = radicands(sp.expand_power_exp(expr.xreplace(sums)))
+    expr = expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
+    return expr.xreplace({d: e for e, d in sums.items()})
 
 
 def _classify(model: Model):

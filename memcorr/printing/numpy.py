@@ -66,10 +66,15 @@ class ProtocolPrinter(NumPyPrinter):
         return f"numpy.sum({self._field(expr.args[0])})"
 
     def _print_Sum(self, expr):
-        """A loop over the steps; the zero start keeps an empty sum (n = 0) array-shaped."""
+        """A sum over past steps. An elementwise summand is evaluated for all steps at once
+        (the step index as a column against the coordinates); one with reductions or loss
+        calls loops. The zero start keeps an empty sum (n = 0) array-shaped."""
         term, (var, lo, hi) = expr.args
-        return (f"sum(({self._print(term)} for {self._print(var)} in range({self._print(lo)}, "
-                f"{self._print(hi)} + 1)), numpy.zeros_like(theta))")
+        v, body = self._print(var), self._print(term)
+        if outer_atoms(term):
+            return f"sum(({body} for {v} in range({self._print(lo)}, {self._print(hi)} + 1)), numpy.zeros_like(theta))"
+        steps = f"numpy.arange({self._print(lo)}, {self._print(hi)} + 1).reshape((-1,) + (1,) * numpy.ndim(theta))"
+        return f"numpy.sum((lambda {v}: {body} + numpy.zeros_like(theta))({steps}), axis=0)"
 
     def _print_Min(self, expr):
         return self._nested("numpy.minimum", expr.args)
