@@ -296,3 +296,25 @@ def _residual(module, true, loss, h, r, hyper, finite, x0, n_steps):
         theta = theta - h * module.memoryless(theta, loss, h, order=r, n=n, **hyper)
         forced.step(forced=theta)
     return float(np.linalg.norm(forced.peek() - module.memoryless(theta, loss, h, order=r, n=n_steps, **hyper)))
+
+
+def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: float = 1e-5):
+    """``M^(n)(θ)`` by its definition (method.md §1), for checking the finite-n formula.
+
+    The true method with every iterate at ``θ`` gives ``F^(s)(θ,…,θ)``; then one JVP through
+    ``n`` unrolled steps — the method driven along ``θ_{n−k} = θ + ε Σ_{s=n−k}^{n−1} F^(s)``,
+    its ``F^(n)`` differentiated in ``ε`` at 0 by a central difference."""
+    theta = np.asarray(theta, float)
+
+    def forced_F(path):
+        run = Interpreter(derivation.model.checked, loss, 1.0, hyper)
+        run.start(path[0])
+        for nxt in path[1:]:
+            run.step(forced=nxt)
+        return run.peek()
+    const = Interpreter(derivation.model.checked, loss, 1.0, hyper)
+    const.start(theta)
+    Fs = [const.step(forced=theta) for _ in range(n)]                     # F^(0) … F^(n-1)
+    tails = np.cumsum(np.array(Fs[::-1]).reshape(n, -1), axis=0)[::-1]  # Σ_{s=j}^{n-1} F^(s)
+    direction = np.vstack([tails, np.zeros((1, theta.size))])            # iterate j moves by this
+    return (forced_F(theta + eps * direction) - forced_F(theta - eps * direction)) / (2 * eps)

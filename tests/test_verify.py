@@ -124,3 +124,17 @@ def test_fitted_order_is_infinite_for_an_exact_map():
     from memcorr.verify import Report
     assert Report.fitted([0.1, 0.05, 0.025], [0.0, 0.0, 0.0]) == math.inf
     assert abs(Report.fitted([0.1, 0.05, 0.025], [1e-2, 2.5e-3, 6.25e-4]) - 2) < 1e-9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in NOT_FINITE], ids=lambda p: p.stem)
+def test_finite_correction_equals_the_definition_by_brute_force(path):
+    """M^(n) from the generated closed form against one JVP through n unrolled true steps."""
+    from memcorr.verify import brute_force_correction
+    d = memcorr.derive(path, regime="finite")
+    hyper = {**{p.name: p.default for p in d.model.params.values()}, **PARAMS.get(path.stem, {})}
+    module = memcorr.load_module(d)
+    for n in (1, 2, 7, 40):
+        fast = module.correction(X0, LOSS, n=n, **hyper)
+        slow = brute_force_correction(d, LOSS, X0, n, hyper)
+        assert np.allclose(fast, slow, rtol=1e-5, atol=1e-7), (n, fast, slow)
