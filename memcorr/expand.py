@@ -212,7 +212,7 @@ def _shifted_coefficient(S, psi, h, r, s):
             term += derivative / sp.factorial(m)
             if derivative == 0:
                 break
-        total += h**i * coefficient_of_direction(term, delta, h, r - i)
+        total += coefficient_of_direction(term, delta, h, r - i)   # h^i S_i: its h^(r-i) part
     return total
 
 

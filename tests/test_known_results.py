@@ -135,3 +135,20 @@ def test_finite_n_tends_to_the_stationary_correction():
     n = finite.model.n
     limit = sp.limit(finite.correction.subs(b, sp.Rational(1, 3)), n, sp.oo)
     assert same(limit, stationary.correction.subs(b, sp.Rational(1, 3)))
+
+
+def test_higher_orders_match_the_exact_root_on_a_quadratic():
+    """On L = λθ²/2 heavy ball is linear: the memoryless map is θ ↦ μθ with μ the root of
+    z² − (1 + β − hλ) z + β near 1, so Ψ_r is the h^r coefficient of (1 − μ)/h. The atoms collapse
+    to Hess^r(g) = λ^(r+1) θ and every higher derivative vanishes."""
+    x = sp.Symbol("x", positive=True)                   # x = hλ
+    d = memcorr.derive("heavy_ball", order=3)
+    (b,) = params(d, "beta")
+    root_gap = ((1 - b + x) - sp.sqrt((1 - b + x)**2 - 4 * x)) / 2           # 1 − μ
+    series = sp.series(root_gap.subs(b, sp.Rational(3, 10)), x, 0, 5).removeO()
+    for r, psi in enumerate([d.update] + d.corrections):
+        nested = G
+        for _ in range(r):
+            nested = Hess(nested)
+        coefficient = psi.subs(b, sp.Rational(3, 10)).coeff(nested) if r else psi.subs(b, sp.Rational(3, 10)) / G
+        assert sp.simplify(coefficient - series.coeff(x, r + 1)) == 0

@@ -138,3 +138,13 @@ def test_finite_correction_equals_the_definition_by_brute_force(path):
         fast = module.correction(X0, LOSS, n=n, **hyper)
         slow = brute_force_correction(d, LOSS, X0, n, hyper)
         assert np.allclose(fast, slow, rtol=1e-5, atol=1e-7), (n, fast, slow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, order", [("heavy_ball", 2), ("nesterov_velocity", 2), ("adamw", 2),
+                                         ("heavy_ball", 3)])
+def test_higher_orders_reach_order_r_plus_one(name, order):
+    d = memcorr.derive(name, order=order)
+    report = verify(d, LOSS, X0, PARAMS[name])
+    assert report.passed, report.table()
+    assert report.orders()["trajectory corrected"] >= order + 0.75
