@@ -277,9 +277,6 @@ class CoordSum(ScalarAtom):
         return _power(rf"\sum_i \left({printer._print(self.args[0])}\right)_i", exp)
 
 
-ATOMS = (Hess, Dk, Grad, LossAt, Norm, Dot, CoordSum)
-
-
 def outer_atoms(expr) -> set:
     """The atoms of ``expr`` not nested inside another atom."""
     if isinstance(expr, (FieldAtom, ScalarAtom)):

@@ -64,12 +64,6 @@ class Derivation:
     def notes(self) -> list[str]:
         return self.expansion.notes
 
-    def map(self, order: int | None = None) -> sp.Expr:
-        """Ψ_0 + h Ψ_1 + … + h^order Ψ_order."""
-        order = self.order if order is None else order
-        h = self.model.h
-        return self.update + sum((h**(r + 1) * c for r, c in enumerate(self.corrections[:order])), sp.S.Zero)
-
     def summary(self) -> str:
         """A readable account for the terminal."""
         from .printing.text import summary

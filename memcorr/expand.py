@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 import sympy as sp
 
-from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, ScalarAtom, directional,
+from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, directional,
                        distribute, expand_points, linear_terms, outer_atoms, real_diff)
 from .errors import DerivationError
-from .lower import Model, default_values
+from .lower import Model, default_values, drop_transients
 
 DIRECTION = FieldSymbol("@u", real=True)   # a fixed direction: D^m S[u, …, u]
 
@@ -90,28 +90,12 @@ def _factor(coefficient):
 # ------------------------------------------------------------ shared steps
 def _stationary_limit(expr, model: Model):
     """Drop transients ``b^(n+c)`` with ``|b| < 1`` at the defaults; any other ``n`` is an error."""
-    n = model.n
-    values = default_values(model.params)
-
-    def decays(p):
-        return (isinstance(p, sp.Pow) and p.exp.has(n) and sp.diff(p.exp, n).is_positive
-                and abs(complex(p.base.subs(values))) < 1)
-    expr = expr.replace(decays, lambda p: sp.S.Zero)
-    if expr.has(n):
+    expr = drop_transients(expr, model.n, default_values(model.params))
+    if expr.has(model.n):
         raise DerivationError("the step counter n appears other than in decaying powers like beta^(n+1); "
                               "the stationary regime needs the method to settle as n grows "
                               "(use --regime finite)")
     return expr
-
-
-def _reject_state_reductions(model: Model):
-    symbols = set(model.symbols)
-    for s in model.states:
-        for atom in outer_atoms(s.update):
-            if isinstance(atom, ScalarAtom) and atom.free_symbols & symbols:
-                raise DerivationError(f"the update of state `{s.name}` uses the reduction {atom} of a "
-                                      "state; the manifold recursion needs state maps that act "
-                                      "coordinatewise on the states")
 
 
 # ------------------------------------------------------------ stationary
@@ -124,7 +108,6 @@ def stationary(model: Model, order: int) -> Expansion:
     coordinatewise, which makes ``I − Φ_s`` a matrix of per-coordinate scalars.
     """
     h = model.h
-    _reject_state_reductions(model)
     syms = model.symbols
     phi = dict(zip(syms, (_stationary_limit(u, model) for u in model.Phi)))
     F = _stationary_limit(model.F, model)

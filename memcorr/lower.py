@@ -29,8 +29,8 @@ import random
 import mpmath
 import sympy as sp
 
-from .calculus import (ATOMS, G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
-                       ScalarAtom, outer_atoms)
+from .calculus import (G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
+                       outer_atoms)
 from .check import Checked, history_lag
 from .errors import DSLError, DSLWarning, Span
 from .parse import (Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
@@ -90,9 +90,6 @@ class Model:
     @property
     def Phi(self) -> list[sp.Expr]:
         return [s.update for s in self.states]
-
-    def defaults(self) -> dict[sp.Symbol, float]:
-        return {p.symbol: p.default for p in self.params.values() if p.default is not None}
 
     def summary(self) -> str:
         params = ", ".join(f"{p.name}={p.default:g}" if p.default is not None else p.name
@@ -334,7 +331,7 @@ def rescale_velocity(states: dict[str, StateVar], theta_new, h):
 
 
 # ------------------------------------------------------------- decay check
-def _stationary(expr, n, values: dict):
+def drop_transients(expr, n, values: dict):
     """Drop ``b^(a n + c)`` transients (``|b| < 1`` at ``values``), as ``n → ∞``."""
     def decays(p):
         return (isinstance(p, sp.Pow) and p.exp.has(n)
@@ -352,7 +349,7 @@ def numeric_fixed_point(model: Model, values: dict, rng: random.Random):
     leaves = {THETA: rng.uniform(0.5, 1.5), G: rng.uniform(0.5, 1.5), LOSS: rng.uniform(0.5, 1.5)}
     phi = []
     for u in model.Phi:
-        u = _stationary(u.subs(model.h, 0), model.n, values).subs(model.n, 10**6)
+        u = drop_transients(u.subs(model.h, 0), model.n, values).subs(model.n, 10**6)
         u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in outer_atoms(u)})
         phi.append(u.subs(values).subs(leaves))
     # at a tie of max/min both one-sided slopes count: H(0) = 1 is the cautious choice

@@ -123,3 +123,9 @@ def test_verify_command(run_cli, tmp_path):
 def test_verify_unknown_parameter(run_cli):
     status, _, err = run_cli("verify", "heavy_ball", "--param", "gamma=0.5")
     assert status == 2 and "unknown parameter" in err
+
+
+def test_a_state_reading_its_own_norm_is_a_derivation_error():
+    with pytest.raises(memcorr.DerivationError, match="implicit"):
+        memcorr.derive("optimizer self\nstep h\nstate m = 0\nm = 0.5 * m + g / (1 + norm(m))\n"
+                       "theta = theta - h * m\n")

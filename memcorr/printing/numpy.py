@@ -155,10 +155,6 @@ def _dependency_order(assignments):
     return ordered
 
 
-def _param_lines(names: dict, params) -> list[str]:
-    return [f"{names[p.symbol]} = p[{p.name!r}]" for p in params.values()]
-
-
 def module_source(d) -> str:
     """The text of the generated module for the derivation ``d``."""
     m = d.model
