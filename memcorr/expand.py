@@ -195,13 +195,8 @@ def _shifted_coefficient(S, psi, h, r, s):
             term += derivative / sp.factorial(m)
             if derivative == 0:
                 break
-        total += coefficient_of_direction(term, delta, h, r - i)   # h^i S_i: its h^(r-i) part
+        total += coefficient(term.xreplace({DIRECTION: delta}), h, r - i)   # h^i S_i: its h^(r-i) part
     return total
-
-
-def coefficient_of_direction(expr, delta, h, k):
-    """The ``h^k`` coefficient of ``expr`` with the direction placeholder set to ``delta``."""
-    return coefficient(expr.xreplace({DIRECTION: delta}), h, k)
 
 
 def _notes(model: Model, update) -> list[str]:

@@ -339,11 +339,11 @@ def drop_transients(expr, n, values: dict):
     return expr.replace(decays, lambda p: sp.S.Zero)
 
 
-def numeric_fixed_point(model: Model, values: dict, rng: random.Random):
-    """Newton's method on ``s = Φ(s)`` at ``h = 0``, ``n → ∞``; returns (s*, Φ_s(s*)) as mpmath matrices.
+def jacobian_at_fixed_point(model: Model, values: dict, rng: random.Random):
+    """``Φ_s`` at the fixed point of ``s = Φ(s)`` (``h = 0``, ``n → ∞``), found by Newton's method.
 
-    ``theta``, ``g``, the loss and every atom take random values in [0.5, 1.5];
-    mpmath (already loaded with sympy) keeps ``memcorr check`` free of numpy.
+    ``theta``, ``g``, the loss and every atom take random values in [0.5, 1.5]; the numbers
+    are mpmath's (already loaded with sympy), which keeps ``memcorr check`` free of numpy.
     """
     syms = model.symbols
     leaves = {THETA: rng.uniform(0.5, 1.5), G: rng.uniform(0.5, 1.5), LOSS: rng.uniform(0.5, 1.5)}
@@ -360,18 +360,16 @@ def numeric_fixed_point(model: Model, values: dict, rng: random.Random):
         point = dict(zip(syms, s))
         return mpmath.matrix([[complex(e.xreplace(point)) for e in row] for row in exprs])
 
-    size = len(syms)
-    s = [sp.Float(0)] * size
+    s = mpmath.matrix(len(syms), 1)
     for _ in range(60):
-        residual = mpmath.matrix([complex(v) for v in s]) - at([[e] for e in phi], s)
         try:
-            step = mpmath.lu_solve(mpmath.eye(size) - at(jac.tolist(), s), residual)
+            step = mpmath.lu_solve(mpmath.eye(len(syms)) - at(jac.tolist(), s), s - at([[e] for e in phi], s))
         except ZeroDivisionError:
             break
-        s = [sp.Float(complex(a).real) for a in (mpmath.matrix([complex(v) for v in s]) - step)]
-        if mpmath.norm(step) < 1e-13 * (1 + mpmath.norm(mpmath.matrix([complex(v) for v in s]))):
+        s = mpmath.matrix([x.real for x in s - step])
+        if mpmath.norm(step) < 1e-13 * (1 + mpmath.norm(s)):
             break
-    return s, at(jac.tolist(), s)
+    return at(jac.tolist(), s)
 
 
 def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
@@ -379,8 +377,7 @@ def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
     if not model.states:
         return None
     try:
-        _, jm = numeric_fixed_point(model, values, rng)
-        eigvals, eigvecs = mpmath.eig(jm)
+        eigvals, eigvecs = mpmath.eig(jacobian_at_fixed_point(model, values, rng))
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return None       # not a number at this point (e.g. log of a negative): nothing to judge
     moduli = [abs(v) for v in eigvals]
