@@ -262,26 +262,36 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
         if finite:
             true.start(x0)
         else:
-            history = _backward(module, loss, x0, h, order, memory, hyper, order + 2)
-            true.start(history[0])
-            for theta in history[1:]:
-                true.step(forced=theta)
-        start_n = true.n
-        kw = {"n": 0} if finite else {}
+            _warm_start(true, module, loss, x0, h, order, memory, hyper)
         for label, r in (("corrected", order), ("uncorrected", 0)):
             report.residuals[label].append(_residual(module, true, loss, h, r, hyper, finite, x0, n_steps))
-        traj = {label: [np.asarray(x0, float)] for label in ("corrected", "uncorrected")}
-        for i in range(n_steps):
-            true.step()
-            for label, r in (("corrected", order), ("uncorrected", 0)):
-                if finite:
-                    kw = {"n": start_n + i}
-                th = traj[label][-1]
-                traj[label].append(th - h * module.memoryless(th, loss, h, order=r, **kw, **hyper))
-        truth = np.array(true.thetas[start_n:])
-        for label in ("corrected", "uncorrected"):
-            report.errors[label].append(float(np.max(np.linalg.norm(truth - np.array(traj[label]), axis=1))))
+        for label, error in _trajectory_errors(true, module, loss, h, n_steps, order, hyper, finite).items():
+            report.errors[label].append(error)
     return report
+
+
+def _warm_start(true, module, loss, x0, h, order, memory, hyper):
+    """Drive the true method along a backward memoryless history ending at ``x0``."""
+    history = _backward(module, loss, x0, h, order, memory, hyper, order + 2)
+    true.start(history[0])
+    for theta in history[1:]:
+        true.step(forced=theta)
+
+
+def _trajectory_errors(true, module, loss, h, n_steps, order, hyper, finite) -> dict[str, float]:
+    """Largest distance over ``n_steps`` between the true method (from its current state) and the
+    memoryless maps of order ``order`` ("corrected") and 0 ("uncorrected") from the same point."""
+    start_n = true.n
+    maps = {"corrected": order, "uncorrected": 0}
+    paths = {label: [true.theta] for label in maps}
+    for i in range(n_steps):
+        true.step()
+        kw = {"n": start_n + i} if finite else {}
+        for label, r in maps.items():
+            th = paths[label][-1]
+            paths[label].append(th - h * module.memoryless(th, loss, h, order=r, **kw, **hyper))
+    truth = np.array(true.thetas[start_n:])
+    return {label: float(np.max(np.linalg.norm(truth - np.array(path), axis=1))) for label, path in paths.items()}
 
 
 def _residual(module, true, loss, h, r, hyper, finite, x0, n_steps):
