@@ -50,6 +50,10 @@ class Checked:
     def name(self) -> str:
         return self.program.name
 
+    def reaches_theta(self, state: str) -> bool:
+        """Whether a state's value can influence the update of theta (a path in the graph)."""
+        return nx.has_path(self.graph, ("state", state), ("stmt", self.theta_index))
+
 
 def children(node: Node) -> tuple[Node, ...]:
     """The sub-expressions of an expression node."""

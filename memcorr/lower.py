@@ -149,6 +149,8 @@ class _Lowering:
         self.constants[checked.step] = self.h
         self.states: dict[str, StateVar] = {}
         for name, decl in checked.states.items():
+            if not checked.reaches_theta(name):
+                continue        # warned about in check; without influence it has no place in the model
             sym = FieldSymbol(name, real=True)
             init = self.expr(decl.init, {}) if decl.init is not None else sp.S.Zero
             self.states[name] = StateVar(name, sym, init, sym, "state", decl.span)
@@ -265,7 +267,8 @@ class _Lowering:
 
     # ------------------------------------------------------------- statements
     def run(self):
-        env: dict[str, sp.Expr] = {name: s.symbol for name, s in self.states.items()}
+        # every declared state is readable; the ones that never reach theta just stay out of the model
+        env: dict[str, sp.Expr] = {name: FieldSymbol(name, real=True) for name in self.c.states}
         theta_new = None
         for i, st in enumerate(self.c.statements):
             value = self.expr(st.expr, env)
@@ -273,7 +276,7 @@ class _Lowering:
                 theta_new = value
             else:
                 env[st.target] = value
-        updates = {name: env[name] for name in self.c.states}
+        updates = {name: env[name] for name in self.c.states if name in self.states}
         self.states.update({name: replace(s, update=updates[name]) for name, s in self.states.items()
                             if name in updates})
         return theta_new
