@@ -70,6 +70,18 @@ def tidy(expr):
             + sp.Add(*[_factor(c) * k for k, c in groups.items()]))
 
 
+def orient(expr, samples: list[dict]):
+    """Write every parameter-only base that is negative at all ``samples`` with its sign outside:
+    ``-β/(β − 1)^3`` reads ``β/(1 − β)^3``, as in papers."""
+    def negative_base(e):
+        if not (e.is_Pow and e.base.is_Add and e.exp.is_integer):
+            return False
+        if not e.base.free_symbols or not e.base.free_symbols <= set(samples[0]):
+            return False
+        return all(bool(e.base.subs(values) < 0) for values in samples)
+    return expr.replace(negative_base, lambda e: (-1)**e.exp * sp.Pow(-e.base, e.exp))
+
+
 def _factor(coefficient):
     """Factor a coefficient, keeping whichever form is shorter.
 
@@ -131,7 +143,13 @@ def stationary(model: Model, order: int) -> Expansion:
         full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
         psi.append(tidy(_coefficient_at(F, full, h, r)))
     states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
-    return Expansion("stationary", order, psi[0], psi[1:], states, _notes(model, psi[0]))
+    return _oriented(Expansion("stationary", order, psi[0], psi[1:], states, _notes(model, psi[0])), model)
+
+
+def _oriented(e: Expansion, model: Model) -> Expansion:
+    values = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+    return Expansion(e.regime, e.order, orient(e.update, values), [orient(c, values) for c in e.corrections],
+                     {k: [orient(x, values) for x in v] for k, v in e.states.items()}, e.notes)
 
 
 def _components(phi: dict) -> list[list]:
@@ -244,8 +262,8 @@ def finite(model: Model, order: int) -> Expansion:
         Q = _window_sum(F_bar(s), s, n, sp.Min(k, n))
         terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
     states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
-    return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states,
-                     _notes(model, update))
+    return _oriented(Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states,
+                               _notes(model, update)), model)
 
 
 def _state_derivative(F0, at_n, sym, delta, n):

@@ -20,8 +20,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L}{\sqrt{eps} \sqrt{- \frac{1}{\beta_{2} - 1}} + eps}
-    \Psi_1 = \frac{\beta_{1} \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{- \frac{1}{\beta_{2} - 1}} + eps\right)^{2}}
+    \Psi_0 = \frac{\partial_j L}{\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps}
+    \Psi_1 = \frac{\beta_{1} \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps\right)^{2}}
 """
 import numpy
 
@@ -49,24 +49,24 @@ def _order(order):
 
 def _psi0(theta, L, beta1, beta2, eps):
     g = L.grad(theta)
-    return g/(numpy.sqrt(eps)*numpy.sqrt(-1/(beta2 - 1)) + eps) + numpy.zeros_like(theta)
+    return g/(numpy.sqrt(eps)*numpy.sqrt((1 - beta2)**(-1.0)) + eps) + numpy.zeros_like(theta)
 
 
 def _psi1(theta, L, beta1, beta2, eps):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
-    return _a0*beta1/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt(-1/(beta2 - 1)) + eps)**2) + numpy.zeros_like(theta)
+    return _a0*beta1/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt((1 - beta2)**(-1.0)) + eps)**2) + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, beta1, beta2, eps):
     g = L.grad(theta)
-    return g + numpy.zeros_like(theta), -eps/(beta2 - 1) + numpy.zeros_like(theta)
+    return g + numpy.zeros_like(theta), eps/(1 - beta2) + numpy.zeros_like(theta)
 
 
 def _states1(theta, L, beta1, beta2, eps):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
-    return _a0/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt(-1/(beta2 - 1)) + eps)) + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
+    return _a0/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt((1 - beta2)**(-1.0)) + eps)) + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]

@@ -27,7 +27,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L \left(\alpha + 1\right)}{eps + \left|{\partial_j L}\right|} + \theta_j wd
-    \Psi_1 = \left(- \frac{\alpha \beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3} wd}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1} wd}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\theta_j\right)\right)_j + \left(\frac{\alpha^{2} \beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} - \frac{\alpha^{2} \beta_{3}}{\left(\beta_{3} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\alpha \beta_{1}}{\left(\beta_{1} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{2 \alpha \beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} - \frac{\alpha \beta_{3}}{\left(\beta_{3} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{1}}{\left(\beta_{1} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(\beta_{2} - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j
+    \Psi_1 = \left(- \frac{\alpha \beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3} wd}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1} wd}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\theta_j\right)\right)_j + \left(- \frac{\alpha^{2} \beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha^{2} \beta_{3}}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\alpha \beta_{1}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{2 \alpha \beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3}}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -65,18 +65,16 @@ def _psi1(theta, L, beta1, beta2, beta3, alpha, eps, wd):
     _x0 = abs(g)
     _x1 = _x0 + eps
     _x2 = _x1**(-1.0)
-    _x3 = beta1 - 1
-    _x4 = beta2 - 1
-    _x5 = _x1**(-2.0)
-    _x6 = -_x0*_x5*beta2/_x4
-    _x7 = beta3 - 1
-    _x8 = _x2*beta1/_x3
-    _x9 = _x2*beta3/_x7
-    _x10 = alpha**2
-    _x11 = _x4**(-1.0)
+    _x3 = (1 - beta1)**(-1.0)
+    _x4 = _x0*beta2/(_x1**2*(1 - beta2))
+    _x5 = _x4*wd
+    _x6 = (1 - beta3)**(-1.0)
+    _x7 = _x2*_x3*beta1
+    _x8 = _x2*_x6*beta3
+    _x9 = alpha**2
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, _x2*g)
-    return _a0*(-_x2*alpha*beta3*wd/_x7 - _x2*beta1*wd/_x3 - _x6*alpha*wd - _x6*wd) + _a1*(_x0*_x10*_x11*_x5*beta2 + 2*_x0*_x11*_x5*alpha*beta2 + _x0*_x11*_x5*beta2 - _x10*_x9 - _x8*alpha - _x8 - _x9*alpha) + numpy.zeros_like(theta)
+    return _a0*(_x2*_x3*beta1*wd + _x2*_x6*alpha*beta3*wd - _x5*alpha - _x5) + _a1*(-_x4*_x9 - 2*_x4*alpha - _x4 + _x7*alpha + _x7 + _x8*_x9 + _x8*alpha) + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, beta1, beta2, beta3, alpha, eps, wd):
@@ -86,15 +84,14 @@ def _states0(theta, L, beta1, beta2, beta3, alpha, eps, wd):
 
 def _states1(theta, L, beta1, beta2, beta3, alpha, eps, wd):
     g = L.grad(theta)
-    _x0 = beta1 - 1
-    _x3 = beta3 - 1
-    _x4 = beta2 - 1
-    _x5 = 2*g
+    _x0 = (1 - beta1)**(-1.0)
+    _x3 = (1 - beta3)**(-1.0)
+    _x4 = 2*g/(1 - beta2)
     _a0 = L.hvp(theta, theta)
     _x1 = _a0*wd
     _a1 = L.hvp(theta, g/(eps + abs(g)))
     _x2 = _a1*(alpha + 1)
-    return -_x1/_x0 - _x2/_x0 + numpy.zeros_like(theta), -_x1/_x3 - _x2/_x3 + numpy.zeros_like(theta), -_x1*_x5/_x4 - _x2*_x5/_x4 + numpy.zeros_like(theta)
+    return _x0*_x1 + _x0*_x2 + numpy.zeros_like(theta), _x1*_x3 + _x2*_x3 + numpy.zeros_like(theta), _x1*_x4 + _x2*_x4 + numpy.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]

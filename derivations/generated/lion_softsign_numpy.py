@@ -19,7 +19,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}} + \theta_j wd
-    \Psi_1 = - \frac{\beta_{1} eps wd \left(\nabla^2 L\, \left(\theta_j\right)\right)_j}{\left(\partial_j L^{2} + eps\right)^{\frac{3}{2}} \left(\beta_{2} - 1\right)} - \frac{\beta_{1} eps \left(\nabla^2 L\, \left(\frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}}\right)\right)_j}{\left(\partial_j L^{2} + eps\right)^{\frac{3}{2}} \left(\beta_{2} - 1\right)}
+    \Psi_1 = \frac{\beta_{1} eps wd \left(\nabla^2 L\, \left(\theta_j\right)\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}} + \frac{\beta_{1} eps \left(\nabla^2 L\, \left(\frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}}\right)\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}}
 """
 import numpy
 
@@ -53,10 +53,10 @@ def _psi0(theta, L, beta1, beta2, eps, wd):
 def _psi1(theta, L, beta1, beta2, eps, wd):
     g = L.grad(theta)
     _x0 = g**2 + eps
-    _x1 = beta1*eps/(_x0**(3/2)*(beta2 - 1))
+    _x1 = beta1*eps/(_x0**(3/2)*(1 - beta2))
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, g/numpy.sqrt(_x0))
-    return -_a0*_x1*wd - _a1*_x1 + numpy.zeros_like(theta)
+    return _a0*_x1*wd + _a1*_x1 + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, beta1, beta2, eps, wd):

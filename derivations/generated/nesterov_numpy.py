@@ -14,8 +14,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L}{\beta - 1}
-    \Psi_1 = - \frac{\beta^{2} \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(\beta - 1\right)^{3}}
+    \Psi_0 = \frac{\partial_j L}{1 - \beta}
+    \Psi_1 = \frac{\beta^{2} \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(1 - \beta\right)^{3}}
 """
 import numpy
 
@@ -43,24 +43,24 @@ def _order(order):
 
 def _psi0(theta, L, beta):
     g = L.grad(theta)
-    return -g/(beta - 1) + numpy.zeros_like(theta)
+    return g/(1 - beta) + numpy.zeros_like(theta)
 
 
 def _psi1(theta, L, beta):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
-    return -_a0*beta**2/(beta - 1)**3 + numpy.zeros_like(theta)
+    return _a0*beta**2/(1 - beta)**3 + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, beta):
     g = L.grad(theta)
-    return -g/(beta - 1) + numpy.zeros_like(theta),
+    return g/(1 - beta) + numpy.zeros_like(theta),
 
 
 def _states1(theta, L, beta):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
-    return -_a0/(beta - 1)**3 + numpy.zeros_like(theta),
+    return _a0/(1 - beta)**3 + numpy.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]

@@ -15,7 +15,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
-    \Psi_1 = \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j}{\left(\alpha - 1\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
+    \Psi_1 = - \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j}{\left(1 - \alpha\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -53,7 +53,7 @@ def _psi1(theta, L, alpha, eps):
     _x0 = abs(g)
     _x1 = _x0 + eps
     _a0 = L.hvp(theta, g/_x1)
-    return _a0*_x0*alpha/(_x1**2*(alpha - 1)) + numpy.zeros_like(theta)
+    return -_a0*_x0*alpha/(_x1**2*(1 - alpha)) + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, alpha, eps):
