@@ -118,6 +118,21 @@ def history_lag(index: Node, sum_indices: frozenset[str]) -> tuple[str | None, i
     return var, -const
 
 
+def sum_bound(hi: Node) -> tuple[bool, int]:
+    """The upper bound of a sum over steps: ``n - d`` -> ``(True, d)``, a whole number ``v`` ->
+    ``(False, v)``; anything else is a DSLError."""
+    if isinstance(hi, Num) and float(hi.text).is_integer():
+        return False, int(float(hi.text))
+    if isinstance(hi, Name) and hi.id == "n":
+        return True, 0
+    if (isinstance(hi, Chain) and hi.ops == ("-",) and isinstance(hi.operands[0], Name)
+            and hi.operands[0].id == "n" and isinstance(hi.operands[1], Num)
+            and float(hi.operands[1].text).is_integer()):
+        return True, int(float(hi.operands[1].text))
+    raise DSLError("a sum ends at `n`, at `n - d` or at a whole number", hi.span,
+                   hint="`sum(k = 0 .. n, EXPR)` runs over the whole history")
+
+
 class _Checker:
     def __init__(self, program: Program):
         self.program = program
@@ -259,12 +274,8 @@ class _Checker:
                            hint="use a fresh name such as `k`")
         if not (isinstance(node.lo, Num) and float(node.lo.text).is_integer()):
             raise DSLError("a sum starts at a whole number", node.lo.span, hint="`sum(k = 0 .. n, EXPR)`")
-        hi_ok = (isinstance(node.hi, Name) and node.hi.id == "n") or (
-            isinstance(node.hi, Num) and float(node.hi.text).is_integer())
-        if not hi_ok:
-            raise DSLError("a sum ends at `n` or at a whole number", node.hi.span,
-                           hint="`sum(k = 0 .. n, EXPR)` runs over the whole history")
-        if isinstance(node.hi, Num) and float(node.hi.text) > MAX_LAG:
+        to_n, end = sum_bound(node.hi)
+        if not to_n and end > MAX_LAG:
             raise DSLError(f"a sum with literal bounds is unrolled; it may reach back {MAX_LAG} steps",
                            node.hi.span, hint="sum to `n` with geometric weights for a long memory")
 

@@ -31,7 +31,7 @@ import sympy as sp
 
 from .calculus import (G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
                        outer_atoms)
-from .check import Checked, history_lag
+from .check import Checked, history_lag, sum_bound
 from .errors import DSLError, DSLWarning, Span
 from .parse import (Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
                     Pow)
@@ -198,10 +198,7 @@ class _Lowering:
     def history(self, node: History, index):
         var, lag = history_lag(node.index, frozenset(index))
         if var is not None:
-            if lag:
-                raise DSLError("inside a sum, write the history as `theta[n - k]` or `g[n - k]`",
-                               node.index.span, hint="shift the sum's bounds instead")
-            return _HistoryAt(node.name)
+            return _HistoryAt(node.name, lag)
         return self.lag(node.name, lag, node.span)
 
     def lag(self, base: str, lag: int, span: Span) -> sp.Expr:
@@ -221,22 +218,27 @@ class _Lowering:
 
     def indexed_sum(self, node: IndexedSum, env, index):
         lo = int(float(node.lo.text))
+        to_n, end = sum_bound(node.hi)
         k = sp.Dummy(node.index, integer=True, nonnegative=True)
-        if isinstance(node.hi, Num):          # literal bounds: unroll
+        if not to_n:                          # literal bounds: unroll
             total = sp.S.Zero
-            for j in range(lo, int(float(node.hi.text)) + 1):
+            for j in range(lo, end + 1):
                 body = self.expr(node.body, env, {**index, node.index: sp.Integer(j)})
                 total += self.unroll_history(body, j, node.span)
             return total
         body = sp.expand(self.expr(node.body, env, {**index, node.index: k}))
-        return sp.Add(*[self.geometric_term(t, k, lo, node) for t in sp.Add.make_args(body)])
+        return sp.Add(*[self.geometric_term(t, k, lo, end, node) for t in sp.Add.make_args(body)])
 
-    def unroll_history(self, body, lag: int, span: Span):
+    def unroll_history(self, body, j: int, span: Span):
         marks = body.atoms(_HistoryAt)
-        return body.xreplace({m: self.lag(m.base, lag, span) for m in marks})
+        return body.xreplace({m: self.lag(m.base, j + m.offset, span) for m in marks})
 
-    def geometric_term(self, term, k, lo: int, node: IndexedSum):
-        """``Σ_{k=lo}^{n} c r^k X(θ_{n−k})`` -> ``c r^lo σ_{n−lo}`` with ``σ ← r σ + X(θ_n)``."""
+    def geometric_term(self, term, k, lo: int, d: int, node: IndexedSum):
+        """``Σ_{k=lo}^{n−d} c r^k X(θ_{n−d−k})`` -> ``c r^lo σ_{n−lo−d}`` with ``σ ← r σ + X(θ_n)``.
+
+        The history inside must be read ``d`` steps behind the index (``theta[n - d - k]``), so
+        that the sum is the full geometric sum of ``d`` steps ago; a term without history is a
+        constant in ``k`` and sums the same way."""
         marks = term.atoms(_HistoryAt)
         weight, x = term.as_independent(*marks, as_Add=False) if marks else (term, sp.S.One)
         constant, geometric = weight.as_independent(k, as_Add=False)
@@ -246,13 +248,18 @@ class _Lowering:
                            "(like `beta^k`)", node.body.span,
                            hint="write the sum as `sum(k = 0 .. n, beta^k * X)` with X depending on "
                                 "`theta[n - k]` or `g[n - k]`")
+        if any(m.offset != d for m in marks):
+            hi = "n" if d == 0 else f"n - {d}"
+            raise DSLError(f"a sum up to `{hi}` reads the history as `theta[{hi} - k]` or `g[{hi} - k]`",
+                           node.body.span, hint="other shifts would reach before the first step")
         current = x.xreplace({m: {"theta": THETA, "g": G}[m.base] for m in marks})
         self.sums += 1
         name = f"sigma{self.sums}"
         sym = FieldSymbol(name, real=True)
         self.states[name] = StateVar(name, sym, sp.S.Zero, ratio * sym + current, "sum", node.span)
-        after = ratio * sym + current                    # σ_n, the sum up to this step
-        value = after if lo == 0 else (sym if lo == 1 else self.state_lag(name, lo - 1, node.span))
+        back = lo + d                                    # σ_{n−back}: the pre-step σ is σ_{n−1}
+        value = ratio * sym + current if back == 0 else (sym if back == 1 else
+                                                          self.state_lag(name, back - 1, node.span))
         return constant * geometric.subs(k, lo) * value
 
     def state_lag(self, name: str, lag: int, span: Span):
@@ -283,11 +290,11 @@ class _Lowering:
 
 
 class _HistoryAt(sp.Symbol):
-    """Marks ``theta[n - k]`` / ``g[n - k]`` inside a history sum while its terms are sorted."""
+    """Marks ``theta[n - offset - k]`` / ``g[…]`` inside a history sum while its terms are sorted."""
 
-    def __new__(cls, base: str):
-        obj = sp.Symbol.__new__(cls, f"{base}[n-k]", real=True)
-        obj.base = base
+    def __new__(cls, base: str, offset: int = 0):
+        obj = sp.Symbol.__new__(cls, f"{base}[n-{offset}-k]", real=True)
+        obj.base, obj.offset = base, offset
         return obj
 
 

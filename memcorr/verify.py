@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .check import Checked, history_lag
+from .check import Checked, history_lag, sum_bound
 from .parse import Call, Chain, History, IndexedSum, Name, Neg, Num, Pow
 
 _FUNCTIONS = {"sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
@@ -114,7 +114,8 @@ class Interpreter:
             return series[max(self.n - k, 0)]
         if isinstance(node, IndexedSum):
             lo = int(float(node.lo.text))
-            hi = self.n if isinstance(node.hi, Name) else int(float(node.hi.text))
+            to_n, end = sum_bound(node.hi)
+            hi = self.n - end if to_n else end
             return sum((self.eval(node.body, env, {**index, node.index: k}) for k in range(lo, hi + 1)), 0.0)
         raise TypeError(node)
 

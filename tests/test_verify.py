@@ -75,7 +75,7 @@ OUTSIDE_PARAMS = {"adam_eps_inside": dict(beta1=0.5, beta2=0.8, eps=0.1),
                   "adam_l2": dict(beta1=0.5, beta2=0.8, eps=0.1), "normalized_momentum": dict(beta=0.5),
                   "no_default": dict(beta=0.5), "layout": {}, "signum": {}}
 OUTSIDE_NOT_FINITE = {"lookahead_grad", "nested_ema", "velocity_heavy_ball", "reduction_upstream",
-                      "nesterov_lookahead", "nesterov_sutskever"}
+                      "nesterov_lookahead", "nesterov_sutskever", "geometric_weights"}
 
 
 def emitted_module(path, tmp_path, regime, run_cli):
