@@ -88,8 +88,10 @@ def _factor(coefficient):
     ``|x|`` becomes a positive symbol ``a`` and ``x^(2k)`` becomes ``a^(2k)`` first, so that
     ``g^2/|g|`` cancels (sympy rewrites ``|g|^2`` back to ``g^2`` for real ``g``)."""
     back = {}
-    for field_ in {a.args[0] for a in coefficient.atoms(sp.Abs) if isinstance(a.args[0], FieldSymbol)}:
-        a = sp.Dummy(positive=True)
+    fields = sorted({a.args[0] for a in coefficient.atoms(sp.Abs) if isinstance(a.args[0], FieldSymbol)},
+                    key=sp.default_sort_key)
+    for i, field_ in enumerate(fields):
+        a = FieldSymbol(f"@abs{i}", positive=True)   # a field: atoms must not pull it out as a scalar
         back[a] = sp.Abs(field_)
         coefficient = coefficient.replace(
             lambda e: e.is_Pow and e.base == field_ and e.exp.is_integer,
