@@ -111,6 +111,8 @@ class Model:
             note = f"  ({s.origin})" if s.origin != "state" else ""
             if s.velocity:
                 note = f"  (velocity form: stands for {s.name}/{self.h})"
+            if s.origin == "difference":
+                note = f"  (stands for (theta - {s.name[1:]})/{self.h})"
             lines.append(f"    {s.name} ← {sp.sstr(s.update)}   [{sp.sstr(s.init)}]{note}")
         lines.append(f"  update     θ_{{n+1}} = θ_n − {self.h}·F,  F = {sp.sstr(self.F)}")
         return "\n".join(lines)
@@ -340,6 +342,31 @@ def rescale_velocity(states: dict[str, StateVar], theta_new, h):
     return out, theta_new.xreplace(scale)
 
 
+def rescale_differences(states: dict[str, StateVar], theta_new, h, checked: Checked):
+    """Two-step form (``theta + beta * (theta - theta[n - 1]) - h * g``): ``θ − θ[n−k]`` is of order
+    ``h``. When ``θ − θ_new`` vanishes at ``h = 0`` only once the past iterates equal ``θ``, write
+    ``θ[n−k] = θ − h d_k`` with ``d_k = (θ − θ[n−k])/h``, a state of order 1 whose update follows
+    from ``θ_{n+1} = θ_n − h F``: ``d_1 ← −F``, ``d_k ← d_{k−1} − F``."""
+    lags = sorted((s for s in states.values() if s.origin == "lag" and s.name.startswith("theta[")),
+                  key=lambda s: s.name)
+    at_zero = (THETA - theta_new).subs(h, 0)
+    if not lags or at_zero == 0 or sp.simplify(at_zero.xreplace({s.symbol: THETA for s in lags})) != 0:
+        return states, theta_new
+    diffs = {s.name: FieldSymbol(f"d{s.name}", real=True) for s in lags}
+    to_diff = {s.symbol: THETA - h * diffs[s.name] for s in lags}
+    theta_new = theta_new.xreplace(to_diff)
+    F = theta_form(theta_new, h, checked)
+    out = {}
+    for name, s in states.items():
+        if name not in diffs:
+            out[name] = replace(s, update=s.update.xreplace(to_diff))
+            continue
+        k = int(name.split("-")[1].rstrip("]"))
+        previous = diffs[f"theta[n-{k - 1}]"] if k > 1 else 0
+        out[f"d{name}"] = StateVar(f"d{name}", diffs[name], sp.S.Zero, previous - F, "difference", s.span)
+    return out, theta_new
+
+
 # ------------------------------------------------------------- decay check
 def drop_transients(expr, n, values: dict):
     """Drop ``b^(a n + c)`` transients (``|b| < 1`` at ``values``), as ``n → ∞``."""
@@ -456,6 +483,7 @@ def lower(checked: Checked) -> Model:
         lw = _Lowering(checked)
         theta_new = lw.run()
         states, theta_new = rescale_velocity(lw.states, theta_new, lw.h)
+        states, theta_new = rescale_differences(states, theta_new, lw.h, checked)
         F = theta_form(theta_new, lw.h, checked)
         model = Model(program.name, program.description, lw.h, lw.n, lw.params,
                       tuple(states.values()), F, checked)

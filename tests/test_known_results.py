@@ -152,3 +152,11 @@ def test_higher_orders_match_the_exact_root_on_a_quadratic():
             nested = Hess(nested)
         coefficient = psi.subs(b, sp.Rational(3, 10)).coeff(nested) if r else psi.subs(b, sp.Rational(3, 10)) / G
         assert sp.simplify(coefficient - series.coeff(x, r + 1)) == 0
+
+
+def test_heavy_ball_in_two_step_form_is_heavy_ball():
+    two_step = memcorr.derive("optimizer tsf\nstep h\nparam beta = 0.5 in (0, 1)\n"
+                              "theta = theta - h * g + beta * (theta - theta[n - 1])\n")
+    (b,) = params(two_step, "beta")
+    assert same(two_step.update, G / (1 - b))
+    assert same(two_step.correction, b / (1 - b)**3 * Hess(G))
