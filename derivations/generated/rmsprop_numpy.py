@@ -71,27 +71,27 @@ _PSI = [_psi0, _psi1]
 _STATES = [_states0, _states1]
 
 
-def update(theta, L, **hyper):
+def update(theta, L, /, **hyper):
     """Ψ_0(θ): the memoryless update."""
     p = _params(hyper)
     return _psi0(theta, L, p['alpha'], p['eps'])
 
 
-def correction(theta, L, order=1, **hyper):
+def correction(theta, L, /, order=1, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
     _order(order)
     p = _params(hyper)
     return _PSI[order](theta, L, p['alpha'], p['eps'])
 
 
-def memoryless(theta, L, h, order=1, **hyper):
+def memoryless(theta, L, h, /, order=1, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
     _order(order)
     p = _params(hyper)
     return sum(h**r * _PSI[r](theta, L, p['alpha'], p['eps']) for r in range(order + 1))
 
 
-def initial_state(theta, L, h, order=1, **hyper):
+def initial_state(theta, L, h, /, order=1, **hyper):
     """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one array per state."""
     _order(order)
     p = _params(hyper)

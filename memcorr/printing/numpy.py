@@ -18,6 +18,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from ..calculus import G, LOSS, THETA, FieldSymbol, is_scalar, outer_atoms
+from ..errors import DerivationError
 from .latex import latex
 
 RESERVED = {"numpy", "sum", "range", "theta", "L", "g", "h", "n", "order", "hyper", "p",
@@ -156,8 +157,15 @@ def _dependency_order(assignments):
 
 
 def module_source(d) -> str:
-    """The text of the generated module for the derivation ``d``."""
+    """The text of the generated module for the derivation ``d``.
+
+    ``theta``, ``L`` and ``h`` are positional-only, so hyperparameters may take those names;
+    ``order`` and ``n`` are the module's own keywords."""
     m = d.model
+    clash = sorted({"order", "n"} & set(m.params))
+    if clash:
+        raise DerivationError(f"a parameter named `{clash[0]}` clashes with the `{clash[0]}=` argument of "
+                              "the generated functions; rename it")
     finite = d.regime == "finite"
     names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
     names.update({p.symbol: identifier(p.name) for p in m.params.values()})
@@ -216,27 +224,27 @@ _PSI = [{", ".join(f"_psi{r}" for r in range(d.order + 1))}]
 _STATES = [{", ".join(f"_states{r}" for r in range(len(series[0]) if series else 0))}]
 
 
-def update(theta, L{sig_n}, **hyper):
+def update(theta, L, /{sig_n}, **hyper):
     """Ψ_0(θ): the memoryless update."""
 {n_req}    p = _params(hyper)
     return _psi0({call})
 
 
-def correction(theta, L, order=1{sig_n}, **hyper):
+def correction(theta, L, /, order=1{sig_n}, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
 {n_req}    _order(order)
     p = _params(hyper)
     return _PSI[order]({call})
 
 
-def memoryless(theta, L, h, order=1{sig_n}, **hyper):
+def memoryless(theta, L, h, /, order=1{sig_n}, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
 {n_req}    _order(order)
     p = _params(hyper)
     return sum(h**r * _PSI[r]({call}) for r in range(order + 1))
 
 
-def initial_state(theta, L, h, order=1{sig_n}, **hyper):
+def initial_state(theta, L, h, /, order=1{sig_n}, **hyper):
     """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one array per state."""
 {n_req}    _order(order)
     p = _params(hyper)
