@@ -97,7 +97,7 @@ def emitted_module(path, tmp_path, regime, run_cli):
 def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tmp_path, run_cli):
     if (regime, path.stem) in OUTSIDE_NOT_STATIONARY or (regime == "finite" and path.stem in OUTSIDE_NOT_FINITE):
         with pytest.raises(memcorr.DerivationError):
-            memcorr.derive(path, regime="finite")
+            memcorr.derive(path, regime=regime)
         return
     d = memcorr.derive(path, regime=regime)
     module = emitted_module(path, tmp_path, regime, run_cli)
