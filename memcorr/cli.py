@@ -8,19 +8,19 @@ dsl.md, never a traceback). Heavy imports happen inside the commands, so that
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
-def _load(source):
-    import memcorr
-    model = memcorr.load(source)
+def _warn(model) -> None:
     for w in model.warnings:
         print(w, file=sys.stderr)
-    return model
 
 
 def cmd_check(args) -> int:
-    model = _load(args.file)
+    import memcorr
+    model = memcorr.load(args.file)
+    _warn(model)
     print(model.show() if args.show else "ok  " + model.summary())
     return 0
 
@@ -34,14 +34,12 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _write_atomically(path, text: str) -> None:
+def _write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
-    import os
     import tempfile
-    from pathlib import Path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    folder, name = os.path.split(path)
+    os.makedirs(folder or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -64,15 +62,14 @@ def cmd_derive(args) -> int:
     if formats and not args.output:
         raise DerivationError("--emit needs -o DIR, the folder to write the files into")
     d = derive(args.file, order=args.order, regime=args.regime, target=args.target)
-    for w in d.model.warnings:
-        print(w, file=sys.stderr)
+    _warn(d.model)
     # generate everything before writing anything
     files = {EMITTERS[f][0].format(name=d.name): getattr(d, EMITTERS[f][1])() for f in formats}
     print(d.summary())
     for filename, text in files.items():
-        from pathlib import Path
-        _write_atomically(Path(args.output) / filename, text)
-        print(f"wrote {Path(args.output) / filename}")
+        path = os.path.join(args.output, filename)
+        _write_atomically(path, text)
+        print(f"wrote {path}")
     return 0
 
 
@@ -94,6 +91,7 @@ def cmd_verify(args) -> int:
     from .losses import builtin
     from .verify import verify
     d = derive(args.file, order=args.order, regime=args.regime)
+    _warn(d.model)
     params = _parse_params(args.param)
     unknown = sorted(set(params) - set(d.model.params))
     if unknown:
@@ -101,13 +99,18 @@ def cmd_verify(args) -> int:
                               f"{d.name} has {', '.join(d.model.params) or 'none'}")
     try:
         loss, x0 = builtin(args.loss)
+    except ValueError as err:
+        raise DerivationError(str(err)) from None
     except ImportError:
         raise DerivationError(f"the `{args.loss}` loss needs torch: pip install 'memcorr[torch]'") from None
     report = verify(d, loss, x0, params, h0=args.h, steps=args.steps)
     print(report.table())
     if args.plot:
-        from .plot import plot_report
-        plot_report(report, args.plot)
+        try:
+            from .plot import plot_report
+            plot_report(report, args.plot)
+        except ImportError:
+            raise DerivationError("--plot needs matplotlib: pip install 'memcorr[plot]'") from None
         print(f"wrote {args.plot}")
     return 0 if report.passed else 1
 
@@ -155,8 +158,10 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as err:           # e.g. -o DIR not writable; nothing partial was left behind
+        print(f"memcorr: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
     except BrokenPipeError:          # `memcorr list | head`: the reader left; no traceback
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
