@@ -169,13 +169,14 @@ def module_source(d) -> str:
     finite = d.regime == "finite"
     names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
     names.update({p.symbol: identifier(p.name) for p in m.params.values()})
+    # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
     for e in [d.update, *d.corrections, *[s for series in d.states.values() for s in series]]:
-        for dummy in e.atoms(sp.Dummy):
-            names[dummy] = identifier(f"s{len(names)}")
+        for dummy in sorted(e.atoms(sp.Dummy), key=sp.default_sort_key):
+            names.setdefault(dummy, f"_k{len(names)}")
     printer = ProtocolPrinter(names)
-    nargs = ", n" if finite else ""
+    n_arg = ", n" if finite else ""
     params = ", ".join(names[p.symbol] for p in m.params.values())
-    head = f"theta, L{nargs}" + (f", {params}" if params else "")
+    head = f"theta, L{n_arg}" + (f", {params}" if params else "")
 
     defs = []
     formulas = [("_psi0", [d.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(d.corrections, 1)]
@@ -186,10 +187,9 @@ def module_source(d) -> str:
         body = function_body(exprs, names, printer, as_tuple=fname.startswith("_states"))
         defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
 
-    n_kw = ", n" if finite else ""
     n_req = ("    if n is None:\n        raise TypeError(\"the finite-n form needs the step counter n=\")\n"
              if finite else "")
-    call = f"theta, L{n_kw}" + "".join(f", p[{p.name!r}]" for p in m.params.values())
+    call = f"theta, L{n_arg}" + "".join(f", p[{p.name!r}]" for p in m.params.values())
     hyper = ", ".join(f"{p.name!r}: {p.default!r}" for p in m.params.values())
     state_names = ", ".join(repr(s) for s in d.states)
     sig_n = ", n=None" if finite else ""
