@@ -285,8 +285,8 @@ class _Checker:
         for s in self.states:
             g.add_node(("state", s))
         written: dict[str, int] = {}          # name -> last statement that assigned it
-        assigned_at = {}                      # first assignment line of every target
-        for i, st in enumerate(self.statements):
+        assigned_at: dict[str, int] = {}     # first assignment line of every target
+        for st in self.statements:
             assigned_at.setdefault(st.target, st.span.line)
         theta_at: int | None = None
         for i, st in enumerate(self.statements):

@@ -311,8 +311,9 @@ _READABLE = {
 
 
 def _readable(expected) -> str:
-    names = sorted({_READABLE.get(t, f"`{parser().get_terminal(t).pattern.value}`"
-                    if t in {x.name for x in parser().terminals} else t) for t in expected})
+    """Terminal names as a reader knows them: ``RPAR`` -> `` `)` ``, ``NAME`` -> "a name"."""
+    known = {t.name: t.pattern.value for t in parser().terminals}
+    names = sorted({_READABLE.get(t, f"`{known[t]}`" if t in known else t) for t in expected})
     return ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
 
 
