@@ -26,18 +26,35 @@ from sympy.core.sorting import default_sort_key
 
 
 class FieldSymbol(sp.Symbol):
-    """A per-coordinate quantity: ``theta``, ``g``, a state, or a direction placeholder."""
+    """A per-coordinate quantity: ``theta``, ``g``, a state, or a direction placeholder.
+
+    In LaTeX it is coordinate ``j`` (``\\partial_j L``) on its own and the whole vector
+    (``\\nabla L``) inside an atom's argument, where the atom acts on the vector field."""
 
     def _latex(self, printer):
-        name = self.name
+        name, whole = self.name, _whole(printer)
         if name == "theta":
-            return r"\theta_j"
+            return r"\theta" if whole else r"\theta_j"
         if name == "g":
-            return r"\partial_j L"
+            return r"\nabla L" if whole else r"\partial_j L"
         if "[" in name:                       # a lag state "theta[n-1]"
             base, lag = name[:-1].split("[")
             return rf"{printer._print(FieldSymbol(base))}^{{({lag})}}"
-        return rf"{printer._print(sp.Symbol(name))}_{{j}}"
+        return printer._print(sp.Symbol(name)) + ("" if whole else "_{j}")
+
+
+def _whole(printer) -> bool:
+    """Inside an atom's argument: print vectors, not coordinate j."""
+    return getattr(printer, "_inside_atom", 0) > 0
+
+
+def _arg(printer, expr) -> str:
+    """LaTeX of an atom's argument: a vector field, so its symbols print as whole vectors."""
+    printer._inside_atom = getattr(printer, "_inside_atom", 0) + 1
+    try:
+        return printer._print(expr)
+    finally:
+        printer._inside_atom -= 1
 
 
 THETA = FieldSymbol("theta", real=True)
@@ -150,7 +167,8 @@ class Hess(FieldAtom):
         return Dk(u, self.args[0]) + Hess(directional(self.args[0], u))
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\left(\nabla^2 L\, {printer.parenthesize(self.args[0], 1000)}\right)_j", exp)
+        tex = rf"\nabla^2 L \left[{_arg(printer, self.args[0])}\right]"
+        return _power(tex if _whole(printer) else rf"\left({tex}\right)_j", exp)
 
 
 class Dk(FieldAtom):
@@ -176,8 +194,9 @@ class Dk(FieldAtom):
         return f"D_{len(self.args)}({', '.join(printer._print(a) for a in self.args)})"
 
     def _latex(self, printer, exp=None):
-        inner = ", ".join(printer._print(a) for a in self.args)
-        return _power(rf"\nabla^{{{len(self.args) + 1}}} L\left[{inner}\right]_j", exp)
+        inner = ", ".join(_arg(printer, a) for a in self.args)
+        tex = rf"\nabla^{{{len(self.args) + 1}}} L\left[{inner}\right]"
+        return _power(tex if _whole(printer) else rf"\left({tex}\right)_j", exp)
 
 
 class Grad(FieldAtom):
@@ -192,7 +211,8 @@ class Grad(FieldAtom):
         return None
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\partial_j L\left({printer._print(self.args[0])}\right)", exp)
+        point = _arg(printer, self.args[0])
+        return _power(rf"\nabla L\left({point}\right)" if _whole(printer) else rf"\partial_j L\left({point}\right)", exp)
 
 
 class LossAt(ScalarAtom):
@@ -207,7 +227,7 @@ class LossAt(ScalarAtom):
         return None
 
     def _latex(self, printer, exp=None):
-        return _power(rf"L\left({printer._print(self.args[0])}\right)", exp)
+        return _power(rf"L\left({_arg(printer, self.args[0])}\right)", exp)
 
 
 class Norm(ScalarAtom):
@@ -231,7 +251,7 @@ class Norm(ScalarAtom):
         return Dot(e, directional(e, u)) / self
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\left\lVert {printer._print(self.args[0])} \right\rVert", exp)
+        return _power(rf"\left\lVert {_arg(printer, self.args[0])} \right\rVert", exp)
 
 
 class Dot(ScalarAtom):
@@ -253,7 +273,7 @@ class Dot(ScalarAtom):
         return Dot(directional(a, u), b) + Dot(a, directional(b, u))
 
     def _latex(self, printer, exp=None):
-        a, b = (printer._print(x) for x in self.args)
+        a, b = (_arg(printer, x) for x in self.args)
         return _power(rf"\left\langle {a}, {b} \right\rangle", exp)
 
 
@@ -274,7 +294,7 @@ class CoordSum(ScalarAtom):
         return CoordSum(directional(self.args[0], u))
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\sum_i \left({printer._print(self.args[0])}\right)_i", exp)
+        return _power(rf"\sum_i \left({_arg(printer, self.args[0])}\right)_i", exp)
 
 
 def outer_atoms(expr) -> set:

@@ -99,3 +99,10 @@ def test_printing_str_and_latex():
     assert r"\nabla^2 L" in sp.latex(Hess(G)) and r"\partial_j L" in sp.latex(G)
     assert r"\nabla^{3} L" in sp.latex(Dk(G, G))
     assert sp.pretty(Hess(G))
+
+
+def test_latex_prints_vectors_inside_atoms_and_coordinate_j_outside():
+    tex = sp.latex(G * Hess(G) + Dot(G, Hess(G)))
+    assert r"\partial_j L" in tex                                   # the coordinate outside
+    assert r"\left(\nabla^2 L \left[\nabla L\right]\right)_j" in tex   # the field applied, coordinate j
+    assert r"\left\langle \nabla L, \nabla^2 L \left[\nabla L\right] \right\rangle" in tex

@@ -21,7 +21,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps}
-    \Psi_1 = \frac{\beta_{1} \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps\right)^{2}}
+    \Psi_1 = \frac{\beta_{1} \left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps\right)^{2}}
 """
 import numpy
 

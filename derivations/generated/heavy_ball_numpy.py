@@ -18,7 +18,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{1 - \beta}
-    \Psi_1 = \frac{\beta \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{\left(1 - \beta\right)^{3}}
+    \Psi_1 = \frac{\beta \left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
 """
 import numpy
 

@@ -19,7 +19,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}} + \theta_j wd
-    \Psi_1 = \frac{\beta_{1} eps wd \left(\nabla^2 L\, \left(\theta_j\right)\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}} + \frac{\beta_{1} eps \left(\nabla^2 L\, \left(\frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}}\right)\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}}
+    \Psi_1 = \frac{\beta_{1} eps wd \left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}} + \frac{\beta_{1} eps \left(\nabla^2 L \left[\frac{\nabla L}{\sqrt{\nabla L^{2} + eps}}\right]\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}}
 """
 import numpy
 

@@ -15,7 +15,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \partial_j L
-    \Psi_1 = \frac{\beta \nu \left(\nabla^2 L\, \left(\partial_j L\right)\right)_j}{1 - \beta}
+    \Psi_1 = \frac{\beta \nu \left(\nabla^2 L \left[\nabla L\right]\right)_j}{1 - \beta}
 """
 import numpy
 

@@ -15,7 +15,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
-    \Psi_1 = - \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L\, \left(\frac{\partial_j L}{eps + \left|{\partial_j L}\right|}\right)\right)_j}{\left(1 - \alpha\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
+    \Psi_1 = - \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L \left[\frac{\nabla L}{eps + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \alpha\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
