@@ -12,7 +12,9 @@ What lowering does, in order:
   value the starting point); ``sum(k = a .. n, c r^k X(θ_{n−k}))`` becomes a
   state ``σ ← r σ + X(θ_n)`` (and its lags when ``a > 1``); a sum with literal
   bounds is unrolled;
-- a state of order ``h`` (velocity form, dsl.md) is rescaled, ``v = h w``;
+- a state of order ``h`` (velocity form, dsl.md) is rescaled, ``v = h w``, and so is
+  ``θ − θ[n−k]`` in a two-step form (``d_k = (θ − θ[n−k])/h``);
+- states that never influence ``theta`` are left out (``check`` warns about them);
 - ``F = (θ − θ_new)/h`` must have a limit as ``h → 0`` (dsl.md's rule), and the
   memory must decay: the state Jacobian at the fixed point has every
   eigenvalue inside the unit circle (checked numerically at the defaults and
@@ -58,8 +60,9 @@ class StateVar:
     """One pre-step state. ``update`` is its component of Φ.
 
     ``origin`` says where it came from: ``"state"`` (declared), ``"lag"`` (a past
-    iterate or gradient) or ``"sum"`` (a history sum). ``velocity`` marks a state
-    rescaled by ``1/h``: the symbol then stands for ``v/h``.
+    iterate or gradient), ``"sum"`` (a history sum) or ``"difference"`` (``(θ − θ[n−k])/h``
+    of a two-step form). ``velocity`` marks a state rescaled by ``1/h``: the symbol then
+    stands for ``v/h``.
     """
 
     name: str
