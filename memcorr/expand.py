@@ -133,14 +133,15 @@ def stationary(model: Model, order: int) -> Expansion:
     _check_points([*phi.values(), F], S0, h)
     S = [S0]
     psi = [tidy(F.xreplace(S0).subs(h, 0))]
+    # I − Φ_s of each component, the same at every order
+    A = [sp.eye(len(block)) - _block_jacobian(block, phi, S0, h) for block in blocks] if order else []
     for r in range(1, order + 1):
         S_r: dict = {}
-        for block in blocks:
+        for block, A_block in zip(blocks, A):
             known = {s: sum((h**i * S[i][s] for i in range(r)), sp.S.Zero) + h**r * S_r.get(s, 0) for s in syms}
             rhs = sp.Matrix([_coefficient_at(phi[s], known, h, r) - _shifted_coefficient(S, psi, h, r, s)
                              for s in block])
-            A = sp.eye(len(block)) - _block_jacobian(block, phi, S0, h)
-            S_r.update({s: tidy(x) for s, x in zip(block, A.LUsolve(rhs))})
+            S_r.update({s: tidy(x) for s, x in zip(block, A_block.LUsolve(rhs))})
         S.append(S_r)
         full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
         psi.append(tidy(_coefficient_at(F, full, h, r)))
@@ -255,13 +256,13 @@ def finite(model: Model, order: int) -> Expansion:
     at_n = memoryless_states(n)
     # one term per source of memory, each tidied on its own: they read as separate effects
     terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
-    F0 = F.subs(h, 0)
+    F0, F_s = F.subs(h, 0), F_bar(s)
     for sym, (a, b, init) in recursions.items():
-        W = _weighted_sum(F_bar(s), (a**(n - s - 1) - a**n) / (1 - a), s, n)
-        Q = _window_sum(F_bar(s), s, n, n)
+        W = _weighted_sum(F_s, (a**(n - s - 1) - a**n) / (1 - a), s, n)
+        Q = _window_sum(F_s, s, n, n)
         terms.append(_state_derivative(F0, at_n, sym, directional(b, W) + a**n * directional(init, Q), n))
     for sym, (base, k) in lags.items():
-        Q = _window_sum(F_bar(s), s, n, sp.Min(k, n))
+        Q = _window_sum(F_s, s, n, sp.Min(k, n))
         terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
     states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
     return _oriented(Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states,
