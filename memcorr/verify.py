@@ -39,9 +39,10 @@ class Interpreter:
         self.c, self.loss, self.h = checked, loss, h
         self.constants = {**params, checked.step: h}
 
-    def start(self, theta0):
+    def start(self, theta0, n0: int = 0):
+        """Begin at ``theta0`` with the program's initial states; the counter ``n`` reads ``n0 + steps``."""
         theta0 = np.asarray(theta0, float)
-        self.n = 0
+        self.n, self.n0 = 0, n0
         self.thetas, self.grads = [theta0], [self.loss.grad(theta0)]
         env = self._env()
         self.states = {name: np.broadcast_to(self.eval(d.init, env), theta0.shape).astype(float)
@@ -53,7 +54,7 @@ class Interpreter:
         return self.thetas[-1]
 
     def _env(self):
-        return {**self.constants, "theta": self.thetas[-1], "g": self.grads[-1], "n": self.n}
+        return {**self.constants, "theta": self.thetas[-1], "g": self.grads[-1], "n": self.n0 + self.n}
 
     def step(self, forced=None):
         """One step; returns ``F = (θ − θ_new)/h``. ``forced`` replaces the new iterate."""
@@ -196,15 +197,25 @@ def _decay_rate(model, params) -> float:
     return found[0] if found else 0.0
 
 
+STATIONARY_N = 10**6      # the step counter of a warm-started method: every beta^n has died out
+
+
+def _sums_over_history(model) -> bool:
+    """Does the program sum over its whole history (``sum(k = … .. n, …)``)? Then only a long
+    warm start puts the true method on the manifold; otherwise ``S(θ)`` can be set directly."""
+    return any(s.origin == "sum" for s in model.states)
+
+
 def _memory_steps(model, rho, tol=1e-10) -> int:
-    """Steps for the slowest decay rate of the state map to fall below ``tol``."""
-    if rho <= 0:
-        return max(8, _max_lag(model))
+    """Warm-start length: enough history for every lag, and, when the program sums over its
+    whole history, enough for the slowest decay rate of the state map to fall below ``tol``."""
+    if not _sums_over_history(model) or rho <= 0:
+        return _max_lag(model) + 1
     return int(math.ceil(math.log(tol) / math.log(rho))) + _max_lag(model)
 
 
 def _max_lag(model) -> int:
-    return sum(1 for s in model.states if s.origin == "lag")
+    return sum(1 for s in model.states if s.origin in ("lag", "difference"))
 
 
 def _spread(module, loss, x0, hyper, kw) -> float:
@@ -263,7 +274,7 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
         if finite:
             true.start(x0)
         else:
-            _warm_start(true, module, loss, x0, h, order, memory, hyper)
+            _warm_start(true, module, model, loss, x0, h, order, memory, hyper)
         for label, r in (("corrected", order), ("uncorrected", 0)):
             report.residuals[label].append(_residual(module, true, loss, h, r, hyper, finite, x0, n_steps))
         for label, error in _trajectory_errors(true, module, loss, h, n_steps, order, hyper, finite).items():
@@ -271,10 +282,20 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
     return report
 
 
-def _warm_start(true, module, loss, x0, h, order, memory, hyper):
-    """Drive the true method along a backward memoryless history ending at ``x0``."""
+def _warm_start(true, module, model, loss, x0, h, order, memory, hyper):
+    """Put the true method on the invariant manifold at ``x0``: drive it along a history built
+    backwards on the memoryless map. Without sums over the whole history, the history only has
+    to cover the lags: the declared states start at ``S(θ)`` from the generated
+    ``initial_state`` (velocity-form states times ``h``) and ``n`` is large."""
     history = _backward(module, loss, x0, h, order, memory, hyper, order + 2)
-    true.start(history[0])
+    if _sums_over_history(model):
+        true.start(history[0])
+    else:
+        true.start(history[0], n0=STATIONARY_N)
+        manifold = module.initial_state(history[0], loss, h, order=order, **hyper)
+        for s in model.states:
+            if s.origin == "state":
+                true.states[s.name] = manifold[s.name] * (h if s.velocity else 1.0)
     for theta in history[1:]:
         true.step(forced=theta)
 
