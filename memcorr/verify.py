@@ -131,13 +131,14 @@ class Report:
     errors: dict[str, list[float]] = field(default_factory=dict)      # "corrected"/"uncorrected"
     residuals: dict[str, list[float]] = field(default_factory=dict)
     warm_start: int = 0
+    settled: bool = True      # the horizon covers many memory lengths (see verify)
 
     @staticmethod
     def fitted(hs, values, finest: int = 3) -> float:
         """Least-squares slope of log(value) against log(h) over the ``finest`` smallest h, where
         the order is approached; inf when every value is at rounding level (an exact map)."""
         v = np.asarray(values, float)[-finest:]
-        if np.all(v < 1e-13):
+        if np.all(v < 1e-11):           # rounding level: the map is exact here
             return math.inf
         return float(np.polyfit(np.log(hs[-finest:]), np.log(np.maximum(v, 1e-300)), 1)[0])
 
@@ -152,8 +153,10 @@ class Report:
 
     @property
     def passed(self) -> bool:
+        """The residual order, and the trajectory order where the horizon lets it settle."""
         o = self.orders()
-        return o["trajectory corrected"] >= self.required and o["residual corrected"] >= self.required
+        trajectory = o["trajectory corrected"] >= self.required or not self.settled
+        return trajectory and o["residual corrected"] >= self.required
 
     def table(self) -> str:
         lines = [f"{self.name}: {self.regime} regime, correction to order {self.order}"
@@ -168,6 +171,9 @@ class Report:
         lines.append(f"fitted order   trajectory: corrected {o['trajectory corrected']:.2f}, "
                      f"uncorrected {o['trajectory uncorrected']:.2f};  residual: corrected "
                      f"{o['residual corrected']:.2f}, uncorrected {o['residual uncorrected']:.2f}")
+        if not self.settled:
+            lines.append(f"note: the memory outlasts the horizon (at most {MAX_HORIZON} steps at the largest h), so the "
+                         "trajectory order may not have settled; the residual decides")
         lines.append(f"required: corrected order >= {self.required:.2f}  ->  "
                      + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
@@ -197,6 +203,7 @@ def _decay_rate(model, params) -> float:
     return found[0] if found else 0.0
 
 
+MAX_HORIZON = 5000        # steps at the largest h (eight times as many at the smallest)
 STATIONARY_N = 10**6      # the step counter of a warm-started method: every beta^n has died out
 
 
@@ -262,12 +269,13 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
     memory = 0 if finite else _memory_steps(model, rho)
     # Run many memory lengths: the per-step defect of the truncated manifold, O(h^(r+1)), piles
     # up in the state until the memory forgets it, and the order shows only after that.
-    steps = max(steps, min(int(10 / max(1 - rho, 1e-12)), 5000))
+    wanted = int(10 / max(1 - rho, 1e-12))
+    steps = max(steps, min(wanted, MAX_HORIZON))
     if h0 is None:
         h0 = _default_h(module, loss, x0, hyper, max(steps, memory), finite)
     hs = [h0 / 2**k for k in range(halvings + 1)]
     report = Report(model.name, derivation.regime, order, hs, {"corrected": [], "uncorrected": []},
-                    {"corrected": [], "uncorrected": []}, memory)
+                    {"corrected": [], "uncorrected": []}, memory, settled=wanted <= steps)
     T = steps * h0
     for h in hs:
         n_steps = int(round(T / h))

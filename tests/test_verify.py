@@ -29,6 +29,7 @@ NOT_FINITE = {"adabelief", "nesterov_velocity"}   # states outside the finite-n 
 
 
 def check_orders(report, name):
+    assert report.settled, report.table()       # the test hyperparameters let the trajectory order settle
     orders = report.orders()
     if name in EXACT:
         assert max(report.errors["corrected"]) < 1e-10, report.table()
