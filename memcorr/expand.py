@@ -94,8 +94,9 @@ def _factor(coefficient):
         a = FieldSymbol(f"@abs{i}", positive=True)   # a field: atoms must not pull it out as a scalar
         back[a] = sp.Abs(field_)
         coefficient = coefficient.replace(
-            lambda e: e.is_Pow and e.base == field_ and e.exp.is_integer,
-            lambda e: a**e.exp if e.exp.is_even else field_ * a**(e.exp - 1)).xreplace({sp.Abs(field_): a})
+            lambda e, f=field_: e.is_Pow and e.base == f and e.exp.is_integer,
+            lambda e, f=field_, a=a: a**e.exp if e.exp.is_even else f * a**(e.exp - 1)
+        ).xreplace({sp.Abs(field_): a})
     factored = sp.factor(coefficient)
     best = factored if sp.count_ops(factored) <= sp.count_ops(coefficient) else coefficient
     return best.xreplace(back)

@@ -13,8 +13,6 @@ A loss is any object with ``value(x)``, ``grad(x)``, ``hvp(x, v)`` and
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import sympy as sp
 
@@ -25,15 +23,17 @@ class SympyLoss:
     def __init__(self, expr, xs):
         self.expr, self.xs = sp.sympify(expr), list(xs)
         self._value = sp.lambdify([self.xs], self.expr, "numpy")
+        self._tensors: dict = {}
 
-    @functools.lru_cache(maxsize=None)
     def _tensor(self, k: int):
-        """The (k+1)-th derivative tensor as a numpy function of x."""
-        array = sp.derive_by_array(self.expr, self.xs)
-        for _ in range(k):
-            array = sp.derive_by_array(array, self.xs)
-        f = sp.lambdify([self.xs], array.tolist(), "numpy")
-        return lambda x: np.asarray(f(x), dtype=float)
+        """The (k+1)-th derivative tensor as a numpy function of x (derived once per k)."""
+        if k not in self._tensors:
+            array = sp.derive_by_array(self.expr, self.xs)
+            for _ in range(k):
+                array = sp.derive_by_array(array, self.xs)
+            f = sp.lambdify([self.xs], array.tolist(), "numpy")
+            self._tensors[k] = lambda x: np.asarray(f(x), dtype=float)
+        return self._tensors[k]
 
     def value(self, x):
         return float(self._value(np.asarray(x, dtype=float)))

@@ -282,7 +282,7 @@ class _Lowering:
         # every declared state is readable; the ones that never reach theta just stay out of the model
         env: dict[str, sp.Expr] = {name: FieldSymbol(name, real=True) for name in self.c.states}
         theta_new = None
-        for i, st in enumerate(self.c.statements):
+        for st in self.c.statements:
             value = self.expr(st.expr, env)
             if st.target == "theta":
                 theta_new = value

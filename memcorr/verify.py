@@ -330,13 +330,20 @@ def _residual(module, true, loss, h, r, hyper, finite, x0, n_steps):
     if not finite:
         return float(np.linalg.norm(true.peek() - module.memoryless(true.theta, loss, h, order=r, **hyper)))
     # finite n: drive a fresh true method along the memoryless trajectory from x0 for n_steps
-    forced = Interpreter(true.c, loss, h, true.constants)
-    forced.start(x0)
-    theta = np.asarray(x0, float)
+    path = [np.asarray(x0, float)]
     for n in range(n_steps):
-        theta = theta - h * module.memoryless(theta, loss, h, order=r, n=n, **hyper)
-        forced.step(forced=theta)
-    return float(np.linalg.norm(forced.peek() - module.memoryless(theta, loss, h, order=r, n=n_steps, **hyper)))
+        path.append(path[-1] - h * module.memoryless(path[-1], loss, h, order=r, n=n, **hyper))
+    F = driven_F(true.c, loss, h, true.constants, path)
+    return float(np.linalg.norm(F - module.memoryless(path[-1], loss, h, order=r, n=n_steps, **hyper)))
+
+
+def driven_F(checked, loss, h, constants, path):
+    """``F`` of the true method driven along the iterates ``path`` (from its initial state), at the end."""
+    run = Interpreter(checked, loss, h, constants)
+    run.start(path[0])
+    for theta in path[1:]:
+        run.step(forced=theta)
+    return run.peek()
 
 
 def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: float = 1e-5):
@@ -346,16 +353,11 @@ def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: fl
     ``n`` unrolled steps — the method driven along ``θ_{n−k} = θ + ε Σ_{s=n−k}^{n−1} F^(s)``,
     its ``F^(n)`` differentiated in ``ε`` at 0 by a central difference."""
     theta = np.asarray(theta, float)
-
-    def forced_F(path):
-        run = Interpreter(derivation.model.checked, loss, 1.0, hyper)
-        run.start(path[0])
-        for nxt in path[1:]:
-            run.step(forced=nxt)
-        return run.peek()
-    const = Interpreter(derivation.model.checked, loss, 1.0, hyper)
+    checked = derivation.model.checked
+    const = Interpreter(checked, loss, 1.0, hyper)
     const.start(theta)
     Fs = [const.step(forced=theta) for _ in range(n)]                     # F^(0) … F^(n-1)
     tails = np.cumsum(np.array(Fs[::-1]).reshape(n, -1), axis=0)[::-1]  # Σ_{s=j}^{n-1} F^(s)
     direction = np.vstack([tails, np.zeros((1, theta.size))])            # iterate j moves by this
-    return (forced_F(theta + eps * direction) - forced_F(theta - eps * direction)) / (2 * eps)
+    return (driven_F(checked, loss, 1.0, hyper, theta + eps * direction)
+            - driven_F(checked, loss, 1.0, hyper, theta - eps * direction)) / (2 * eps)
