@@ -1,13 +1,15 @@
 """Whole-process time of ``memcorr check`` and ``memcorr derive --emit numpy`` (order 1)
-for every bundled program, as a table.
+for every bundled program, as a table; with ``--before REF``, the same derive run from
+the commit ``REF`` (a temporary git worktree) in a column beside it.
 
-Targets: check at most 1 s (issue 3); derive a median of at most 3 s (issue 4), on a
-2-core machine.
+Targets: check at most 1 s; derive (map, perturbation, summary and module) a median of
+at most 3 s per program, on a 2-core machine.
 
-    python benchmarks/cli_time.py [--repeat 5]
+    python benchmarks/cli_time.py [--repeat 5] [--before REF]
 """
+
 import argparse
-import shutil
+import os
 import statistics
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from memcorr.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def timed(argv, repeat):
@@ -29,25 +32,45 @@ def timed(argv, repeat):
     return times
 
 
+def worktree(ref: str) -> str:
+    folder = tempfile.mkdtemp(prefix="memcorr_before_")
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", folder, ref], check=True, capture_output=True
+    )
+    return folder
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--before", metavar="REF", help="also time derive at this git commit")
     args = ap.parse_args()
-    exe = shutil.which("memcorr")
-    base = [exe] if exe else [sys.executable, "-m", "memcorr.cli"]
+    now = [sys.executable, "-c", RUN, str(ROOT)]
+    before = [sys.executable, "-c", RUN, worktree(args.before)] if args.before else None
     out = tempfile.mkdtemp(prefix="memcorr_bench_")
-    print(f"{'program':<20} {'check median s':>15} {'max s':>7} {'derive median s':>16} {'max s':>7}")
+    head = f"{'program':<20} {'check median s':>15} {'derive median s':>16} {'max s':>7}"
+    print(head + (f" {'before ' + args.before[:10]:>18}" if before else ""))
     worst = {"check": 0.0, "derive": 0.0}
-    for path in sorted((ROOT / "derivations").glob("*.opt")):
-        check = timed(base + ["check", str(path)], args.repeat)
-        derive = timed(base + ["derive", str(path), "--emit", "numpy", "-o", out], args.repeat)
-        worst["check"] = max(worst["check"], statistics.median(check))
-        worst["derive"] = max(worst["derive"], statistics.median(derive))
-        print(f"{path.stem:<20} {statistics.median(check):>15.3f} {max(check):>7.3f} "
-              f"{statistics.median(derive):>16.3f} {max(derive):>7.3f}")
-    print(f"slowest median: check {worst['check']:.3f} s (target 1 s), "
-          f"derive {worst['derive']:.3f} s (target 3 s)")
+    try:
+        for path in sorted((ROOT / "derivations").glob("*.opt")):
+            check = timed(now + ["check", str(path)], args.repeat)
+            derive = timed(now + ["derive", str(path), "--emit", "numpy", "-o", out], args.repeat)
+            worst["check"] = max(worst["check"], statistics.median(check))
+            worst["derive"] = max(worst["derive"], statistics.median(derive))
+            line = (
+                f"{path.stem:<20} {statistics.median(check):>15.3f} {statistics.median(derive):>16.3f} "
+                f"{max(derive):>7.3f}"
+            )
+            if before:
+                old = timed(before + ["derive", str(path), "--emit", "numpy", "-o", out], args.repeat)
+                line += f" {statistics.median(old):>18.3f}"
+            print(line, flush=True)
+    finally:
+        if before:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", before[3]], capture_output=True)
+    print(f"slowest median: check {worst['check']:.3f} s (target 1 s), derive {worst['derive']:.3f} s (target 3 s)")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -9,6 +9,7 @@ difference — which is M^(n)(θ). Target (issue 4): the generated code at least
 
     python benchmarks/finite_vs_bruteforce.py [--n 500]
 """
+
 import argparse
 import sys
 import time
@@ -23,9 +24,14 @@ import memcorr  # noqa: E402
 from memcorr.losses import builtin  # noqa: E402
 from memcorr.verify import brute_force_correction  # noqa: E402
 
-PARAMS = {"adam": dict(beta2=0.99, eps=0.1), "adamw": dict(beta2=0.99, eps=0.1),
-          "nadamw": dict(beta2=0.99, eps=0.1), "ademamix": dict(beta2=0.99, beta3=0.995, eps=0.1),
-          "rmsprop": dict(eps=0.1), "lion_softsign": dict(eps=0.5)}
+PARAMS = {
+    "adam": dict(beta2=0.99, eps=0.1),
+    "adamw": dict(beta2=0.99, eps=0.1),
+    "nadamw": dict(beta2=0.99, eps=0.1),
+    "ademamix": dict(beta2=0.99, beta3=0.995, eps=0.1),
+    "rmsprop": dict(eps=0.1),
+    "lion_softsign": dict(eps=0.5),
+}
 
 
 def timed(f, repeat):
@@ -50,8 +56,8 @@ def main():
             continue
         module = memcorr.load_module(d)
         hyper = {**{p.name: p.default for p in d.model.params.values()}, **PARAMS.get(path.stem, {})}
-        fast, t_fast = timed(lambda: module.correction(x0, loss, n=args.n, **hyper), 20)
-        slow, t_slow = timed(lambda: brute_force_correction(d, loss, x0, args.n, hyper), 1)
+        fast, t_fast = timed(lambda m=module, k=hyper: m.correction(x0, loss, n=args.n, **k), 20)
+        slow, t_slow = timed(lambda d=d, k=hyper: brute_force_correction(d, loss, x0, args.n, k), 1)
         diff = np.linalg.norm(fast - slow) / max(np.linalg.norm(slow), 1e-300)
         print(f"{path.stem:<16} {t_fast:>12.2e} {t_slow:>14.2e} {t_slow / t_fast:>8.0f}x {diff:>10.1e}")
 

@@ -19,6 +19,7 @@ Atoms (each prints itself as str, pretty and LaTeX):
 are the same in every coordinate (parameters, ``h``, reductions) are pulled out
 on construction, so equal fields print equal.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -37,10 +38,11 @@ class FieldSymbol(sp.Symbol):
             return r"\theta" if whole else r"\theta_j"
         if name == "g":
             return r"\nabla L" if whole else r"\partial_j L"
-        if "[" in name:                       # a lag state "theta[n-1]"
+        if "[" in name:  # a lag state "theta[n-1]"
             base, lag = name[:-1].split("[")
             return rf"{printer._print(FieldSymbol(base))}^{{({lag})}}"
-        return printer._print(sp.Symbol(name)) + ("" if whole else "_{j}")
+        tex = printer._print(sp.Symbol(name))
+        return tex if whole else f"{{{tex}}}_{{j}}"  # braces: a name with a subscript (beta_1) takes j too
 
 
 def _whole(printer) -> bool:
@@ -88,12 +90,12 @@ def is_scalar(expr) -> bool:
 
 def distribute(expr) -> list[sp.Expr]:
     """The terms of ``expr`` with products distributed over sums, denominators left alone."""
-    terms = []
+    terms: list[sp.Expr] = []
     for term in sp.Add.make_args(expr):
         factors = sp.Mul.make_args(term)
         sums = [distribute(f) for f in factors if f.is_Add]
         rest = sp.Mul(*[f for f in factors if not f.is_Add])
-        combos = [[]]
+        combos: list[list[sp.Expr]] = [[]]
         for parts in sums:
             combos = [c + [p] for c in combos for p in parts]
         terms.extend(rest * sp.Mul(*c) for c in combos)
@@ -139,8 +141,7 @@ def _multilinear(cls, args):
         if cls.symmetric:
             fields = sorted(fields, key=default_sort_key)
         return None if fields == list(args) else cls(*fields)
-    return sp.Add(*[sp.Mul(*[c for c, _ in combo]) * cls(*[f for _, f in combo])
-                    for combo in _product(split)])
+    return sp.Add(*[sp.Mul(*[c for c, _ in combo]) * cls(*[f for _, f in combo]) for combo in _product(split)])
 
 
 def _product(lists):
@@ -184,11 +185,11 @@ class Dk(FieldAtom):
 
     def _eval_derivative(self, s):
         a = self.args
-        return sp.Add(*[Dk(*a[:i], sp.diff(a[i], s), *a[i + 1:]) for i in range(len(a))])
+        return sp.Add(*[Dk(*a[:i], sp.diff(a[i], s), *a[i + 1 :]) for i in range(len(a))])
 
     def directional(self, u):
         a = self.args
-        return Dk(u, *a) + sp.Add(*[Dk(*a[:i], directional(a[i], u), *a[i + 1:]) for i in range(len(a))])
+        return Dk(u, *a) + sp.Add(*[Dk(*a[:i], directional(a[i], u), *a[i + 1 :]) for i in range(len(a))])
 
     def _sympystr(self, printer):
         return f"D_{len(self.args)}({', '.join(printer._print(a) for a in self.args)})"
@@ -212,7 +213,9 @@ class Grad(FieldAtom):
 
     def _latex(self, printer, exp=None):
         point = _arg(printer, self.args[0])
-        return _power(rf"\nabla L\left({point}\right)" if _whole(printer) else rf"\partial_j L\left({point}\right)", exp)
+        return _power(
+            rf"\nabla L\left({point}\right)" if _whole(printer) else rf"\partial_j L\left({point}\right)", exp
+        )
 
 
 class LossAt(ScalarAtom):
@@ -359,6 +362,7 @@ def expand_points(expr, order: int):
     ``δ`` must vanish with the step size; terms up to ``δ^order`` are kept, which is
     exact to ``O(h^order)``.
     """
+
     def taylor(atom):
         delta = sp.expand(atom.args[0] - THETA)
         derivs = [G] + [Dk(*([delta] * m)) for m in range(1, order + 1)]
@@ -367,3 +371,30 @@ def expand_points(expr, order: int):
         return LOSS + sum(Dot(delta, d) / sp.factorial(m + 1) for m, d in enumerate(derivs[:order]))
 
     return expr.replace(lambda e: isinstance(e, (Grad, LossAt)), taylor)
+
+
+def gradient(scalar):
+    """``∂_j`` of a scalar built from ``CoordSum``, ``Norm``, ``Dot``, the loss and constants (method.md §3):
+    ``∂_j CoordSum(E) = Hess(∂E/∂g) + ∂E/∂θ`` for ``E`` of ``g`` and ``θ``, ``∂_j loss = g``, the chain
+    rule through ``Norm(E) = CoordSum(E²)^½`` and ``Dot(A, B) = CoordSum(A B)``."""
+    scalar = sp.sympify(scalar)
+    atoms = outer_atoms(scalar)
+    dummies = {a: sp.Dummy(real=True) for a in atoms}
+    flat = scalar.xreplace(dummies)
+    result = real_diff(flat, LOSS) * G if flat.has(LOSS) else sp.S.Zero
+    for atom, d in dummies.items():
+        result += real_diff(flat, d).xreplace({v: k for k, v in dummies.items()}) * _reduction_gradient(atom)
+    return result
+
+
+def _reduction_gradient(atom):
+    if isinstance(atom, CoordSum):
+        e = atom.args[0]
+        if outer_atoms(e) or e.free_symbols & {LOSS}:
+            raise ValueError(f"cannot take the gradient of {atom}: its summand holds an atom")
+        return Hess(real_diff(e, G)) + real_diff(e, THETA)
+    if isinstance(atom, Norm):
+        return _reduction_gradient(CoordSum(atom.args[0] ** 2)) / (2 * atom)
+    if isinstance(atom, Dot):
+        return _reduction_gradient(CoordSum(atom.args[0] * atom.args[1]))
+    raise ValueError(f"cannot take the gradient of {atom}")

@@ -12,6 +12,7 @@ value a state carries into the step; an edge runs from where a value is written
 to where it is read, and from a state's last write to ``("state", s)`` (the
 next step). A state reaches ``theta`` iff a path leads to the ``theta`` update.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -20,8 +21,22 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .errors import DSLError, DSLWarning, Span
-from .parse import (Assign, Call, Chain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
-                    Pow, Program, StateDecl, StepDecl)
+from .parse import (
+    Assign,
+    Call,
+    Chain,
+    History,
+    IndexedSum,
+    Name,
+    Neg,
+    Node,
+    Num,
+    ParamDecl,
+    Pow,
+    Program,
+    StateDecl,
+    StepDecl,
+)
 
 RESERVED = {
     "theta": "the current iterate",
@@ -29,10 +44,23 @@ RESERVED = {
     "n": "the step counter",
     "loss": "the loss at the current iterate",
 }
-FUNCTIONS = {"sqrt": 1, "abs": 1, "sign": 1, "exp": 1, "log": 1, "tanh": 1, "max": 2, "min": 2,
-             "grad": 1, "loss": 1, "norm": 1, "dot": 2, "sum": 1}
+FUNCTIONS = {
+    "sqrt": 1,
+    "abs": 1,
+    "sign": 1,
+    "exp": 1,
+    "log": 1,
+    "tanh": 1,
+    "max": 2,
+    "min": 2,
+    "grad": 1,
+    "loss": 1,
+    "norm": 1,
+    "dot": 2,
+    "sum": 1,
+}
 KEYWORDS = {"optimizer", "step", "param", "state", "in", "small"}
-MAX_LAG = 50          # deepest history reference, theta[n - 50]: each step back is a state
+MAX_LAG = 50  # deepest history reference, theta[n - 50]: each step back is a state
 
 
 @dataclass
@@ -83,9 +111,11 @@ def walk(node: Node):
 
 def history_lag(index: Node, sum_indices: frozenset[str]) -> tuple[str | None, int]:
     """``n - k - c`` -> (``k`` or None, c): the lag of a history index, or a DSLError."""
+
     def error(message):
-        return DSLError(message, index.span,
-                        hint="write `theta[n - 1]`, `g[n - 2]` or, inside `sum(k = …)`, `theta[n - k]`")
+        return DSLError(
+            message, index.span, hint="write `theta[n - 1]`, `g[n - 2]` or, inside `sum(k = …)`, `theta[n - k]`"
+        )
 
     terms: list[tuple[str, Node]] = [("+", index)]
     while any(isinstance(t, Chain) and t.ops[0] in "+-" for _, t in terms):
@@ -110,11 +140,17 @@ def history_lag(index: Node, sum_indices: frozenset[str]) -> tuple[str | None, i
     if not has_n:
         raise error("a history index counts back from the current step `n`")
     if const > 0:
-        raise DSLError(f"`[n + {const}]` refers to the future", index.span,
-                       hint="only the current and past iterates are known: `theta[n - k]`, k >= 0")
+        raise DSLError(
+            f"`[n + {const}]` refers to the future",
+            index.span,
+            hint="only the current and past iterates are known: `theta[n - k]`, k >= 0",
+        )
     if -const > MAX_LAG:
-        raise DSLError(f"the history reaches back {-const} steps; the limit is {MAX_LAG}", index.span,
-                       hint="a long memory is an average: `state m = 0; m = beta * m + (1 - beta) * g`")
+        raise DSLError(
+            f"the history reaches back {-const} steps; the limit is {MAX_LAG}",
+            index.span,
+            hint="a long memory is an average: `state m = 0; m = beta * m + (1 - beta) * g`",
+        )
     return var, -const
 
 
@@ -125,12 +161,20 @@ def sum_bound(hi: Node) -> tuple[bool, int]:
         return False, int(float(hi.text))
     if isinstance(hi, Name) and hi.id == "n":
         return True, 0
-    if (isinstance(hi, Chain) and hi.ops == ("-",) and isinstance(hi.operands[0], Name)
-            and hi.operands[0].id == "n" and isinstance(hi.operands[1], Num)
-            and float(hi.operands[1].text).is_integer()):
+    if (
+        isinstance(hi, Chain)
+        and hi.ops == ("-",)
+        and isinstance(hi.operands[0], Name)
+        and hi.operands[0].id == "n"
+        and isinstance(hi.operands[1], Num)
+        and float(hi.operands[1].text).is_integer()
+    ):
         return True, int(float(hi.operands[1].text))
-    raise DSLError("a sum ends at `n`, at `n - d` or at a whole number", hi.span,
-                   hint="`sum(k = 0 .. n, EXPR)` runs over the whole history")
+    raise DSLError(
+        "a sum ends at `n`, at `n - d` or at a whole number",
+        hi.span,
+        hint="`sum(k = 0 .. n, EXPR)` runs over the whole history",
+    )
 
 
 class _Checker:
@@ -143,6 +187,11 @@ class _Checker:
         self.warnings: list[DSLWarning] = []
         self.graph = nx.DiGraph()
 
+    @property
+    def step_name(self) -> str:
+        assert self.step is not None, "declarations() has required a step"
+        return self.step.name
+
     # -------------------------------------------------------------- declarations
     def declarations(self) -> None:
         declared: dict[str, Node] = {}
@@ -150,16 +199,23 @@ class _Checker:
             if isinstance(item, Assign):
                 self.statements.append(item)
                 continue
+            assert isinstance(item, (StepDecl, ParamDecl, StateDecl))
             name = item.name
             if self.statements:
-                raise DSLError("declarations come before the first statement", item.span,
-                               hint=f"move this line above line {self.statements[0].span.line}")
+                raise DSLError(
+                    "declarations come before the first statement",
+                    item.span,
+                    hint=f"move this line above line {self.statements[0].span.line}",
+                )
             self.check_new_name(name, item.span, declared)
             declared[name] = item
             if isinstance(item, StepDecl):
                 if self.step is not None:
-                    raise DSLError("a second `step`: a program has exactly one step size", item.span,
-                                   hint=f"the step size is `{self.step.name}` (line {self.step.span.line})")
+                    raise DSLError(
+                        "a second `step`: a program has exactly one step size",
+                        item.span,
+                        hint=f"the step size is `{self.step.name}` (line {self.step.span.line})",
+                    )
                 self.step = item
             elif isinstance(item, ParamDecl):
                 self.check_param(item)
@@ -167,12 +223,18 @@ class _Checker:
             else:
                 self.states[name] = item
         if self.step is None:
-            raise DSLError("no `step` declaration: the step size is the expansion parameter",
-                           self.program.optimizer.span, hint="add a line `step h` (or `step lr`)")
+            raise DSLError(
+                "no `step` declaration: the step size is the expansion parameter",
+                self.program.optimizer.span,
+                hint="add a line `step h` (or `step lr`)",
+            )
         for state in self.states.values():
             if state.init is not None:
-                self.check_expr(state.init, allowed=self.constants() | {"theta", "g", "loss"},
-                                context="a state's initial value may use theta, g, loss and parameters")
+                self.check_expr(
+                    state.init,
+                    allowed=self.constants() | {"theta", "g", "loss"},
+                    context="a state's initial value may use theta, g, loss and parameters",
+                )
 
     def check_new_name(self, name: str, span: Span, declared: dict[str, Node]) -> None:
         if name in RESERVED:
@@ -180,19 +242,23 @@ class _Checker:
         if name in FUNCTIONS or name in KEYWORDS:
             raise DSLError(f"`{name}` is a built-in name", span, hint="choose another name")
         if name in declared:
-            raise DSLError(f"`{name}` is declared twice", span,
-                           hint=f"first declared on line {declared[name].span.line}")
+            raise DSLError(
+                f"`{name}` is declared twice", span, hint=f"first declared on line {declared[name].span.line}"
+            )
 
     def check_param(self, p: ParamDecl) -> None:
         dom = p.domain
         if dom is not None and not dom.lo < dom.hi:
             raise DSLError(f"the domain {dom} of `{p.name}` is empty", p.span)
         if p.default is not None and dom is not None and not dom.contains(p.default):
-            raise DSLError(f"the default {p.default:g} of `{p.name}` is outside its domain {dom}",
-                           p.default_span or p.span, hint="change the default or the domain")
+            raise DSLError(
+                f"the default {p.default:g} of `{p.name}` is outside its domain {dom}",
+                p.default_span or p.span,
+                hint="change the default or the domain",
+            )
 
     def constants(self) -> set[str]:
-        return set(self.params) | {self.step.name}
+        return set(self.params) | {self.step_name}
 
     # ------------------------------------------------------------------ names
     def unknown(self, name: str, span: Span, known: set[str]) -> DSLError:
@@ -200,8 +266,14 @@ class _Checker:
         hint = f"did you mean `{close[0]}`?" if close else "declare it with `param` or `state`, or assign it first"
         return DSLError(f"unknown name `{name}`", span, hint=hint)
 
-    def check_expr(self, expr: Node, allowed: set[str], context: str | None = None,
-                   later: dict[str, int] | None = None, sum_indices: frozenset[str] = frozenset()) -> set[str]:
+    def check_expr(
+        self,
+        expr: Node,
+        allowed: set[str],
+        context: str | None = None,
+        later: dict[str, int] | None = None,
+        sum_indices: frozenset[str] = frozenset(),
+    ) -> set[str]:
         """Validate names, calls, history and sums in ``expr``; return the names it reads."""
         reads: set[str] = set()
         stack: list[tuple[Node, frozenset[str]]] = [(expr, sum_indices)]
@@ -224,15 +296,16 @@ class _Checker:
             stack.extend((c, indices) for c in children(node))
         return reads
 
-    def check_name(self, node: Name, allowed: set[str], context: str | None,
-                   later: dict[str, int] | None) -> None:
+    def check_name(self, node: Name, allowed: set[str], context: str | None, later: dict[str, int] | None) -> None:
         name = node.id
         if name in allowed:
             return
         if later and name in later:
-            raise DSLError(f"`{name}` is used before it is defined", node.span,
-                           hint=f"it is assigned on line {later[name]}; "
-                                "declare it as a `state` to read last step's value")
+            raise DSLError(
+                f"`{name}` is used before it is defined",
+                node.span,
+                hint=f"it is assigned on line {later[name]}; declare it as a `state` to read last step's value",
+            )
         if context and (name in self.known_names() or name in RESERVED):
             raise DSLError(f"`{name}` cannot appear here", node.span, hint=context)
         if name in FUNCTIONS:
@@ -255,45 +328,56 @@ class _Checker:
             raise DSLError(f"unknown function `{node.func}`", node.span, hint=hint)
         arity = FUNCTIONS[node.func]
         if len(node.args) != arity:
-            raise DSLError(f"`{node.func}` takes {arity} argument{'s' if arity > 1 else ''}, "
-                           f"not {len(node.args)}", node.span,
-                           hint="`sum(x)` adds coordinates; a sum over steps is `sum(k = 0 .. n, EXPR)`"
-                           if node.func == "sum" else None)
+            raise DSLError(
+                f"`{node.func}` takes {arity} argument{'s' if arity > 1 else ''}, not {len(node.args)}",
+                node.span,
+                hint="`sum(x)` adds coordinates; a sum over steps is `sum(k = 0 .. n, EXPR)`"
+                if node.func == "sum"
+                else None,
+            )
 
     def check_history(self, node: History, indices: frozenset[str], context: str | None) -> None:
         if context:
             raise DSLError("the history cannot appear here", node.span, hint=context)
         if node.name not in ("theta", "g"):
-            raise DSLError(f"`{node.name}[…]`: only `theta` and `g` have a history", node.span,
-                           hint="keep past values of other quantities in a `state`")
+            raise DSLError(
+                f"`{node.name}[…]`: only `theta` and `g` have a history",
+                node.span,
+                hint="keep past values of other quantities in a `state`",
+            )
         history_lag(node.index, indices)
 
     def check_sum(self, node: IndexedSum, allowed: set[str], indices: frozenset[str]) -> None:
         if node.index in allowed or node.index in RESERVED or node.index in indices:
-            raise DSLError(f"the sum index `{node.index}` hides another name", node.span,
-                           hint="use a fresh name such as `k`")
+            raise DSLError(
+                f"the sum index `{node.index}` hides another name", node.span, hint="use a fresh name such as `k`"
+            )
         if not (isinstance(node.lo, Num) and float(node.lo.text).is_integer()):
             raise DSLError("a sum starts at a whole number", node.lo.span, hint="`sum(k = 0 .. n, EXPR)`")
         to_n, end = sum_bound(node.hi)
         if not to_n and end > MAX_LAG:
-            raise DSLError(f"a sum with literal bounds is unrolled; it may reach back {MAX_LAG} steps",
-                           node.hi.span, hint="sum to `n` with geometric weights for a long memory")
+            raise DSLError(
+                f"a sum with literal bounds is unrolled; it may reach back {MAX_LAG} steps",
+                node.hi.span,
+                hint="sum to `n` with geometric weights for a long memory",
+            )
 
     # -------------------------------------------------------------- statements
     def statements_and_graph(self) -> int:
         g = self.graph
         for s in self.states:
             g.add_node(("state", s))
-        written: dict[str, int] = {}          # name -> last statement that assigned it
-        assigned_at: dict[str, int] = {}     # first assignment line of every target
+        written: dict[str, int] = {}  # name -> last statement that assigned it
+        assigned_at: dict[str, int] = {}  # first assignment line of every target
         for st in self.statements:
             assigned_at.setdefault(st.target, st.span.line)
         theta_at: int | None = None
         for i, st in enumerate(self.statements):
             g.add_node(("stmt", i))
             self.check_target(st, theta_at)
-            later = {t: line for t, line in assigned_at.items()
-                     if t not in written and t not in self.states and t != "theta"}
+            later = {
+                t: line for t, line in assigned_at.items() if t not in written and t not in self.states and t != "theta"
+            }
             allowed = self.constants() | set(self.states) | set(written) | {"g", "n", "loss"}
             if theta_at is None:
                 allowed.add("theta")
@@ -308,8 +392,11 @@ class _Checker:
             if st.target == "theta":
                 theta_at = i
         if theta_at is None:
-            raise DSLError("`theta` is never updated", self.program.optimizer.span,
-                           hint="add the update, e.g. `theta = theta - h * v`")
+            raise DSLError(
+                "`theta` is never updated",
+                self.program.optimizer.span,
+                hint="add the update, e.g. `theta = theta - h * v`",
+            )
         for s in self.states:
             if s in written:
                 g.add_edge(("stmt", written[s]), ("state", s))
@@ -324,35 +411,50 @@ class _Checker:
     def read_after_update(self, expr: Node, theta_at: int) -> DSLError:
         node = next(n for n in walk(expr) if isinstance(n, Name) and n.id == "theta")
         line = self.statements[theta_at].span.line
-        return DSLError("`theta` is read after its update", node.span,
-                        hint=f"theta is updated on line {line}; move this statement above it")
+        return DSLError(
+            "`theta` is read after its update",
+            node.span,
+            hint=f"theta is updated on line {line}; move this statement above it",
+        )
 
     def check_target(self, st: Assign, theta_at: int | None) -> None:
         name = st.target
         if name in ("g", "n", "loss"):
-            raise DSLError(f"cannot assign `{name}`: it is {RESERVED[name]}", st.target_span,
-                           hint="choose another name for a temporary")
-        if name == self.step.name or name in self.params:
-            raise DSLError(f"cannot assign `{name}`: it is a {'step size' if name == self.step.name else 'parameter'}",
-                           st.target_span, hint="parameters are constant; keep changing values in a `state`")
+            raise DSLError(
+                f"cannot assign `{name}`: it is {RESERVED[name]}",
+                st.target_span,
+                hint="choose another name for a temporary",
+            )
+        if name == self.step_name or name in self.params:
+            raise DSLError(
+                f"cannot assign `{name}`: it is a {'step size' if name == self.step_name else 'parameter'}",
+                st.target_span,
+                hint="parameters are constant; keep changing values in a `state`",
+            )
         if name in FUNCTIONS or name in KEYWORDS:
             raise DSLError(f"cannot assign `{name}`: it is a built-in name", st.target_span)
         if name == "theta" and theta_at is not None:
-            raise DSLError("`theta` is updated twice", st.target_span,
-                           hint=f"the first update is on line {self.statements[theta_at].span.line}; "
-                                "combine them into one")
+            raise DSLError(
+                "`theta` is updated twice",
+                st.target_span,
+                hint=f"the first update is on line {self.statements[theta_at].span.line}; combine them into one",
+            )
 
     # ----------------------------------------------------------------- warnings
     def unused_warnings(self, theta_at: int) -> None:
         sink = ("stmt", theta_at)
         for name, decl in self.states.items():
             if not nx.has_path(self.graph, ("state", name), sink):
-                self.warnings.append(DSLWarning(f"state `{name}` never influences `theta`", decl.span,
-                                                hint="remove it, or use it in the update"))
+                self.warnings.append(
+                    DSLWarning(
+                        f"state `{name}` never influences `theta`", decl.span, hint="remove it, or use it in the update"
+                    )
+                )
         for i, st in enumerate(self.statements):
             if st.target not in self.states and i != theta_at and not nx.has_path(self.graph, ("stmt", i), sink):
-                self.warnings.append(DSLWarning(f"`{st.target}` is computed but never influences `theta`",
-                                                st.target_span))
+                self.warnings.append(
+                    DSLWarning(f"`{st.target}` is computed but never influences `theta`", st.target_span)
+                )
 
 
 def check(program: Program) -> Checked:
@@ -365,5 +467,4 @@ def check(program: Program) -> Checked:
     except DSLError as err:
         raise err.located(program.source, program.filename) from None
     warnings = [w.located(program.source, program.filename) for w in c.warnings]
-    return Checked(program, c.step.name, c.params, c.states, tuple(c.statements), theta_at,
-                   c.graph, warnings)
+    return Checked(program, c.step_name, c.params, c.states, tuple(c.statements), theta_at, c.graph, warnings)

@@ -5,6 +5,7 @@ Input: argv. Output: text on stdout, warnings and errors on stderr, exit status
 dsl.md, never a traceback). Heavy imports happen inside the commands, so that
 ``memcorr check`` starts fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ def _warn(model) -> None:
 
 def cmd_check(args) -> int:
     import memcorr
+
     model = memcorr.load(args.file)
     _warn(model)
     print(model.show() if args.show else "ok  " + model.summary())
@@ -27,6 +29,7 @@ def cmd_check(args) -> int:
 
 def cmd_list(args) -> int:
     from .library import bundled, describe
+
     programs = bundled()
     width = max(map(len, programs), default=0)
     for name, path in programs.items():
@@ -37,6 +40,7 @@ def cmd_list(args) -> int:
 def _write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
     import tempfile
+
     folder, name = os.path.split(path)
     os.makedirs(folder or ".", exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
@@ -55,13 +59,14 @@ EMITTERS = {"numpy": ("{name}_numpy.py", "to_numpy")}
 def cmd_derive(args) -> int:
     from .derivation import derive
     from .errors import DerivationError
+
     formats = [f.strip() for f in args.emit.split(",") if f.strip()] if args.emit else []
     unknown = [f for f in formats if f not in EMITTERS]
     if unknown:
         raise DerivationError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(EMITTERS)}")
     if formats and not args.output:
         raise DerivationError("--emit needs -o DIR, the folder to write the files into")
-    d = derive(args.file, order=args.order, regime=args.regime, target=args.target)
+    d = derive(args.file, order=args.order, regime=args.regime, target=args.target, params=_param_texts(args.param))
     _warn(d.model)
     # generate everything before writing anything
     files = {EMITTERS[f][0].format(name=d.name): getattr(d, EMITTERS[f][1])() for f in formats}
@@ -73,8 +78,22 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def _param_texts(pairs) -> dict[str, str]:
+    """``["beta2=0.95", …]`` -> ``{"beta2": "0.95"}``; the values are checked where the program is."""
+    from .errors import DerivationError
+
+    out = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise DerivationError(f"--param expects NAME=NUMBER, not `{pair}`")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def _parse_params(pairs) -> dict:
     from .errors import DerivationError
+
     out = {}
     for pair in pairs or []:
         name, _, value = pair.partition("=")
@@ -90,13 +109,15 @@ def cmd_verify(args) -> int:
     from .errors import DerivationError
     from .losses import builtin
     from .verify import verify
+
     d = derive(args.file, order=args.order, regime=args.regime)
     _warn(d.model)
     params = _parse_params(args.param)
     unknown = sorted(set(params) - set(d.model.params))
     if unknown:
-        raise DerivationError(f"unknown parameter(s) {', '.join(unknown)}; "
-                              f"{d.name} has {', '.join(d.model.params) or 'none'}")
+        raise DerivationError(
+            f"unknown parameter(s) {', '.join(unknown)}; {d.name} has {', '.join(d.model.params) or 'none'}"
+        )
     try:
         loss, x0 = builtin(args.loss)
     except ValueError as err:
@@ -108,6 +129,7 @@ def cmd_verify(args) -> int:
     if args.plot:
         try:
             from .plot import plot_report
+
             plot_report(report, args.plot)
         except ImportError:
             raise DerivationError("--plot needs matplotlib: pip install 'memcorr[plot]'") from None
@@ -116,8 +138,10 @@ def cmd_verify(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="memcorr", description="Memoryless modified equations of "
-                                "optimizers with memory.")
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="memcorr", description="Memoryless modified equations of optimizers with memory.")
+    p.add_argument("--version", action="version", version=f"memcorr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="parse and validate a program")
     c.add_argument("file", help="an .opt file or the name of a bundled program")
@@ -128,15 +152,24 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--order", type=int, default=1, help="the order R of the correction (default 1)")
     common.add_argument("--regime", choices=("stationary", "finite"), default="stationary")
     d = sub.add_parser("derive", parents=[common], help="derive the memoryless map and its corrections")
-    d.add_argument("--target", choices=("map",), default="map")
+    d.add_argument(
+        "--target",
+        choices=("map", "flow"),
+        default="map",
+        help="the memoryless map, or the modified flow of method.md §5",
+    )
     d.add_argument("--emit", help="comma-separated formats to write: numpy")
+    d.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="fix a parameter to a number in the result (repeatable)"
+    )
     d.add_argument("-o", "--output", metavar="DIR", help="folder for the emitted files")
     d.set_defaults(run=cmd_derive)
     v = sub.add_parser("verify", parents=[common], help="check a derivation numerically (method.md §6)")
     v.add_argument("--loss", default="nonconvex", help="nonconvex, quadratic, rosenbrock, logistic, mlp")
     v.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a default (repeatable)")
-    v.add_argument("--h", type=float, help="the largest step size (default: from the memory length "
-                   "and the loss's curvature)")
+    v.add_argument(
+        "--h", type=float, help="the largest step size (default: from the memory length and the loss's curvature)"
+    )
     v.add_argument("--steps", type=int, default=20, help="steps at the largest h (the horizon)")
     v.add_argument("--plot", metavar="FILE.png", help="draw error against h (needs matplotlib)")
     v.set_defaults(run=cmd_verify)
@@ -147,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .errors import DerivationError, DSLError
+
     args = parser().parse_args(argv)
     try:
         return args.run(args)
@@ -158,10 +192,10 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except OSError as err:           # e.g. -o DIR not writable; nothing partial was left behind
+    except OSError as err:  # e.g. -o DIR not writable; nothing partial was left behind
         print(f"memcorr: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
-    except BrokenPipeError:          # `memcorr list | head`: the reader left; no traceback
+    except BrokenPipeError:  # `memcorr list | head`: the reader left; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 

@@ -2,31 +2,46 @@
 
 Input: program text, a path or a bundled name, and the options of api.md.
 Output: a ``Derivation`` holding every intermediate result (the checked
-program, the lowered model, the expansion) and the emitters of generated code.
+program ``d.model.checked``, the lowered model ``d.model``, the exact expansion
+``d.expansion``, the perturbation ``d.perturbation``, the short forms
+``d.presented``) and the emitters of generated code.
+
+The driver, in order: ``load`` (parse, check, lower) → ``expand`` (→ ``modified_flow``
+for ``target="flow"``) → ``perturb.find`` → ``present``.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import sys
 import tempfile
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sympy as sp
 
 from .errors import DerivationError
-from .expand import Expansion, expand
-from .lower import Model
+from .expand import Expansion, expand, modified_flow
+from .lower import Model, default_values, with_values
+from .perturb import Perturbation, find
+from .present import NamedField, Presented, present, present_expansion
 
 REGIMES = ("stationary", "finite")
-TARGETS = ("map",)
+TARGETS = ("map", "flow")
+FINITE_CHECK_STEP = 30  # the step n at which a finite-n perturbation is checked and judged at the defaults
 
 
 @dataclass
 class Derivation:
+    """Every stage's result: ``update``/``corrections``/``states`` are the short forms (they may
+    use the named ``fields``); ``expansion`` holds the exact long forms they equal."""
+
     model: Model
     expansion: Expansion
-    target: str = "map"
+    target: str
+    perturbation: Perturbation
+    presented: Presented
 
     @property
     def name(self) -> str:
@@ -35,22 +50,28 @@ class Derivation:
     @property
     def update(self) -> sp.Expr:
         """Ψ_0: the memoryless update, per coordinate."""
-        return self.expansion.update
+        return self.presented.update
 
     @property
     def corrections(self) -> list[sp.Expr]:
-        """[Ψ_1, …, Ψ_order]: the coefficients of h, h², … in the memoryless map."""
-        return self.expansion.corrections
+        """[Ψ_1, …, Ψ_order]: the coefficients of h, h², … in the memoryless map (the flow's Ψ̃_r
+        for ``target="flow"``)."""
+        return self.presented.corrections
 
     @property
     def correction(self) -> sp.Expr:
         """Ψ_1: the first-order memory correction."""
-        return self.expansion.corrections[0]
+        return self.presented.corrections[0]
 
     @property
     def states(self) -> dict[str, list[sp.Expr]]:
         """{state: [S_0, S_1, …]} on the invariant manifold (finite regime: [S^(n)])."""
-        return self.expansion.states
+        return self.presented.states
+
+    @property
+    def fields(self) -> dict[NamedField, sp.Expr]:
+        """The named fields the short forms use, with their definitions (``Psi_0``: the update)."""
+        return {f: f.definition for f in self.presented.fields}
 
     @property
     def order(self) -> int:
@@ -67,28 +88,70 @@ class Derivation:
     def summary(self) -> str:
         """A readable account for the terminal."""
         from .printing.text import summary
+
         return summary(self)
 
     def to_numpy(self) -> str:
         from .printing.numpy import module_source
+
         return module_source(self)
 
 
-def derive(source_or_path, order: int = 1, regime: str = "stationary", target: str = "map") -> Derivation:
-    """Parse, check, lower and expand a program (api.md)."""
+def derive(
+    source_or_path,
+    order: int = 1,
+    regime: str = "stationary",
+    target: str = "map",
+    params: dict[str, str] | None = None,
+) -> Derivation:
+    """Parse, check, lower and expand a program (api.md); ``params`` fixes parameters to numbers
+    (given as text, read exactly: ``{"beta2": "0.95"}``)."""
     from . import load
+
     if regime not in REGIMES:
         raise DerivationError(f"unknown regime `{regime}`: choose one of {', '.join(REGIMES)}")
     if target not in TARGETS:
-        raise DerivationError(f"unknown target `{target}`: this version derives the map "
-                              "(the modified flow is not implemented yet)")
+        raise DerivationError(f"unknown target `{target}`: choose one of {', '.join(TARGETS)}")
     if not isinstance(order, int) or order < 1:
         raise DerivationError(f"the order must be a whole number >= 1, not {order!r}")
     model = load(source_or_path)
-    return Derivation(model, expand(model, order, regime), target)
+    if params:
+        model = with_values(model, params)
+    expansion = expand(model, order, regime)
+    if target == "flow":
+        expansion = modified_flow(expansion)
+    presented = present_expansion(expansion, model)
+    checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}
+    perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
+    return Derivation(model, expansion, target, _presented_perturbation(perturbation, presented, model), presented)
 
 
-def load_module(derivation: Derivation, backend: str = "numpy"):
+def _presented_perturbation(p: Perturbation, presented: Presented, model: Model) -> Perturbation:
+    """The perturbation's formulas in short form: ``G = coefficient · penalty`` collected, the
+    preconditioner and remainder in the program's named fields."""
+    if p.potential is None or model.n in p.potential.free_symbols:
+        return p
+    samples = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+    from .present import orient, shortest
+
+    coefficient = orient(shortest(p.coefficient), samples)
+    penalty = present(p.penalty, presented.update, presented.fields, samples)
+
+    def short(e):
+        return present(e, presented.update, presented.fields, samples) if e is not None else e
+
+    # the remainder stays as found: it is what was left out, not a result to cite
+    return replace(
+        p,
+        potential=sp.Mul(coefficient, penalty) if coefficient != 1 else penalty,
+        coefficient=coefficient,
+        penalty=penalty,
+        preconditioner=short(p.preconditioner),
+        decoupled=short(p.decoupled),
+    )
+
+
+def load_module(derivation: Derivation, backend: str = "numpy") -> types.ModuleType:
     """Generate the module for ``backend``, write it to a temporary file and import it."""
     if backend != "numpy":
         raise DerivationError(f"unknown backend `{backend}`: this version generates numpy")
@@ -98,6 +161,7 @@ def load_module(derivation: Derivation, backend: str = "numpy"):
     path.write_text(source, encoding="utf-8")
     name = f"memcorr_generated_{derivation.name}_{id(derivation)}"
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file we just wrote
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

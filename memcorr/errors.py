@@ -8,6 +8,7 @@ Output: ``DSLError`` whose ``str`` is::
             |     ^^^^
     hint: HINT
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,15 @@ class Span:
 class DSLError(Exception):
     """A program that the language rejects (syntax or semantics)."""
 
-    def __init__(self, message: str, span: Span | None = None, *, hint: str | None = None,
-                 source: str = "", filename: str = "<string>"):
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        hint: str | None = None,
+        source: str = "",
+        filename: str = "<string>",
+    ):
         self.message = message
         self.span = span or Span(1, 1)
         self.hint = hint
@@ -42,7 +50,7 @@ class DSLError(Exception):
     def column(self) -> int:
         return self.span.column
 
-    def located(self, source: str, filename: str) -> "DSLError":
+    def located(self, source: str, filename: str) -> DSLError:
         """The same error, attached to the program text it was found in."""
         return DSLError(self.message, self.span, hint=self.hint, source=source, filename=filename)
 
@@ -70,7 +78,7 @@ class DSLWarning(DSLError):
     def __str__(self) -> str:
         return self.render("warning")
 
-    def located(self, source: str, filename: str) -> "DSLWarning":
+    def located(self, source: str, filename: str) -> DSLWarning:
         return DSLWarning(self.message, self.span, hint=self.hint, source=source, filename=filename)
 
 

@@ -17,6 +17,7 @@ Two regimes:
   ``g``. Geometric sums are summed in closed form (the generic branch, valid
   when the decay rates differ from 1 and from each other).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,12 +25,25 @@ from dataclasses import dataclass, field
 import networkx as nx
 import sympy as sp
 
-from .calculus import (G, LOSS, THETA, FieldSymbol, Grad, LossAt, directional,
-                       distribute, expand_points, linear_terms, outer_atoms, real_diff)
+from .calculus import (
+    LOSS,
+    THETA,
+    FieldSymbol,
+    G,
+    Grad,
+    LossAt,
+    directional,
+    distribute,
+    expand_points,
+    linear_terms,
+    outer_atoms,
+    real_diff,
+)
 from .errors import DerivationError
 from .lower import Model, default_values, drop_transients
+from .present import orient, radicands, tidy
 
-DIRECTION = FieldSymbol("@u", real=True)   # a fixed direction: D^m S[u, …, u]
+DIRECTION = FieldSymbol("@u", real=True)  # a fixed direction: D^m S[u, …, u]
 
 
 @dataclass
@@ -49,67 +63,16 @@ def coefficient(expr, h, r: int):
     return radicands(expr.subs(h, 0)) / sp.factorial(r)
 
 
-def radicands(expr):
-    """Factor under every root, so that ``sqrt(beta g^2 + (1 - beta) g^2)`` becomes ``|g|``."""
-    return expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_integer,
-                        lambda e: sp.Pow(sp.factor(e.base), e.exp))
-
-
-def tidy(expr):
-    """A readable form: a sum over the atoms (and their products), each coefficient factored;
-    the part without atoms stays a sum of fields with factored scalar coefficients."""
-    groups: dict = {}
-    for term in distribute(radicands(expr)):
-        atoms = sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
-        groups[atoms] = groups.get(atoms, 0) + term / atoms
-    plain = groups.pop(sp.S.One, sp.S.Zero)
-    fields: dict = {}
-    for coeff, fld in linear_terms(plain):
-        fields[fld] = fields.get(fld, 0) + coeff
-    return (sp.Add(*[_factor(c) * f for f, c in fields.items()])
-            + sp.Add(*[_factor(c) * k for k, c in groups.items()]))
-
-
-def orient(expr, samples: list[dict]):
-    """Write every parameter-only base that is negative at all ``samples`` with its sign outside:
-    ``-β/(β − 1)^3`` reads ``β/(1 − β)^3``, as in papers."""
-    def negative_base(e):
-        if not (e.is_Pow and e.base.is_Add and e.exp.is_integer):
-            return False
-        if not e.base.free_symbols or not e.base.free_symbols <= set(samples[0]):
-            return False
-        return all(bool(e.base.subs(values) < 0) for values in samples)
-    return expr.replace(negative_base, lambda e: (-1)**e.exp * sp.Pow(-e.base, e.exp))
-
-
-def _factor(coefficient):
-    """Factor a coefficient, keeping whichever form is shorter.
-
-    ``|x|`` becomes a positive symbol ``a`` and ``x^(2k)`` becomes ``a^(2k)`` first, so that
-    ``g^2/|g|`` cancels (sympy rewrites ``|g|^2`` back to ``g^2`` for real ``g``)."""
-    back = {}
-    fields = sorted({a.args[0] for a in coefficient.atoms(sp.Abs) if isinstance(a.args[0], FieldSymbol)},
-                    key=sp.default_sort_key)
-    for i, field_ in enumerate(fields):
-        a = FieldSymbol(f"@abs{i}", positive=True)   # a field: atoms must not pull it out as a scalar
-        back[a] = sp.Abs(field_)
-        coefficient = coefficient.replace(
-            lambda e, f=field_: e.is_Pow and e.base == f and e.exp.is_integer,
-            lambda e, f=field_, a=a: a**e.exp if e.exp.is_even else f * a**(e.exp - 1)
-        ).xreplace({sp.Abs(field_): a})
-    factored = sp.factor(coefficient)
-    best = factored if sp.count_ops(factored) <= sp.count_ops(coefficient) else coefficient
-    return best.xreplace(back)
-
-
 # ------------------------------------------------------------ shared steps
 def _stationary_limit(expr, model: Model):
     """Drop transients ``b^(n+c)`` with ``|b| < 1`` at the defaults; any other ``n`` is an error."""
     expr = drop_transients(expr, model.n, default_values(model.params))
     if expr.has(model.n):
-        raise DerivationError("the step counter n appears other than in decaying powers like beta^(n+1); "
-                              "the stationary regime needs the method to settle as n grows "
-                              "(use --regime finite)")
+        raise DerivationError(
+            "the step counter n appears other than in decaying powers like beta^(n+1); "
+            "the stationary regime needs the method to settle as n grows "
+            "(use --regime finite)"
+        )
     return expr
 
 
@@ -140,8 +103,9 @@ def stationary(model: Model, order: int) -> Expansion:
         S_r: dict = {}
         for block, A_block in zip(blocks, A):
             known = {s: sum((h**i * S[i][s] for i in range(r)), sp.S.Zero) + h**r * S_r.get(s, 0) for s in syms}
-            rhs = sp.Matrix([_coefficient_at(phi[s], known, h, r) - _shifted_coefficient(S, psi, h, r, s)
-                             for s in block])
+            rhs = sp.Matrix(
+                [_coefficient_at(phi[s], known, h, r) - _shifted_coefficient(S, psi, h, r, s) for s in block]
+            )
             S_r.update({s: tidy(x) for s, x in zip(block, A_block.LUsolve(rhs))})
         S.append(S_r)
         full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
@@ -152,8 +116,14 @@ def stationary(model: Model, order: int) -> Expansion:
 
 def _oriented(e: Expansion, model: Model) -> Expansion:
     values = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
-    return Expansion(e.regime, e.order, orient(e.update, values), [orient(c, values) for c in e.corrections],
-                     {k: [orient(x, values) for x in v] for k, v in e.states.items()}, e.notes)
+    return Expansion(
+        e.regime,
+        e.order,
+        orient(e.update, values),
+        [orient(c, values) for c in e.corrections],
+        {k: [orient(x, values) for x in v] for k, v in e.states.items()},
+        e.notes,
+    )
 
 
 def _components(phi: dict) -> list[list]:
@@ -171,15 +141,16 @@ def _fixed_point(block, phi, upstream, h) -> dict:
     """``S_0`` of one component: ``s = Φ(s)`` at ``h = 0``, the upstream states known."""
     equations = [phi[s].xreplace(upstream).subs(h, 0) - s for s in block]
     if any(atom.free_symbols & set(block) for e in equations for atom in outer_atoms(e)):
-        raise DerivationError(f"the fixed point of {', '.join(map(str, block))} is implicit (a state is read "
-                              "through a gradient or a reduction of itself); cannot solve for S_0")
+        raise DerivationError(
+            f"the fixed point of {', '.join(map(str, block))} is implicit (a state is read "
+            "through a gradient or a reduction of itself); cannot solve for S_0"
+        )
     try:
         solutions = sp.solve(equations, block, dict=True)
     except NotImplementedError:
         solutions = []
     if not solutions or any(s not in solutions[0] for s in block):
-        raise DerivationError(f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of "
-                              f"{', '.join(map(str, block))}")
+        raise DerivationError(f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of {', '.join(map(str, block))}")
     return {s: radicands(sp.simplify(solutions[0][s])) for s in block}
 
 
@@ -187,8 +158,10 @@ def _check_points(exprs, S0, h):
     """Every gradient or loss at another point must be taken at theta + O(h)."""
     for e in exprs:
         for atom in e.xreplace(S0).subs(h, 0).atoms(Grad, LossAt):
-            raise DerivationError(f"{atom} is evaluated at a point that does not approach theta as the "
-                                  "step size vanishes; only points theta + O(h) can be expanded")
+            raise DerivationError(
+                f"{atom} is evaluated at a point that does not approach theta as the "
+                "step size vanishes; only points theta + O(h) can be expanded"
+            )
 
 
 def _coefficient_at(expr, series: dict, h, r: int):
@@ -200,8 +173,10 @@ def _block_jacobian(block, phi, S0, h):
     """``Φ_s`` of one component at the fixed point: per-coordinate scalars, or DerivationError."""
     rows = [phi[s].subs(h, 0) for s in block]
     if any(atom.free_symbols & set(block) for e in rows for atom in outer_atoms(e)):
-        raise DerivationError("a state reads itself through a reduction or a gradient at h = 0; the "
-                              "manifold recursion needs I - Phi_s to act coordinatewise")
+        raise DerivationError(
+            "a state reads itself through a reduction or a gradient at h = 0; the "
+            "manifold recursion needs I - Phi_s to act coordinatewise"
+        )
     return sp.Matrix(rows).jacobian(block).xreplace(S0)
 
 
@@ -217,7 +192,7 @@ def _shifted_coefficient(S, psi, h, r, s):
             term += derivative / sp.factorial(m)
             if derivative == 0:
                 break
-        total += coefficient(term.xreplace({DIRECTION: delta}), h, r - i)   # h^i S_i: its h^(r-i) part
+        total += coefficient(term.xreplace({DIRECTION: delta}), h, r - i)  # h^i S_i: its h^(r-i) part
     return total
 
 
@@ -225,8 +200,10 @@ def _notes(model: Model, update) -> list[str]:
     """What the result relied on: derivatives of kinks (in the program, or in ``Ψ_0`` such as
     ``sqrt(g^2) = |g|``) taken where they are differentiable."""
     if any(e.has(sp.sign, sp.Abs, sp.Max, sp.Min) for e in [model.F, *model.Phi, update]):
-        return ["derivatives of sign/abs/max/min were taken where they are differentiable "
-                "(sign' = 0, abs' = sign): the result holds away from their kinks"]
+        return [
+            "derivatives of sign/abs/max/min were taken where they are differentiable "
+            "(sign' = 0, abs' = sign): the result holds away from their kinks"
+        ]
     return []
 
 
@@ -234,8 +211,9 @@ def _notes(model: Model, update) -> list[str]:
 def finite(model: Model, order: int) -> Expansion:
     """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic."""
     if order != 1:
-        raise DerivationError("the finite regime is first order (method.md §1); "
-                              "use --regime stationary for higher orders")
+        raise DerivationError(
+            "the finite regime is first order (method.md §1); use --regime stationary for higher orders"
+        )
     h, n = model.h, model.n
     s = sp.Dummy("s", integer=True, nonnegative=True)
     recursions, lags = _classify(model)
@@ -259,15 +237,16 @@ def finite(model: Model, order: int) -> Expansion:
     terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
     F0, F_s = F.subs(h, 0), F_bar(s)
     for sym, (a, b, init) in recursions.items():
-        W = _weighted_sum(F_s, (a**(n - s - 1) - a**n) / (1 - a), s, n)
+        W = _weighted_sum(F_s, (a ** (n - s - 1) - a**n) / (1 - a), s, n)
         Q = _window_sum(F_s, s, n, n)
         terms.append(_state_derivative(F0, at_n, sym, directional(b, W) + a**n * directional(init, Q), n))
     for sym, (base, k) in lags.items():
         Q = _window_sum(F_s, s, n, sp.Min(k, n))
         terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
     states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
-    return _oriented(Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states,
-                               _notes(model, update)), model)
+    return _oriented(
+        Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, _notes(model, update)), model
+    )
 
 
 def _state_derivative(F0, at_n, sym, delta, n):
@@ -304,19 +283,22 @@ def _classify(model: Model):
     recursions, lags = {}, {}
     for st in model.states:
         if st.velocity:
-            raise DerivationError(f"state `{st.name}` is in velocity form (it carries the step size); "
-                                  "the finite regime needs states independent of h")
+            raise DerivationError(
+                f"state `{st.name}` is in velocity form (it carries the step size); "
+                "the finite regime needs states independent of h"
+            )
         if st.origin == "lag" and st.name.split("[")[0] in ("theta", "g"):
             base = THETA if st.name.startswith("theta") else G
             lags[st.symbol] = (base, int(st.name.split("-")[1].rstrip("]")))
             continue
         a = sp.diff(st.update, st.symbol)
         b = sp.expand(st.update - a * st.symbol)
-        if (a.free_symbols & (syms | {h, n, THETA, G, LOSS}) or outer_atoms(a)
-                or b.free_symbols & (syms | {h, n})):
-            raise DerivationError(f"state `{st.name}` is not a linear recursion s <- a*s + b(theta) fed "
-                                  "by the current iterate alone; the finite regime covers those "
-                                  "(use --regime stationary)")
+        if a.free_symbols & (syms | {h, n, THETA, G, LOSS}) or outer_atoms(a) or b.free_symbols & (syms | {h, n}):
+            raise DerivationError(
+                f"state `{st.name}` is not a linear recursion s <- a*s + b(theta) fed "
+                "by the current iterate alone; the finite regime covers those "
+                "(use --regime stationary)"
+            )
         recursions[st.symbol] = (a, b, st.init)
     return recursions, lags
 
@@ -376,6 +358,19 @@ def _weighted_sum(F_s, weight, s, n):
 def _window_sum(F_s, s, n, k):
     """``Q_k = Σ_{s=n−k}^{n−1} F̄(s)``: the displacement ``θ^(n−k) − θ^(n)`` over ``h``, to first order."""
     return _field_sum(F_s, sp.S.One, s, n - k, n - 1)
+
+
+# ------------------------------------------------------------ modified flow
+def modified_flow(e: Expansion) -> Expansion:
+    """The ODE ``θ' = −Ψ̃(θ)`` whose time-``h`` flow is the memoryless map (method.md §5):
+    ``Ψ̃_0 = Ψ_0``, ``Ψ̃_1 = Ψ_1 + ½ DΨ_0[Ψ_0]``. In the finite regime ``n`` is held for the step."""
+    if e.order != 1:
+        raise DerivationError("the modified flow is derived at first order in this version (--order 1)")
+    flow = tidy(e.corrections[0] + directional(e.update, e.update) / 2)
+    notes = e.notes + (
+        ["the flow holds n fixed over each step (the map changes with n)"] if e.regime == "finite" else []
+    )
+    return Expansion(e.regime, e.order, e.update, [flow], e.states, notes)
 
 
 def expand(model: Model, order: int = 1, regime: str = "stationary") -> Expansion:

@@ -3,6 +3,7 @@
 Input: a program given as text, a path, or the name of a bundled program.
 Output: ``(text, filename)``, or a ``DSLError`` saying what could not be read.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -46,8 +47,12 @@ def read_source(source_or_path) -> tuple[str, str]:
             names = sorted(bundled())
             close = difflib.get_close_matches(str(source_or_path), names, n=1)
             hint = f"did you mean `{close[0]}`?" if close else "bundled programs: " + ", ".join(names)
-            raise DSLError(f"no file or bundled program named `{source_or_path}`", Span(1, 1),
-                           hint=hint, filename=str(source_or_path))
+            raise DSLError(
+                f"no file or bundled program named `{source_or_path}`",
+                Span(1, 1),
+                hint=hint,
+                filename=str(source_or_path),
+            )
         try:
             data = path.read_bytes()
         except OSError as err:

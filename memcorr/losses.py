@@ -11,10 +11,25 @@ A loss is any object with ``value(x)``, ``grad(x)``, ``hvp(x, v)`` and
 - ``from_numpy``: a NumPy value and gradient, higher derivatives by central
   differences of the gradient (approximate: say so when you use it).
 """
+
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 import sympy as sp
+
+
+class Loss(Protocol):
+    """The loss oracle of api.md: what generated code and ``verify`` call."""
+
+    def value(self, x) -> float: ...
+
+    def grad(self, x) -> np.ndarray: ...
+
+    def hvp(self, x, v) -> np.ndarray: ...
+
+    def dgrad(self, x, *vs) -> np.ndarray: ...
 
 
 class SympyLoss:
@@ -47,7 +62,7 @@ class SympyLoss:
     def dgrad(self, x, *vs):
         t = self._tensor(len(vs))(np.asarray(x, dtype=float))
         for v in vs:
-            t = t @ np.asarray(v, dtype=float)   # symmetric: contract from the last index
+            t = t @ np.asarray(v, dtype=float)  # symmetric: contract from the last index
         return t
 
 
@@ -62,14 +77,19 @@ def quadratic(A=((3.0, 0.5, 0.0), (0.5, 2.0, 0.3), (0.0, 0.3, 1.0)), b=(1.0, -0.
 def rosenbrock(dim: int = 3, a: float = 1.0, b: float = 10.0):
     """``Σ b (x_{i+1} − x_i²)² + (a − x_i)²`` (a milder b than the textbook 100)."""
     xs = sp.symbols(f"x0:{dim}", real=True)
-    return SympyLoss(sum(b * (xs[i + 1] - xs[i]**2)**2 + (a - xs[i])**2 for i in range(dim - 1)), xs)
+    return SympyLoss(sum(b * (xs[i + 1] - xs[i] ** 2) ** 2 + (a - xs[i]) ** 2 for i in range(dim - 1)), xs)
 
 
 def nonconvex():
     """A smooth nonconvex loss in three variables with a Hessian that varies everywhere."""
     x, y, z = xs = sp.symbols("x0:3", real=True)
-    expr = (x**2 + 2 * y**2 + 1.5 * z**2) / 2 + 0.3 * sp.sin(2 * x) * y + 0.2 * x * y * z \
-        + 0.25 * sp.log(1 + z**2) - 0.4 * sp.cos(y + z)
+    expr = (
+        (x**2 + 2 * y**2 + 1.5 * z**2) / 2
+        + 0.3 * sp.sin(2 * x) * y
+        + 0.2 * x * y * z
+        + 0.25 * sp.log(1 + z**2)
+        - 0.4 * sp.cos(y + z)
+    )
     return SympyLoss(expr, xs)
 
 
@@ -122,6 +142,7 @@ class TorchLoss:
 
     def __init__(self, fn):
         import torch
+
         self.torch, self.fn = torch, fn
 
     def _x(self, x):
@@ -155,6 +176,7 @@ def mlp(n: int = 32, d_in: int = 2, hidden: int = 4, seed: int = 0):
 
     Returns ``(loss, x0)``. Needs torch (the ``torch`` extra)."""
     import torch
+
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(n, d_in, generator=gen, dtype=torch.float64)
     Y = torch.sin(X.sum(1, keepdim=True))
@@ -164,7 +186,7 @@ def mlp(n: int = 32, d_in: int = 2, hidden: int = 4, seed: int = 0):
     def fn(w):
         parts, start = [], 0
         for size, count in zip(sizes, counts):
-            parts.append(w[start:start + count].reshape(size))
+            parts.append(w[start : start + count].reshape(size))
             start += count
         W1, b1, W2, b2 = parts
         return ((torch.tanh(X @ W1.T + b1) @ W2.T + b2 - Y) ** 2).mean() / 2
@@ -215,5 +237,18 @@ def builtin(name: str):
 
 
 LOSSES = ("nonconvex", "quadratic", "rosenbrock", "logistic", "mlp")
-__all__ = ["SympyLoss", "LogisticRegression", "TorchLoss", "NumpyLoss", "quadratic", "rosenbrock",
-           "nonconvex", "logistic", "mlp", "from_torch", "from_numpy", "builtin", "LOSSES"]
+__all__ = [
+    "SympyLoss",
+    "LogisticRegression",
+    "TorchLoss",
+    "NumpyLoss",
+    "quadratic",
+    "rosenbrock",
+    "nonconvex",
+    "logistic",
+    "mlp",
+    "from_torch",
+    "from_numpy",
+    "builtin",
+    "LOSSES",
+]

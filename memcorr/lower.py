@@ -20,29 +20,37 @@ What lowering does, in order:
   eigenvalue inside the unit circle (checked numerically at the defaults and
   at points inside the parameters' domains).
 """
-from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import mpmath
 import sympy as sp
 
-from .calculus import (G, LOSS, THETA, CoordSum, Dot, FieldSymbol, Grad, LossAt, Norm,
-                       outer_atoms)
+from .calculus import LOSS, THETA, CoordSum, Dot, FieldSymbol, G, Grad, LossAt, Norm, outer_atoms
 from .check import Checked, history_lag, sum_bound
 from .errors import DSLError, DSLWarning, Span
-from .parse import (Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl,
-                    Pow)
+from .parse import Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl, Pow
 
-MAX_LITERAL_EXPONENT = 100   # 9^9^9 would otherwise be computed exactly, forever
+MAX_LITERAL_EXPONENT = 100  # 9^9^9 would otherwise be computed exactly, forever
 _FUNCTIONS = {
-    "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "exp": sp.exp, "log": sp.log,
-    "tanh": sp.tanh, "max": sp.Max, "min": sp.Min, "grad": Grad, "loss": LossAt,
-    "norm": Norm, "dot": Dot, "sum": CoordSum,
+    "sqrt": sp.sqrt,
+    "abs": sp.Abs,
+    "sign": sp.sign,
+    "exp": sp.exp,
+    "log": sp.log,
+    "tanh": sp.tanh,
+    "max": sp.Max,
+    "min": sp.Min,
+    "grad": Grad,
+    "loss": LossAt,
+    "norm": Norm,
+    "dot": Dot,
+    "sum": CoordSum,
 }
 
 
@@ -85,6 +93,7 @@ class Model:
     F: sp.Expr
     checked: Checked = field(repr=False)
     warnings: tuple[DSLWarning, ...] = ()
+    temporaries: dict[str, sp.Expr] = field(default_factory=dict)  # named in the program, pre-step states
 
     @property
     def symbols(self) -> list[FieldSymbol]:
@@ -95,15 +104,16 @@ class Model:
         return [s.update for s in self.states]
 
     def summary(self) -> str:
-        params = ", ".join(f"{p.name}={p.default:g}" if p.default is not None else p.name
-                           for p in self.params.values())
+        params = ", ".join(f"{p.name}={p.default:g}" if p.default is not None else p.name for p in self.params.values())
         states = ", ".join(s.name for s in self.states) or "none"
         return f"{self.name}: step {self.h}, params [{params}], states [{states}]"
 
     def show(self) -> str:
         """The model as text: states with initial value and update, then F."""
-        lines = [f"optimizer {self.name}" + (f"  — {self.description}" if self.description else ""),
-                 f"  step size  {self.h}"]
+        lines = [
+            f"optimizer {self.name}" + (f"  — {self.description}" if self.description else ""),
+            f"  step size  {self.h}",
+        ]
         for p in self.params.values():
             extra = [f"= {p.default:g}"] if p.default is not None else []
             extra += [str(p.domain)] if p.domain else []
@@ -148,14 +158,15 @@ class _Lowering:
         self.c = checked
         self.h = sp.Symbol(checked.step, positive=True)
         self.n = sp.Symbol("n", integer=True, nonnegative=True)
-        self.params = {name: Parameter(name, param_symbol(p), p.default, p.domain, p.small)
-                       for name, p in checked.params.items()}
+        self.params = {
+            name: Parameter(name, param_symbol(p), p.default, p.domain, p.small) for name, p in checked.params.items()
+        }
         self.constants = {name: p.symbol for name, p in self.params.items()}
         self.constants[checked.step] = self.h
         self.states: dict[str, StateVar] = {}
         for name, decl in checked.states.items():
             if not checked.reaches_theta(name):
-                continue        # warned about in check; without influence it has no place in the model
+                continue  # warned about in check; without influence it has no place in the model
             sym = FieldSymbol(name, real=True)
             init = self.expr(decl.init, {}) if decl.init is not None else sp.S.Zero
             self.states[name] = StateVar(name, sym, init, sym, "state", decl.span)
@@ -171,7 +182,7 @@ class _Lowering:
             return self.name(node, env, index)
         if isinstance(node, Neg):
             return -self.expr(node.operand, env, index)
-        if isinstance(node, Chain):          # one n-ary Add or Mul: linear, not quadratic, in length
+        if isinstance(node, Chain):  # one n-ary Add or Mul: linear, not quadratic, in length
             values = [self.expr(o, env, index) for o in node.operands]
             if node.ops[0] in "+-":
                 return sp.Add(values[0], *[v if op == "+" else -v for op, v in zip(node.ops, values[1:])])
@@ -179,9 +190,12 @@ class _Lowering:
         if isinstance(node, Pow):
             base, exponent = self.expr(node.base, env, index), self.expr(node.exponent, env, index)
             if base.is_Number and exponent.is_Number and abs(exponent) > MAX_LITERAL_EXPONENT:
-                raise DSLError(f"a power of numbers with exponent {sp.sstr(exponent)[:20]} is too large "
-                               f"(the limit is {MAX_LITERAL_EXPONENT})", node.span)
-            return base ** exponent
+                raise DSLError(
+                    f"a power of numbers with exponent {sp.sstr(exponent)[:20]} is too large "
+                    f"(the limit is {MAX_LITERAL_EXPONENT})",
+                    node.span,
+                )
+            return base**exponent
         if isinstance(node, Call):
             return _FUNCTIONS[node.func](*[self.expr(a, env, index) for a in node.args])
         if isinstance(node, History):
@@ -222,10 +236,11 @@ class _Lowering:
         return previous
 
     def indexed_sum(self, node: IndexedSum, env, index):
+        assert isinstance(node.lo, Num)  # check() admits literal lower bounds only
         lo = int(float(node.lo.text))
         to_n, end = sum_bound(node.hi)
         k = sp.Dummy(node.index, integer=True, nonnegative=True)
-        if not to_n:                          # literal bounds: unroll
+        if not to_n:  # literal bounds: unroll
             total = sp.S.Zero
             for j in range(lo, end + 1):
                 body = self.expr(node.body, env, {**index, node.index: sp.Integer(j)})
@@ -249,22 +264,27 @@ class _Lowering:
         constant, geometric = weight.as_independent(k, as_Add=False)
         ratio = sp.simplify(geometric.subs(k, k + 1) / geometric)
         if x.has(k) or ratio.has(k) or ratio.has(self.n):
-            raise DSLError("the weights of a sum over the history must be geometric in the index "
-                           "(like `beta^k`)", node.body.span,
-                           hint="write the sum as `sum(k = 0 .. n, beta^k * X)` with X depending on "
-                                "`theta[n - k]` or `g[n - k]`")
+            raise DSLError(
+                "the weights of a sum over the history must be geometric in the index (like `beta^k`)",
+                node.body.span,
+                hint="write the sum as `sum(k = 0 .. n, beta^k * X)` with X depending on `theta[n - k]` or `g[n - k]`",
+            )
         if any(m.offset != d for m in marks):
             hi = "n" if d == 0 else f"n - {d}"
-            raise DSLError(f"a sum up to `{hi}` reads the history as `theta[{hi} - k]` or `g[{hi} - k]`",
-                           node.body.span, hint="other shifts would reach before the first step")
+            raise DSLError(
+                f"a sum up to `{hi}` reads the history as `theta[{hi} - k]` or `g[{hi} - k]`",
+                node.body.span,
+                hint="other shifts would reach before the first step",
+            )
         current = x.xreplace({m: {"theta": THETA, "g": G}[m.base] for m in marks})
         self.sums += 1
         name = f"sigma{self.sums}"
         sym = FieldSymbol(name, real=True)
         self.states[name] = StateVar(name, sym, sp.S.Zero, ratio * sym + current, "sum", node.span)
-        back = lo + d                                    # σ_{n−back}: the pre-step σ is σ_{n−1}
-        value = ratio * sym + current if back == 0 else (sym if back == 1 else
-                                                          self.state_lag(name, back - 1, node.span))
+        back = lo + d  # σ_{n−back}: the pre-step σ is σ_{n−1}
+        value = (
+            ratio * sym + current if back == 0 else (sym if back == 1 else self.state_lag(name, back - 1, node.span))
+        )
         return constant * geometric.subs(k, lo) * value
 
     def state_lag(self, name: str, lag: int, span: Span):
@@ -289,8 +309,10 @@ class _Lowering:
             else:
                 env[st.target] = value
         updates = {name: env[name] for name in self.c.states if name in self.states}
-        self.states.update({name: replace(s, update=updates[name]) for name, s in self.states.items()
-                            if name in updates})
+        self.states.update(
+            {name: replace(s, update=updates[name]) for name, s in self.states.items() if name in updates}
+        )
+        self.temporaries = {name: value for name, value in env.items() if name not in self.c.states}
         return theta_new
 
 
@@ -311,8 +333,7 @@ def over_h(expr, h):
 
 def _constant(expr) -> bool:
     """No field symbol, loss or atom: the same number at every point and coordinate."""
-    return not any(isinstance(x, FieldSymbol) or x == LOSS for x in expr.free_symbols) \
-        and not outer_atoms(expr)
+    return not any(isinstance(x, FieldSymbol) or x == LOSS for x in expr.free_symbols) and not outer_atoms(expr)
 
 
 def rescale_velocity(states: dict[str, StateVar], theta_new, h):
@@ -350,8 +371,9 @@ def rescale_differences(states: dict[str, StateVar], theta_new, h, checked: Chec
     ``h``. When ``θ − θ_new`` vanishes at ``h = 0`` only once the past iterates equal ``θ``, write
     ``θ[n−k] = θ − h d_k`` with ``d_k = (θ − θ[n−k])/h``, a state of order 1 whose update follows
     from ``θ_{n+1} = θ_n − h F``: ``d_1 ← −F``, ``d_k ← d_{k−1} − F``."""
-    lags = sorted((s for s in states.values() if s.origin == "lag" and s.name.startswith("theta[")),
-                  key=lambda s: s.name)
+    lags = sorted(
+        (s for s in states.values() if s.origin == "lag" and s.name.startswith("theta[")), key=lambda s: s.name
+    )
     at_zero = (THETA - theta_new).subs(h, 0)
     if not lags or at_zero == 0 or sp.simplify(at_zero.xreplace({s.symbol: THETA for s in lags})) != 0:
         return states, theta_new
@@ -373,9 +395,15 @@ def rescale_differences(states: dict[str, StateVar], theta_new, h, checked: Chec
 # ------------------------------------------------------------- decay check
 def drop_transients(expr, n, values: dict):
     """Drop ``b^(a n + c)`` transients (``|b| < 1`` at ``values``), as ``n → ∞``."""
+
     def decays(p):
-        return (isinstance(p, sp.Pow) and p.exp.has(n)
-                and abs(complex(p.base.subs(values))) < 1 and sp.diff(p.exp, n).is_positive)
+        return (
+            isinstance(p, sp.Pow)
+            and p.exp.has(n)
+            and abs(complex(p.base.subs(values))) < 1
+            and sp.diff(p.exp, n).is_positive
+        )
+
     return expr.replace(decays, lambda p: sp.S.Zero)
 
 
@@ -393,8 +421,11 @@ def jacobian_at_fixed_point(model: Model, values: dict, rng: random.Random):
         u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in outer_atoms(u)})
         phi.append(u.subs(values).subs(leaves))
     # at a tie of max/min both one-sided slopes count: H(0) = 1 is the cautious choice
-    jac = sp.Matrix(phi).jacobian(syms).replace(
-        lambda e: isinstance(e, sp.Heaviside), lambda e: sp.Heaviside(e.args[0], 1))
+    jac = (
+        sp.Matrix(phi)
+        .jacobian(syms)
+        .replace(lambda e: isinstance(e, sp.Heaviside), lambda e: sp.Heaviside(e.args[0], 1))
+    )
 
     def at(exprs, s):
         point = dict(zip(syms, s))
@@ -419,7 +450,7 @@ def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
     try:
         eigvals, eigvecs = mpmath.eig(jacobian_at_fixed_point(model, values, rng))
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-        return None       # not a number at this point (e.g. log of a negative): nothing to judge
+        return None  # not a number at this point (e.g. log of a negative): nothing to judge
     moduli = [abs(v) for v in eigvals]
     i = max(range(len(moduli)), key=moduli.__getitem__)
     owner = max(range(len(moduli)), key=lambda r: abs(eigvecs[r, i]))
@@ -454,19 +485,26 @@ def check_decay(model: Model) -> list[DSLWarning]:
         radius, name = found
         state = next(s for s in model.states if s.name == name)
         span = _update_span(model, state)
-        raise DSLError(f"the memory of `{name.split('[')[0]}` does not decay: its update has eigenvalue "
-                       f"{radius:.4g} (every eigenvalue must be smaller than 1 in modulus)", span,
-                       hint="the expansion replaces past iterates by the current one, which needs memory "
-                            "that forgets geometrically; use an average, e.g. "
-                            f"`{name} = beta * {name} + (1 - beta) * …` with beta < 1")
+        raise DSLError(
+            f"the memory of `{name.split('[')[0]}` does not decay: its update has eigenvalue "
+            f"{radius:.4g} (every eigenvalue must be smaller than 1 in modulus)",
+            span,
+            hint="the expansion replaces past iterates by the current one, which needs memory "
+            "that forgets geometrically; use an average, e.g. "
+            f"`{name} = beta * {name} + (1 - beta) * …` with beta < 1",
+        )
     warnings = []
     for point in domain_samples(model.params):
         found = spectral_check(model, point, rng)
         if found and found[0] >= 1 - 1e-9:
             where = ", ".join(f"{s}={v:g}" for s, v in point.items())
-            warnings.append(DSLWarning(f"the memory of `{found[1]}` does not decay at {where}, inside the "
-                                       "parameters' domains", _update_span(model, model.states[0]),
-                                       hint="narrow the domains to where the method forgets its past"))
+            warnings.append(
+                DSLWarning(
+                    f"the memory of `{found[1]}` does not decay at {where}, inside the parameters' domains",
+                    _update_span(model, model.states[0]),
+                    hint="narrow the domains to where the method forgets its past",
+                )
+            )
             break
     return warnings
 
@@ -488,8 +526,17 @@ def lower(checked: Checked) -> Model:
         states, theta_new = rescale_velocity(lw.states, theta_new, lw.h)
         states, theta_new = rescale_differences(states, theta_new, lw.h, checked)
         F = theta_form(theta_new, lw.h, checked)
-        model = Model(program.name, program.description, lw.h, lw.n, lw.params,
-                      tuple(states.values()), F, checked)
+        model = Model(
+            program.name,
+            program.description,
+            lw.h,
+            lw.n,
+            lw.params,
+            tuple(states.values()),
+            F,
+            checked,
+            temporaries=lw.temporaries,
+        )
         warnings = check_decay(model)
     except DSLError as err:
         raise err.located(program.source, program.filename) from None
@@ -503,11 +550,59 @@ def theta_form(theta_new, h, checked: Checked):
     st = checked.statements[checked.theta_index]
     at_zero = diff.subs(h, 0)
     if at_zero != 0 and sp.simplify(at_zero) != 0:
-        raise DSLError(f"the update is not `theta - {h} * (…)`: theta − (new theta) = {sp.sstr(at_zero)} "
-                       f"when {h} = 0", st.span,
-                       hint=f"every change of theta must carry the step size `{h}`")
+        raise DSLError(
+            f"the update is not `theta - {h} * (…)`: theta − (new theta) = {sp.sstr(at_zero)} when {h} = 0",
+            st.span,
+            hint=f"every change of theta must carry the step size `{h}`",
+        )
     F = over_h(diff, h)
     if F.subs(h, 0).has(sp.zoo, sp.nan, sp.oo):
-        raise DSLError(f"(theta − new theta)/{h} has no limit as {h} → 0", st.span,
-                       hint=f"write the update as `theta = theta - {h} * (…)`")
+        raise DSLError(
+            f"(theta − new theta)/{h} has no limit as {h} → 0",
+            st.span,
+            hint=f"write the update as `theta = theta - {h} * (…)`",
+        )
     return F
+
+
+# ------------------------------------------------------------ fixed values
+def with_values(model: Model, values: dict[str, str]) -> Model:
+    """The model with some parameters fixed to numbers (``derive --param beta2=0.95``): they leave
+    ``params`` and are substituted exactly (``0.95`` is 19/20) everywhere; a name the program does
+    not declare, a value that is no number or lies outside the parameter's domain is a DSLError."""
+    program, decls = model.checked.program, model.checked.params
+    fixed = {}
+    for name, text in values.items():
+        if name not in decls:
+            known = ", ".join(decls) or "none"
+            raise DSLError(
+                f"--param {name}={text}: `{name}` is not a parameter of {model.name}",
+                Span(1, 1, len(program.source.splitlines()[0]) if program.source else 1),
+                hint=f"its parameters: {known}",
+            ).located(program.source, program.filename)
+        decl = decls[name]
+        try:
+            value = number(text.strip())
+        except (ValueError, ZeroDivisionError):
+            raise DSLError(
+                f"--param {name}={text}: not a number", decl.span, hint="write a decimal number, e.g. 0.95 or 1e-3"
+            ).located(program.source, program.filename) from None
+        if decl.domain is not None and not decl.domain.contains(float(value)):
+            raise DSLError(
+                f"--param {name}={text} is outside the domain {decl.domain} of `{name}`",
+                decl.span,
+                hint="pick a value inside the declared domain",
+            ).located(program.source, program.filename)
+        fixed[model.params[name].symbol] = value
+
+    def put(e):
+        return e.xreplace(fixed)
+
+    states = tuple(replace(s, init=put(s.init), update=put(s.update)) for s in model.states)
+    return replace(
+        model,
+        params={k: p for k, p in model.params.items() if p.symbol not in fixed},
+        states=states,
+        F=put(model.F),
+        temporaries={k: put(v) for k, v in model.temporaries.items()},
+    )

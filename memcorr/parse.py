@@ -5,6 +5,7 @@ small frozen dataclasses that carry their source spans. The grammar lives in
 ``grammars/optimizer.lark``; this module only turns lark's parse tree into the
 AST and lark's exceptions into ``DSLError`` (file, line, column, caret, hint).
 """
+
 from __future__ import annotations
 
 import functools
@@ -12,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Transformer, Tree, v_args
-from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken,
-                             VisitError)
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import DSLError, Span
 
-MAX_BYTES = 256 * 1024   # .opt programs are a screenful; a larger file is a mistake
-MAX_DEPTH = 200          # deepest expression tree accepted (parentheses alone add no depth)
+MAX_BYTES = 256 * 1024  # .opt programs are a screenful; a larger file is a mistake
+MAX_DEPTH = 200  # deepest expression tree accepted (parentheses alone add no depth)
 
 
 # --------------------------------------------------------------------------- AST
@@ -169,8 +169,7 @@ def _signed(tree: Tree) -> float:
 def _domain(tree: Tree) -> Domain:
     if tree.data == "interval":
         open_b, lo, hi, close_b = tree.children
-        return Domain(_signed(lo), _signed(hi), str(open_b.children[0]) == "[",
-                      str(close_b.children[0]) == "]")
+        return Domain(_signed(lo), _signed(hi), str(open_b.children[0]) == "[", str(close_b.children[0]) == "]")
     op, bound = str(tree.children[0].children[0]), _signed(tree.children[1])
     if op.startswith(">"):
         return Domain(bound, float("inf"), op == ">=", False)
@@ -202,8 +201,11 @@ class ToAST(Transformer):
     def indexed_sum(self, meta, children):
         func, index, lo, hi, body = children
         if str(func) != "sum":
-            raise DSLError(f"`{func}(NAME = …)` is not a function call; only `sum` takes an index",
-                           _span(func), hint="write `sum(k = 0 .. n, EXPR)` for a sum over the history")
+            raise DSLError(
+                f"`{func}(NAME = …)` is not a function call; only `sum` takes an index",
+                _span(func),
+                hint="write `sum(k = 0 .. n, EXPR)` for a sum over the history",
+            )
         return IndexedSum(_span(meta), str(index), lo, hi, body)
 
     def history(self, meta, children):
@@ -277,36 +279,75 @@ def grammar_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(grammar_path().read_text(), parser="lalr", lexer="contextual",
-                postlex=Continuation(), propagate_positions=True, maybe_placeholders=False,
-                cache=True)
+    return Lark(
+        grammar_path().read_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=Continuation(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
 
 
 # Common mistakes, recognised by the parser state they fail in (lark's match_examples).
 _HEAD = "optimizer o\nstep h\n"
 SYNTAX_HINTS = {
-    "an operator is missing between two terms: write `2 * beta`, not `2 beta`":
-        [_HEAD + "x = 2 beta\n", _HEAD + "x = a b\n", _HEAD + "x = (a) (b)\n", _HEAD + "x = f(a) b\n"],
-    "a parenthesis is opened and never closed":
-        [_HEAD + "x = (a + b\n", _HEAD + "x = sqrt(a\n", _HEAD + "x = f((a)\n"],
-    "an operand is missing after the operator":
-        [_HEAD + "x = a +\n", _HEAD + "x = a *\n", _HEAD + "x = a * ;\n", _HEAD + "x =\n"],
-    "a statement is `NAME = EXPR` (or `theta -= EXPR`)":
-        [_HEAD + "3 = x\n", _HEAD + "x + 1 = y\n", _HEAD + "x\n", _HEAD + "x == y\n"],
-    "the first line must be `optimizer NAME [\"description\"]`":
-        ["step h\n", "x = 1\n", "param beta = 0.9\n", "optimizer\n"],
-    "a parameter reads `param NAME [= NUMBER] [DOMAIN] [small]`, the default a plain number":
-        [_HEAD + "param beta = x\n", _HEAD + "param beta = 1 - 0.1\n", _HEAD + "param = 0.9\n"],
-    "a domain reads `in (a, b)`, `in [a, b]`, `> a`, `>= a`, `< a` or `<= a`":
-        [_HEAD + "param beta = 0.9 in 0, 1\n", _HEAD + "param beta = 0.9 in (0 1)\n",
-         _HEAD + "param beta = 0.9 == 1\n"],
+    "an operator is missing between two terms: write `2 * beta`, not `2 beta`": [
+        _HEAD + "x = 2 beta\n",
+        _HEAD + "x = a b\n",
+        _HEAD + "x = (a) (b)\n",
+        _HEAD + "x = f(a) b\n",
+    ],
+    "a parenthesis is opened and never closed": [_HEAD + "x = (a + b\n", _HEAD + "x = sqrt(a\n", _HEAD + "x = f((a)\n"],
+    "an operand is missing after the operator": [
+        _HEAD + "x = a +\n",
+        _HEAD + "x = a *\n",
+        _HEAD + "x = a * ;\n",
+        _HEAD + "x =\n",
+    ],
+    "a statement is `NAME = EXPR` (or `theta -= EXPR`)": [
+        _HEAD + "3 = x\n",
+        _HEAD + "x + 1 = y\n",
+        _HEAD + "x\n",
+        _HEAD + "x == y\n",
+    ],
+    'the first line must be `optimizer NAME ["description"]`': [
+        "step h\n",
+        "x = 1\n",
+        "param beta = 0.9\n",
+        "optimizer\n",
+    ],
+    "a parameter reads `param NAME [= NUMBER] [DOMAIN] [small]`, the default a plain number": [
+        _HEAD + "param beta = x\n",
+        _HEAD + "param beta = 1 - 0.1\n",
+        _HEAD + "param = 0.9\n",
+    ],
+    "a domain reads `in (a, b)`, `in [a, b]`, `> a`, `>= a`, `< a` or `<= a`": [
+        _HEAD + "param beta = 0.9 in 0, 1\n",
+        _HEAD + "param beta = 0.9 in (0 1)\n",
+        _HEAD + "param beta = 0.9 == 1\n",
+    ],
 }
 
 _READABLE = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a \"description\"", "_NL": "end of line",
-    "$END": "end of file", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
-    "COMMA": "`,`", "EQUAL": "`=`", "SEMICOLON": "`;`", "ADD_OP": "`+` or `-`",
-    "MUL_OP": "`*` or `/`", "POW": "`^`", "MINUS": "`-`", "PLUS": "`+`",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a "description"',
+    "_NL": "end of line",
+    "$END": "end of file",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "EQUAL": "`=`",
+    "SEMICOLON": "`;`",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*` or `/`",
+    "POW": "`^`",
+    "MINUS": "`-`",
+    "PLUS": "`+`",
 }
 
 
@@ -319,7 +360,8 @@ def _readable(expected) -> str:
 
 _CHAR_HINTS = {
     "'": "the description is a double-quoted string",
-    "{": "group with parentheses", "}": "group with parentheses",
+    "{": "group with parentheses",
+    "}": "group with parentheses",
     ":": "assignment is `=`",
     "!": "there are no boolean operators; see dsl.md for the functions",
 }
@@ -327,19 +369,24 @@ _CHAR_HINTS = {
 
 def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
     if isinstance(err, UnexpectedCharacters):
-        char = text[err.pos_in_stream]
-        return DSLError(f"unexpected character {char!r}", Span(err.line, err.column),
-                        hint=_CHAR_HINTS.get(char))
-    hint = err.match_examples(parser().parse, SYNTAX_HINTS, use_accepts=False)  # lark 1.3: use_accepts=True crashes in its own debug log
+        char = text[err.pos_in_stream or 0]
+        return DSLError(f"unexpected character {char!r}", Span(err.line, err.column), hint=_CHAR_HINTS.get(char))
+    hint = err.match_examples(
+        parser().parse, SYNTAX_HINTS, use_accepts=False
+    )  # lark 1.3: use_accepts=True crashes in its own debug log
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
         what = "end of line" if tok.type == "_NL" else f"`{tok.value}`"
-        return DSLError(f"unexpected {what}; expected {_readable(err.accepts or err.expected)}",
-                        Span(tok.line, tok.column, len(tok.value) if tok.type != "_NL" else 1), hint=hint)
+        return DSLError(
+            f"unexpected {what}; expected {_readable(err.accepts or err.expected)}",
+            Span(tok.line, tok.column, len(tok.value) if tok.type != "_NL" else 1),
+            hint=hint,
+        )
     expected = err.expected if isinstance(err, (UnexpectedToken, UnexpectedEOF)) else ()
     lines = text.splitlines() or [""]
-    return DSLError(f"unexpected end of file; expected {_readable(expected)}",
-                    Span(len(lines), len(lines[-1]) + 1), hint=hint)
+    return DSLError(
+        f"unexpected end of file; expected {_readable(expected)}", Span(len(lines), len(lines[-1]) + 1), hint=hint
+    )
 
 
 def _check_depth(tree: Tree) -> None:
@@ -348,23 +395,28 @@ def _check_depth(tree: Tree) -> None:
     while stack:
         node, depth, item = stack.pop()
         if depth > MAX_DEPTH:
-            raise DSLError(f"expression nested more than {MAX_DEPTH} levels deep",
-                           Span(item.meta.line, item.meta.column), hint="split it into temporaries")
+            raise DSLError(
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                Span(item.meta.line, item.meta.column),
+                hint="split it into temporaries",
+            )
         stack.extend((c, depth + 1, item) for c in node.children if isinstance(c, Tree))
 
 
 def decode(data: bytes) -> str:
     """Bytes of a program file -> text, or a positioned DSLError (size, UTF-8, NUL)."""
     if len(data) > MAX_BYTES:
-        raise DSLError(f"file is {len(data)} bytes; programs are limited to {MAX_BYTES} bytes",
-                       Span(1, 1), hint="an .opt file describes one optimizer step")
+        raise DSLError(
+            f"file is {len(data)} bytes; programs are limited to {MAX_BYTES} bytes",
+            Span(1, 1),
+            hint="an .opt file describes one optimizer step",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise DSLError("the file is not valid UTF-8", Span(line, col),
-                       hint="save it as UTF-8 text") from None
+        raise DSLError("the file is not valid UTF-8", Span(line, col), hint="save it as UTF-8 text") from None
     return text
 
 
@@ -382,11 +434,11 @@ def _parse(text: str, filename: str) -> Program:
     nul = text.find("\0")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
-        raise DSLError("the file contains a NUL byte", Span(line, nul - text.rfind("\n", 0, nul)),
-                       hint="is this a binary file?")
+        raise DSLError(
+            "the file contains a NUL byte", Span(line, nul - text.rfind("\n", 0, nul)), hint="is this a binary file?"
+        )
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
-        raise DSLError("empty program", Span(1, 1),
-                       hint='a program starts with `optimizer NAME "description"`')
+        raise DSLError("empty program", Span(1, 1), hint='a program starts with `optimizer NAME "description"`')
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:

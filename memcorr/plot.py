@@ -2,11 +2,13 @@
 
 Input: ``verify.Report``. Output: a PNG file.
 """
+
 from __future__ import annotations
 
 
 def plot_report(report, path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

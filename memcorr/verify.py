@@ -17,6 +17,7 @@ checks test the lowering as well as the expansion.
 - consistency: along the same history, the true method's ``F`` at the last step
   against the memoryless ``Ψ``; the residual is ``O(h^{r+1})``.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,9 +28,19 @@ import numpy as np
 from .check import Checked, history_lag, sum_bound
 from .parse import Call, Chain, History, IndexedSum, Name, Neg, Num, Pow
 
-_FUNCTIONS = {"sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
-              "tanh": np.tanh, "max": np.maximum, "min": np.minimum, "norm": np.linalg.norm,
-              "dot": np.vdot, "sum": np.sum}
+_FUNCTIONS = {
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sign": np.sign,
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+    "max": np.maximum,
+    "min": np.minimum,
+    "norm": np.linalg.norm,
+    "dot": np.vdot,
+    "sum": np.sum,
+}
 
 
 class Interpreter:
@@ -45,9 +56,12 @@ class Interpreter:
         self.n, self.n0 = 0, n0
         self.thetas, self.grads = [theta0], [self.loss.grad(theta0)]
         env = self._env()
-        self.states = {name: np.broadcast_to(self.eval(d.init, env), theta0.shape).astype(float)
-                       if d.init is not None else np.zeros_like(theta0)
-                       for name, d in self.c.states.items()}
+        self.states = {
+            name: np.broadcast_to(self.eval(d.init, env), theta0.shape).astype(float)
+            if d.init is not None
+            else np.zeros_like(theta0)
+            for name, d in self.c.states.items()
+        }
 
     @property
     def theta(self):
@@ -128,17 +142,17 @@ class Report:
     regime: str
     order: int
     hs: list[float]
-    errors: dict[str, list[float]] = field(default_factory=dict)      # "corrected"/"uncorrected"
+    errors: dict[str, list[float]] = field(default_factory=dict)  # "corrected"/"uncorrected"
     residuals: dict[str, list[float]] = field(default_factory=dict)
     warm_start: int = 0
-    settled: bool = True      # the horizon covers many memory lengths (see verify)
+    settled: bool = True  # the horizon covers many memory lengths (see verify)
 
     @staticmethod
     def fitted(hs, values, finest: int = 3) -> float:
         """Least-squares slope of log(value) against log(h) over the ``finest`` smallest h, where
         the order is approached; inf when every value is at rounding level (an exact map)."""
         v = np.asarray(values, float)[-finest:]
-        if np.all(v < 1e-11):           # rounding level: the map is exact here
+        if np.all(v < 1e-11):  # rounding level: the map is exact here
             return math.inf
         return float(np.polyfit(np.log(hs[-finest:]), np.log(np.maximum(v, 1e-300)), 1)[0])
 
@@ -159,23 +173,28 @@ class Report:
         return trajectory and o["residual corrected"] >= self.required
 
     def table(self) -> str:
-        lines = [f"{self.name}: {self.regime} regime, correction to order {self.order}"
-                 + (f" (warm start: {self.warm_start} steps along the memoryless history)"
-                    if self.warm_start else ""),
-                 f"{'h':>10} {'traj. corrected':>16} {'traj. order 0':>14} {'resid. corrected':>17} "
-                 f"{'resid. order 0':>15}"]
+        lines = [
+            f"{self.name}: {self.regime} regime, correction to order {self.order}"
+            + (f" (warm start: {self.warm_start} steps along the memoryless history)" if self.warm_start else ""),
+            f"{'h':>10} {'traj. corrected':>16} {'traj. order 0':>14} {'resid. corrected':>17} {'resid. order 0':>15}",
+        ]
         for i, h in enumerate(self.hs):
-            lines.append(f"{h:>10.3e} {self.errors['corrected'][i]:>16.3e} {self.errors['uncorrected'][i]:>14.3e}"
-                         f" {self.residuals['corrected'][i]:>17.3e} {self.residuals['uncorrected'][i]:>15.3e}")
+            lines.append(
+                f"{h:>10.3e} {self.errors['corrected'][i]:>16.3e} {self.errors['uncorrected'][i]:>14.3e}"
+                f" {self.residuals['corrected'][i]:>17.3e} {self.residuals['uncorrected'][i]:>15.3e}"
+            )
         o = self.orders()
-        lines.append(f"fitted order   trajectory: corrected {o['trajectory corrected']:.2f}, "
-                     f"uncorrected {o['trajectory uncorrected']:.2f};  residual: corrected "
-                     f"{o['residual corrected']:.2f}, uncorrected {o['residual uncorrected']:.2f}")
+        lines.append(
+            f"fitted order   trajectory: corrected {o['trajectory corrected']:.2f}, "
+            f"uncorrected {o['trajectory uncorrected']:.2f};  residual: corrected "
+            f"{o['residual corrected']:.2f}, uncorrected {o['residual uncorrected']:.2f}"
+        )
         if not self.settled:
-            lines.append(f"note: the memory outlasts the horizon (at most {MAX_HORIZON} steps at the largest h), so the "
-                         "trajectory order may not have settled; the residual decides")
-        lines.append(f"required: corrected order >= {self.required:.2f}  ->  "
-                     + ("PASS" if self.passed else "FAIL"))
+            lines.append(
+                f"note: the memory outlasts the horizon (at most {MAX_HORIZON} steps at the largest h), so the "
+                "trajectory order may not have settled; the residual decides"
+            )
+        lines.append(f"required: corrected order >= {self.required:.2f}  ->  " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
 
 
@@ -185,7 +204,7 @@ def _backward(module, loss, x0, h, order, steps, hyper, sweeps):
     for _ in range(steps):
         target = history[-1]
         theta = target
-        for _ in range(sweeps):          # each sweep gains one power of h
+        for _ in range(sweeps):  # each sweep gains one power of h
             theta = target + h * module.memoryless(theta, loss, h, order=order, **hyper)
         history.append(theta)
     return history[::-1]
@@ -198,13 +217,13 @@ def _decay_rate(model, params) -> float:
     import sympy as sp
 
     from .lower import spectral_check
-    found = spectral_check(model, {model.params[k].symbol: sp.Float(v) for k, v in params.items()},
-                           random.Random(0))
+
+    found = spectral_check(model, {model.params[k].symbol: sp.Float(v) for k, v in params.items()}, random.Random(0))
     return found[0] if found else 0.0
 
 
-MAX_HORIZON = 5000        # steps at the largest h (eight times as many at the smallest)
-STATIONARY_N = 10**6      # the step counter of a warm-started method: every beta^n has died out
+MAX_HORIZON = 5000  # steps at the largest h (eight times as many at the smallest)
+STATIONARY_N = 10**6  # the step counter of a warm-started method: every beta^n has died out
 
 
 def _sums_over_history(model) -> bool:
@@ -228,9 +247,14 @@ def _max_lag(model) -> int:
 def _spread(module, loss, x0, hyper, kw) -> float:
     """``‖DΨ_0(x0)‖``: how fast nearby memoryless trajectories separate, by central differences."""
     eps = 1e-6
-    jac = np.array([(module.update(x0 + eps * e, loss, **kw, **hyper)
-                     - module.update(x0 - eps * e, loss, **kw, **hyper)) / (2 * eps) for e in np.eye(len(x0))])
-    return max(np.linalg.norm(jac, 2), 1e-3)
+    jac = np.array(
+        [
+            (module.update(x0 + eps * e, loss, **kw, **hyper) - module.update(x0 - eps * e, loss, **kw, **hyper))
+            / (2 * eps)
+            for e in np.eye(len(x0))
+        ]
+    )
+    return max(float(np.linalg.norm(jac, 2)), 1e-3)
 
 
 def _default_h(module, loss, x0, hyper, span: int, finite: bool) -> float:
@@ -244,7 +268,7 @@ def _default_h(module, loss, x0, hyper, span: int, finite: bool) -> float:
     for kw in probes:
         psi0 = np.linalg.norm(module.update(x0, loss, **kw, **hyper))
         psi1 = np.linalg.norm(module.correction(x0, loss, order=1, **kw, **hyper))
-        if psi1 > 0:   # the finite form has transients in n too: a smaller share for it
+        if psi1 > 0:  # the finite form has transients in n too: a smaller share for it
             h = min(h, (0.02 if finite else 0.05) * psi0 / psi1)
     span = max(span, 1)
     curvature = np.linalg.norm([loss.hvp(x0, e) for e in np.eye(len(x0))], 2)
@@ -253,12 +277,21 @@ def _default_h(module, loss, x0, hyper, span: int, finite: bool) -> float:
     return min(h, 1.0 / (_spread(module, loss, x0, hyper, probes[-1]) * span))
 
 
-def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = None,
-           steps: int = 20, halvings: int = 3, module=None) -> Report:
+def verify(
+    derivation,
+    loss,
+    x0,
+    params: dict | None = None,
+    h0: float | None = None,
+    steps: int = 20,
+    halvings: int = 3,
+    module=None,
+) -> Report:
     """Both checks of method.md §6 at ``h0, h0/2, …`` over ``steps`` steps of the largest h.
 
     ``module`` is the generated NumPy module to check (by default, generated now)."""
     from .derivation import load_module
+
     model = derivation.model
     hyper = {p.name: p.default for p in model.params.values()}
     hyper.update(params or {})
@@ -274,8 +307,16 @@ def verify(derivation, loss, x0, params: dict | None = None, h0: float | None = 
     if h0 is None:
         h0 = _default_h(module, loss, x0, hyper, max(steps, memory), finite)
     hs = [h0 / 2**k for k in range(halvings + 1)]
-    report = Report(model.name, derivation.regime, order, hs, {"corrected": [], "uncorrected": []},
-                    {"corrected": [], "uncorrected": []}, memory, settled=wanted <= steps)
+    report = Report(
+        model.name,
+        derivation.regime,
+        order,
+        hs,
+        {"corrected": [], "uncorrected": []},
+        {"corrected": [], "uncorrected": []},
+        memory,
+        settled=wanted <= steps,
+    )
     T = steps * h0
     for h in hs:
         n_steps = int(round(T / h))
@@ -356,8 +397,10 @@ def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: fl
     checked = derivation.model.checked
     const = Interpreter(checked, loss, 1.0, hyper)
     const.start(theta)
-    Fs = [const.step(forced=theta) for _ in range(n)]                     # F^(0) … F^(n-1)
+    Fs = [const.step(forced=theta) for _ in range(n)]  # F^(0) … F^(n-1)
     tails = np.cumsum(np.array(Fs[::-1]).reshape(n, -1), axis=0)[::-1]  # Σ_{s=j}^{n-1} F^(s)
-    direction = np.vstack([tails, np.zeros((1, theta.size))])            # iterate j moves by this
-    return (driven_F(checked, loss, 1.0, hyper, theta + eps * direction)
-            - driven_F(checked, loss, 1.0, hyper, theta - eps * direction)) / (2 * eps)
+    direction = np.vstack([tails, np.zeros((1, theta.size))])  # iterate j moves by this
+    return (
+        driven_F(checked, loss, 1.0, hyper, theta + eps * direction)
+        - driven_F(checked, loss, 1.0, hyper, theta - eps * direction)
+    ) / (2 * eps)

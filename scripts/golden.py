@@ -1,12 +1,14 @@
 """Regenerate the golden files in derivations/generated/ (or check them with --check).
 
-For every bundled program: NAME.txt (the stationary and finite-n summaries) and
+For every bundled program: NAME.txt (the stationary map, its modified flow and the
+finite-n summaries) and
 NAME_numpy.py (the generated stationary module). tests/test_golden.py fails when
 these are stale.
 
     python scripts/golden.py            # rewrite
     python scripts/golden.py --check    # exit 1 and list what is stale
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -23,11 +25,12 @@ def expected() -> dict[Path, str]:
     files = {}
     for path in sorted((ROOT / "derivations").glob("*.opt")):
         stationary = memcorr.derive(path)
+        flow = memcorr.derive(path, target="flow").summary()
         try:
             finite = memcorr.derive(path, regime="finite").summary()
         except memcorr.DerivationError as err:
             finite = f"finite regime: not derived: {err}"
-        files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{finite}\n"
+        files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite}\n"
         files[OUT / f"{path.stem}_numpy.py"] = stationary.to_numpy()
     return files
 

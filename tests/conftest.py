@@ -1,4 +1,6 @@
 """Shared fixtures: where the bundled and test programs live."""
+
+import functools
 from pathlib import Path
 
 import pytest
@@ -19,4 +21,14 @@ def run_cli(capsys):
         status = main([str(a) for a in argv])
         out = capsys.readouterr()
         return status, out.out, out.err
+
     return run
+
+
+@functools.cache
+def derived(path, **options):
+    """``memcorr.derive`` once per program and options across the test session (derivations are
+    immutable results; the tests only read them)."""
+    import memcorr
+
+    return memcorr.derive(path, **options)

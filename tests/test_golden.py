@@ -1,4 +1,5 @@
 """The generated outputs in derivations/generated/ are current (regenerate: python scripts/golden.py)."""
+
 import importlib.util
 
 from conftest import ROOT

@@ -1,4 +1,5 @@
 """The loss protocol: every built-in loss's derivatives agree with finite differences of the one below."""
+
 import numpy as np
 import pytest
 
@@ -33,7 +34,7 @@ def test_derivatives_are_consistent(name, loss, x):
     assert np.allclose(loss.hvp(x, v1), loss.dgrad(x, v1))
     for vs in ([v1], [v1, v2], [v1, v2, v3]):
         assert np.allclose(loss.dgrad(x, *vs), numeric_dgrad(loss, x, vs), rtol=1e-4, atol=1e-6)
-    assert np.allclose(loss.dgrad(x, v1, v2), loss.dgrad(x, v2, v1))      # symmetric
+    assert np.allclose(loss.dgrad(x, v1, v2), loss.dgrad(x, v2, v1))  # symmetric
 
 
 def test_numpy_adapter_by_central_differences():

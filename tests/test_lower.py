@@ -1,9 +1,10 @@
 """Lowering to the state-space model of method.md §2, checked symbolically."""
-import sympy as sp
+
 import pytest
+import sympy as sp
 
 import memcorr
-from memcorr.calculus import G, THETA, Grad
+from memcorr.calculus import THETA, G, Grad
 
 HEAD = "optimizer o\nstep h\nparam beta = 0.9 in (0, 1)\n"
 
@@ -34,7 +35,7 @@ def test_new_and_old_reads_of_a_state():
     hb = memcorr.load("nesterov")
     beta = hb.params["beta"].symbol
     v = state(hb, "v").symbol
-    assert same(hb.F, G + beta * (beta * v + G))      # after the update: the new value
+    assert same(hb.F, G + beta * (beta * v + G))  # after the update: the new value
 
 
 def test_velocity_form_is_rescaled():
@@ -97,8 +98,9 @@ def test_show_prints_states_and_update(run_cli):
 
 
 def test_decay_failing_inside_the_domain_is_a_warning():
-    model = memcorr.load("optimizer o\nstep h\nparam beta = 0.5 in (0, 2)\nstate v = 0\n"
-                         "v = beta * v + g\ntheta = theta - h * v\n")
+    model = memcorr.load(
+        "optimizer o\nstep h\nparam beta = 0.5 in (0, 2)\nstate v = 0\nv = beta * v + g\ntheta = theta - h * v\n"
+    )
     assert any("does not decay" in str(w) for w in model.warnings)
 
 

@@ -1,15 +1,26 @@
 """Every bundled, spec and outside-style program checks; every bad one is rejected properly."""
+
 import re
 import subprocess
 import sys
 
 import pytest
-
 from conftest import BAD, BUNDLED, GOOD, ROOT
 
-SPEC_EXAMPLES = {"heavy_ball", "adamw", "lion", "heavy_ball_sum"}   # the programs printed in dsl.md
-PAPERS = {"heavy_ball", "nesterov", "adam", "adamw", "nadamw", "rmsprop", "lion", "lion_softsign",
-          "qhm", "adabelief", "ademamix"}
+SPEC_EXAMPLES = {"heavy_ball", "adamw", "lion", "heavy_ball_sum"}  # the programs printed in dsl.md
+PAPERS = {
+    "heavy_ball",
+    "nesterov",
+    "adam",
+    "adamw",
+    "nadamw",
+    "rmsprop",
+    "lion",
+    "lion_softsign",
+    "qhm",
+    "adabelief",
+    "ademamix",
+}
 
 
 def test_library_holds_the_spec_examples_and_the_papers():
@@ -27,6 +38,7 @@ def test_good_program_checks(path, run_cli):
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_bundled_program_has_description_and_defaults(path):
     import memcorr
+
     model = memcorr.load(path)
     assert model.description
     assert all(p.default is not None for p in model.params.values())
@@ -57,28 +69,32 @@ def test_bad_program_is_rejected_with_position_caret_and_hint(path, run_cli):
 
 def test_dsl_error_attributes():
     import memcorr
+
     with pytest.raises(memcorr.DSLError) as info:
         memcorr.load("optimizer o\nstep h\ntheta = theta - h * bta\n")
     assert (info.value.line, info.value.column) == (3, 21)
     assert info.value.hint == "did you mean `beta`?" or "did you mean" in info.value.hint or info.value.hint
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty program"),
-    (b"# only a comment\n\n", "empty program"),
-    (b"optimizer o\nstep h\x00\n", "NUL byte"),
-    (b"optimizer o\nstep h\n\xff\xfe\n", "not valid UTF-8"),
-    (b"optimizer o\nstep h\n# " + b"x" * 1_000_000 + b"\n", "limited to"),
-    (b"optimizer o\nstep h\nx = " + b"(" * 10_000 + b"g" + b")" * 10_000 + b"\ntheta = theta - h*x\n", None),
-    (b"optimizer o\nstep h\nx = " + b"-" * 10_000 + b"g\ntheta = theta - h*x\n", "nested more than"),
-    (b"optimizer o\nstep h\nx = g" + b"^g" * 10_000 + b"\ntheta = theta - h*x\n", "nested more than"),
-    (b"optimizer o\nstep h\nx = g" + b" + g" * 50_000 + b"\ntheta = theta - h*x\n", None),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty program"),
+        (b"# only a comment\n\n", "empty program"),
+        (b"optimizer o\nstep h\x00\n", "NUL byte"),
+        (b"optimizer o\nstep h\n\xff\xfe\n", "not valid UTF-8"),
+        (b"optimizer o\nstep h\n# " + b"x" * 1_000_000 + b"\n", "limited to"),
+        (b"optimizer o\nstep h\nx = " + b"(" * 10_000 + b"g" + b")" * 10_000 + b"\ntheta = theta - h*x\n", None),
+        (b"optimizer o\nstep h\nx = " + b"-" * 10_000 + b"g\ntheta = theta - h*x\n", "nested more than"),
+        (b"optimizer o\nstep h\nx = g" + b"^g" * 10_000 + b"\ntheta = theta - h*x\n", "nested more than"),
+        (b"optimizer o\nstep h\nx = g" + b" + g" * 50_000 + b"\ntheta = theta - h*x\n", None),
+    ],
+)
 def test_hostile_files_never_traceback(tmp_path, run_cli, data, message):
     path = tmp_path / "hostile.opt"
     path.write_bytes(data)
     status, out, err = run_cli("check", path)
-    if message is None:          # deep parentheses and long sums are fine
+    if message is None:  # deep parentheses and long sums are fine
         assert status == 0, err
     else:
         assert status == 2
@@ -90,19 +106,20 @@ def test_hostile_files_never_traceback(tmp_path, run_cli, data, message):
 def test_whole_process_exit_status_and_no_traceback(tmp_path):
     path = tmp_path / "adagrad.opt"
     path.write_text("optimizer a\nstep h\nstate v = 0\nv = v + g^2\ntheta = theta - h*g/sqrt(v+1)\n")
-    proc = subprocess.run([sys.executable, "-m", "memcorr.cli", "check", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "memcorr.cli", "check", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2
     assert "decay" in proc.stderr and "Traceback" not in proc.stderr
-    missing = subprocess.run([sys.executable, "-m", "memcorr.cli", "check", "adamww"],
-                             capture_output=True, text=True, cwd=ROOT)
+    missing = subprocess.run(
+        [sys.executable, "-m", "memcorr.cli", "check", "adamww"], capture_output=True, text=True, cwd=ROOT
+    )
     assert missing.returncode == 2 and "did you mean `adamw`" in missing.stderr
 
 
 def test_warning_for_a_state_that_never_reaches_theta(run_cli, tmp_path):
     path = tmp_path / "unused.opt"
-    path.write_text("optimizer u\nstep h\nparam b = 0.5 in (0, 1)\nstate u = 0\n"
-                    "u = b * u + g\ntheta = theta - h * g\n")
+    path.write_text("optimizer u\nstep h\nparam b = 0.5 in (0, 1)\nstate u = 0\nu = b * u + g\ntheta = theta - h * g\n")
     status, out, err = run_cli("check", path)
     assert status == 0
     assert f"{path}:4:1: warning: state `u` never influences `theta`" in err

@@ -22,6 +22,7 @@ Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps}
     \Psi_1 = \frac{\beta_{1} \left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps\right)^{2}}
+    G = \frac{\beta_{1} \sum_i \left(\nabla L^{2}\right)_i}{2 \left(1 - \beta_{1}\right) \left(\sqrt{eps} \sqrt{\frac{1}{1 - \beta_{2}}} + eps\right)}
 """
 import numpy
 
@@ -56,6 +57,12 @@ def _psi1(theta, L, beta1, beta2, eps):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
     return _a0*beta1/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt((1 - beta2)**(-1.0)) + eps)**2) + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, eps):
+    g = L.grad(theta)
+    _a0 = numpy.sum(g**2)
+    return (1/2)*_a0*beta1/((1 - beta1)*(numpy.sqrt(eps)*numpy.sqrt((1 - beta2)**(-1.0)) + eps))
 
 
 def _states0(theta, L, beta1, beta2, eps):
@@ -101,3 +108,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (same-method form, exact)."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps']))

@@ -20,7 +20,9 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
-    \Psi_1 = \left(\frac{\beta_{1}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L \left[\frac{\nabla L}{eps + \left|{\nabla L}\right|}\right]\right)_j
+    \Psi_1 = \frac{\frac{\beta_{1} \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{1 - \beta_{1}} - \frac{\beta_{2} \left|{\partial_j L}\right| \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)}}{eps + \left|{\partial_j L}\right|}
+    {\Psi_{0}}_{j} = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
+    G = \frac{\left(\beta_{1} - \beta_{2}\right) \sum_i \left(\left|{\nabla L}\right|\right)_i}{\left(1 - \beta_{1}\right) \left(1 - \beta_{2}\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -59,7 +61,13 @@ def _psi1(theta, L, beta1, beta2, eps):
     _x1 = _x0 + eps
     _x2 = _x1**(-1.0)
     _a0 = L.hvp(theta, _x2*g)
-    return _a0*(-_x0*beta2/(_x1**2*(1 - beta2)) + _x2*beta1/(1 - beta1)) + numpy.zeros_like(theta)
+    return _a0*(_x2*beta1/(1 - beta1) - g**2*beta2/(_x0*_x1**2*(1 - beta2))) + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, eps):
+    g = L.grad(theta)
+    _a0 = numpy.sum(abs(g))
+    return _a0*(beta1 - beta2)/((1 - beta1)*(1 - beta2))
 
 
 def _states0(theta, L, beta1, beta2, eps):
@@ -105,3 +113,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps']))

@@ -27,7 +27,9 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L \left(\alpha + 1\right)}{eps + \left|{\partial_j L}\right|} + \theta_j wd
-    \Psi_1 = \left(- \frac{\alpha \beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3} wd}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1} wd}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L \left[\theta\right]\right)_j + \left(- \frac{\alpha^{2} \beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha^{2} \beta_{3}}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\alpha \beta_{1}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{2 \alpha \beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{\alpha \beta_{3}}{\left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L \left[\frac{\nabla L}{eps + \left|{\nabla L}\right|}\right]\right)_j
+    \Psi_1 = \left(\frac{\beta_{2} eps \left(\alpha + 1\right)}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} - \frac{- \alpha \beta_{1} \beta_{2} + \alpha \beta_{1} \beta_{3} + \alpha \beta_{2} - \alpha \beta_{3} + \beta_{1} \beta_{3} - \beta_{1} - \beta_{2} \beta_{3} + \beta_{2}}{\left(1 - \beta_{1}\right) \left(1 - \beta_{2}\right) \left(1 - \beta_{3}\right) \left(eps + \left|{\partial_j L}\right|\right)}\right) \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j
+    {\Psi_{0}}_{j} = \frac{\partial_j L \left(\alpha + 1\right)}{eps + \left|{\partial_j L}\right|} + \theta_j wd
+    G = \frac{\left(- \frac{L wd}{\alpha + 1} + \frac{wd \sum_i \left(\nabla L \theta\right)_i}{\alpha + 1} + \sum_i \left(\left|{\nabla L}\right|\right)_i\right) \left(\alpha \beta_{1} \beta_{2} - \alpha \beta_{1} \beta_{3} - \alpha \beta_{2} + \alpha \beta_{3} - \beta_{1} \beta_{3} + \beta_{1} + \beta_{2} \beta_{3} - \beta_{2}\right)}{\left(1 - \beta_{1}\right) \left(1 - \beta_{2}\right) \left(1 - \beta_{3}\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -66,15 +68,26 @@ def _psi1(theta, L, beta1, beta2, beta3, alpha, eps, wd):
     _x1 = _x0 + eps
     _x2 = _x1**(-1.0)
     _x3 = (1 - beta1)**(-1.0)
-    _x4 = _x0*beta2/(_x1**2*(1 - beta2))
-    _x5 = _x4*wd
-    _x6 = (1 - beta3)**(-1.0)
+    _x4 = (1 - beta3)**(-1.0)
+    _x5 = g**2*beta2/(_x0*_x1**2*(1 - beta2))
+    _x6 = _x5*wd
     _x7 = _x2*_x3*beta1
-    _x8 = _x2*_x6*beta3
+    _x8 = _x2*_x4*beta3
     _x9 = alpha**2
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, _x2*g)
-    return _a0*(_x2*_x3*beta1*wd + _x2*_x6*alpha*beta3*wd - _x5*alpha - _x5) + _a1*(-_x4*_x9 - 2*_x4*alpha - _x4 + _x7*alpha + _x7 + _x8*_x9 + _x8*alpha) + numpy.zeros_like(theta)
+    return _a0*(_x2*_x3*beta1*wd + _x2*_x4*alpha*beta3*wd - _x6*alpha - _x6) + _a1*(-_x5*_x9 - 2*_x5*alpha - _x5 + _x7*alpha + _x7 + _x8*_x9 + _x8*alpha) + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, beta3, alpha, eps, wd):
+    g = L.grad(theta)
+    loss_value = L.value(theta)
+    _x0 = wd/(alpha + 1)
+    _x1 = alpha*beta3
+    _x2 = alpha*beta2
+    _a0 = numpy.sum(g*theta)
+    _a1 = numpy.sum(abs(g))
+    return (_a0*_x0 + _a1 - _x0*loss_value)*(-_x1*beta1 + _x1 + _x2*beta1 - _x2 - beta1*beta3 + beta1 + beta2*beta3 - beta2)/((1 - beta1)*(1 - beta2)*(1 - beta3))
 
 
 def _states0(theta, L, beta1, beta2, beta3, alpha, eps, wd):
@@ -126,3 +139,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['beta3'], p['alpha'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['beta3'], p['alpha'], p['eps'], p['wd']))

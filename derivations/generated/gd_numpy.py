@@ -13,6 +13,7 @@ Formulas (LaTeX):
 
     \Psi_0 = \partial_j L
     \Psi_1 = 0
+    G = 0
 """
 import numpy
 
@@ -47,6 +48,10 @@ def _psi1(theta, L):
     return 0 + numpy.zeros_like(theta)
 
 
+def _potential(theta, L):
+    return 0
+
+
 _PSI = [_psi0, _psi1]
 _STATES = []
 
@@ -79,3 +84,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (same-method form, exact)."""
+    p = _params(hyper)
+    return float(_potential(theta, L))

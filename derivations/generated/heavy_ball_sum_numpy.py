@@ -13,6 +13,7 @@ Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{1 - \beta}
     \Psi_1 = \frac{\beta \left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
+    G = \frac{\beta \sum_i \left(\nabla L^{2}\right)_i}{2 \left(1 - \beta\right)^{2}}
 """
 import numpy
 
@@ -47,6 +48,12 @@ def _psi1(theta, L, beta):
     g = L.grad(theta)
     _a0 = L.hvp(theta, g)
     return _a0*beta/(1 - beta)**3 + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta):
+    g = L.grad(theta)
+    _a0 = numpy.sum(g**2)
+    return (1/2)*_a0*beta/(1 - beta)**2
 
 
 def _states0(theta, L, beta):
@@ -92,3 +99,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (same-method form, exact)."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta']))

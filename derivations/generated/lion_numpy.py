@@ -16,8 +16,10 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \theta_j wd + \operatorname{sign}{\left(\partial_j L \beta_{1} + \partial_j L \left(1 - \beta_{1}\right) \right)}
+    \Psi_0 = \theta_j wd + \operatorname{sign}{\left(\partial_j L \right)}
     \Psi_1 = 0
+    {\Psi_{0}}_{j} = \theta_j wd + \operatorname{sign}{\left(\partial_j L \right)}
+    G = 0
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -52,6 +54,10 @@ def _psi0(theta, L, beta1, beta2, wd):
 
 def _psi1(theta, L, beta1, beta2, wd):
     return 0 + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, wd):
+    return 0
 
 
 def _states0(theta, L, beta1, beta2, wd):
@@ -99,3 +105,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, exact)."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['wd']))

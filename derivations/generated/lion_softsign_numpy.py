@@ -19,7 +19,9 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}} + \theta_j wd
-    \Psi_1 = \frac{\beta_{1} eps wd \left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}} + \frac{\beta_{1} eps \left(\nabla^2 L \left[\frac{\nabla L}{\sqrt{\nabla L^{2} + eps}}\right]\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}}
+    \Psi_1 = \frac{\beta_{1} eps \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \beta_{2}\right) \left(\partial_j L^{2} + eps\right)^{\frac{3}{2}}}
+    {\Psi_{0}}_{j} = \frac{\partial_j L}{\sqrt{\partial_j L^{2} + eps}} + \theta_j wd
+    G = \frac{\beta_{1} \left(- L wd + wd \sum_i \left(\nabla L \theta\right)_i + \sum_i \left(\sqrt{\nabla L^{2} + eps}\right)_i\right)}{1 - \beta_{2}}
 """
 import numpy
 
@@ -57,6 +59,14 @@ def _psi1(theta, L, beta1, beta2, eps, wd):
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, g/numpy.sqrt(_x0))
     return _a0*_x1*wd + _a1*_x1 + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, eps, wd):
+    g = L.grad(theta)
+    loss_value = L.value(theta)
+    _a0 = numpy.sum(g*theta)
+    _a1 = numpy.sum(numpy.sqrt(g**2 + eps))
+    return beta1*(_a0*wd + _a1 - loss_value*wd)/(1 - beta2)
 
 
 def _states0(theta, L, beta1, beta2, eps, wd):
@@ -104,3 +114,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (same-method form, exact)."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']))

@@ -23,7 +23,9 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|} + \theta_j wd
-    \Psi_1 = \left(\frac{\beta_{1}^{2}}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L \left[\frac{\nabla L}{eps + \left|{\nabla L}\right|}\right]\right)_j + \left(\frac{\beta_{1}^{2} wd}{\left(1 - \beta_{1}\right) \left(eps + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2} wd \left|{\partial_j L}\right|}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}\right) \left(\nabla^2 L \left[\theta\right]\right)_j
+    \Psi_1 = \left(\frac{\beta_{2} eps}{\left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}} + \frac{- \beta_{1}^{2} \beta_{2} + \beta_{1}^{2} + \beta_{1} \beta_{2} - \beta_{2}}{\left(1 - \beta_{1}\right) \left(1 - \beta_{2}\right) \left(eps + \left|{\partial_j L}\right|\right)}\right) \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j
+    {\Psi_{0}}_{j} = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|} + \theta_j wd
+    G = - \frac{\left(- L wd + wd \sum_i \left(\nabla L \theta\right)_i + \sum_i \left(\left|{\nabla L}\right|\right)_i\right) \left(\beta_{1}^{2} \beta_{2} - \beta_{1}^{2} - \beta_{1} \beta_{2} + \beta_{2}\right)}{\left(1 - \beta_{1}\right) \left(1 - \beta_{2}\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -61,11 +63,21 @@ def _psi1(theta, L, beta1, beta2, eps, wd):
     _x0 = abs(g)
     _x1 = _x0 + eps
     _x2 = _x1**(-1.0)
-    _x3 = _x2*beta1**2/(1 - beta1)
-    _x4 = _x0*beta2/(_x1**2*(1 - beta2))
+    _x3 = beta1**2
+    _x4 = (1 - beta1)**(-1.0)
+    _x5 = g**2*beta2/(_x0*_x1**2*(1 - beta2))
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, _x2*g)
-    return _a0*(_x3*wd - _x4*wd) + _a1*(_x3 - _x4) + numpy.zeros_like(theta)
+    return _a0*(_x2*_x3*_x4*wd - _x5*wd) + _a1*(_x2*_x3*_x4 - _x5) + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, beta1, beta2, eps, wd):
+    g = L.grad(theta)
+    loss_value = L.value(theta)
+    _x0 = beta1**2
+    _a0 = numpy.sum(g*theta)
+    _a1 = numpy.sum(abs(g))
+    return -(_a0*wd + _a1 - loss_value*wd)*(_x0*beta2 - _x0 - beta1*beta2 + beta2)/((1 - beta1)*(1 - beta2))
 
 
 def _states0(theta, L, beta1, beta2, eps, wd):
@@ -115,3 +127,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']))

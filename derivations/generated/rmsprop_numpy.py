@@ -15,7 +15,9 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
-    \Psi_1 = - \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L \left[\frac{\nabla L}{eps + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \alpha\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
+    \Psi_1 = - \frac{\alpha \left|{\partial_j L}\right| \left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \alpha\right) \left(eps + \left|{\partial_j L}\right|\right)^{2}}
+    {\Psi_{0}}_{j} = \frac{\partial_j L}{eps + \left|{\partial_j L}\right|}
+    G = - \frac{\alpha \sum_i \left(\left|{\nabla L}\right|\right)_i}{1 - \alpha}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -54,6 +56,12 @@ def _psi1(theta, L, alpha, eps):
     _x1 = _x0 + eps
     _a0 = L.hvp(theta, g/_x1)
     return -_a0*_x0*alpha/(_x1**2*(1 - alpha)) + numpy.zeros_like(theta)
+
+
+def _potential(theta, L, alpha, eps):
+    g = L.grad(theta)
+    _a0 = numpy.sum(abs(g))
+    return -_a0*alpha/(1 - alpha)
 
 
 def _states0(theta, L, alpha, eps):
@@ -99,3 +107,9 @@ def initial_state(theta, L, h, /, order=1, **hyper):
         return {}
     terms = [_STATES[r](theta, L, p['alpha'], p['eps']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
+
+
+def penalty(theta, L, /, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
+    p = _params(hyper)
+    return float(_potential(theta, L, p['alpha'], p['eps']))

@@ -4,6 +4,7 @@ Input: sympy expressions in the atoms of ``calculus``. Output: LaTeX strings.
 The atoms print themselves (their ``_latex`` methods); this printer adds the
 names: ``beta1`` -> ``\\beta_{1}`` (sympy's own convention), ``h`` as given.
 """
+
 from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter

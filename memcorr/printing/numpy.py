@@ -10,6 +10,7 @@ distinct atom, innermost first; common subexpressions are computed once
 (``sympy.cse``). Names in the generated code are validated identifiers: user
 text is never evaluated.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -17,12 +18,29 @@ import keyword
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..calculus import G, LOSS, THETA, FieldSymbol, is_scalar, outer_atoms
+from ..calculus import LOSS, THETA, FieldSymbol, G, is_scalar, outer_atoms
 from ..errors import DerivationError
+from ..present import unfold
 from .latex import latex
 
-RESERVED = {"numpy", "sum", "range", "theta", "L", "g", "h", "n", "order", "hyper", "p",
-            "loss_value", "HYPER", "ORDER", "REGIME", "STATES"}
+RESERVED = {
+    "numpy",
+    "sum",
+    "range",
+    "theta",
+    "L",
+    "g",
+    "h",
+    "n",
+    "order",
+    "hyper",
+    "p",
+    "loss_value",
+    "HYPER",
+    "ORDER",
+    "REGIME",
+    "STATES",
+}
 
 
 def identifier(name: str) -> str:
@@ -98,18 +116,20 @@ def _innermost_first(exprs) -> list:
     order: list = []
 
     def visit(e):
-        for atom in sorted(outer_atoms(e), key=sp.default_sort_key):   # stable across runs
+        for atom in sorted(outer_atoms(e), key=sp.default_sort_key):  # stable across runs
             for arg in atom.args:
                 visit(arg)
             if atom not in order:
                 order.append(atom)
+
     for e in exprs:
         visit(e)
     return order
 
 
-def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=False) -> list[str]:
-    """Statements computing ``exprs``; the last line returns them (as a tuple if asked)."""
+def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=False, scalar=False) -> list[str]:
+    """Statements computing ``exprs``; the last line returns them (as a tuple if asked), as arrays
+    shaped like ``theta`` unless ``scalar``."""
     # sums over steps are loops: computed first, whole, so that no subexpression of a summand
     # (which may hold the loop variable) is moved out of its loop
     sums = sorted({e for x in exprs for e in x.atoms(sp.Sum)}, key=sp.default_sort_key)
@@ -119,14 +139,14 @@ def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=F
     # temporaries are fields: a linear atom must not pull them out of its argument as scalars
     temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
 
-    def replace(e):      # atoms -> temporaries, innermost first
+    def replace(e):  # atoms -> temporaries, innermost first
         return e.xreplace({a: temps[a] for a in outer_atoms(e)}) if outer_atoms(e) else e
+
     definitions = [a.func(*[replace(arg) for arg in a.args]) for a in atoms]
     outputs = [replace(e) for e in exprs]
-    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol),
-                           order="none")
-    assignments = list(subs) + list(zip(temps.values(), reduced[:len(atoms)]))
-    everything = [e for _, e in assignments] + reduced[len(atoms):] + sums
+    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol), order="none")
+    assignments = list(subs) + list(zip(temps.values(), reduced[: len(atoms)]))
+    everything = [e for _, e in assignments] + reduced[len(atoms) :] + sums
     lines = []
     if any(e.has(G) for e in everything):
         lines.append("g = L.grad(theta)")
@@ -135,7 +155,8 @@ def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=F
     lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
     for sym, e in _dependency_order(assignments):
         lines.append(f"{sym} = {printer.doprint(e)}")
-    results = [f"{printer.doprint(e)} + numpy.zeros_like(theta)" for e in reduced[len(atoms):]]
+    shape = "" if scalar else " + numpy.zeros_like(theta)"
+    results = [f"{printer.doprint(e)}{shape}" for e in reduced[len(atoms) :]]
     lines.append("return " + ", ".join(results) + ("," if as_tuple and len(results) == 1 else ""))
     return lines
 
@@ -164,13 +185,18 @@ def module_source(d) -> str:
     m = d.model
     clash = sorted({"order", "n"} & set(m.params))
     if clash:
-        raise DerivationError(f"a parameter named `{clash[0]}` clashes with the `{clash[0]}=` argument of "
-                              "the generated functions; rename it")
+        raise DerivationError(
+            f"a parameter named `{clash[0]}` clashes with the `{clash[0]}=` argument of "
+            "the generated functions; rename it"
+        )
     finite = d.regime == "finite"
     names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
     names.update({p.symbol: identifier(p.name) for p in m.params.values()})
     # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
-    for e in [d.update, *d.corrections, *[s for series in d.states.values() for s in series]]:
+    x = d.expansion  # code is generated from the exact long forms, which the short ones equal
+    potential = d.perturbation.potential
+    penalty = [unfold(potential)] if potential is not None else []
+    for e in [x.update, *x.corrections, *[s for series in x.states.values() for s in series], *penalty]:
         for dummy in sorted(e.atoms(sp.Dummy), key=sp.default_sort_key):
             names.setdefault(dummy, f"_k{len(names)}")
     printer = ProtocolPrinter(names)
@@ -179,19 +205,21 @@ def module_source(d) -> str:
     head = f"theta, L{n_arg}" + (f", {params}" if params else "")
 
     defs = []
-    formulas = [("_psi0", [d.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(d.corrections, 1)]
-    series = list(d.states.values())
+    formulas = [("_psi0", [x.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(x.corrections, 1)]
+    formulas += [("_potential", penalty)] if penalty else []
+    series = list(x.states.values())
     for r in range(max((len(s) for s in series), default=0)):
         formulas.append((f"_states{r}", [s[r] for s in series]))
     for fname, exprs in formulas:
-        body = function_body(exprs, names, printer, as_tuple=fname.startswith("_states"))
+        body = function_body(exprs, names, printer, as_tuple=fname.startswith("_states"), scalar=fname == "_potential")
         defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
 
-    n_req = ("    if n is None:\n        raise TypeError(\"the finite-n form needs the step counter n=\")\n"
-             if finite else "")
+    n_req = (
+        '    if n is None:\n        raise TypeError("the finite-n form needs the step counter n=")\n' if finite else ""
+    )
     call = f"theta, L{n_arg}" + "".join(f", p[{p.name!r}]" for p in m.params.values())
     hyper = ", ".join(f"{p.name!r}: {p.default!r}" for p in m.params.values())
-    state_names = ", ".join(repr(s) for s in d.states)
+    state_names = ", ".join(repr(s) for s in x.states)
     sig_n = ", n=None" if finite else ""
     doc = _docstring(d)
     return f'''{doc}
@@ -200,7 +228,7 @@ import numpy
 HYPER = {{{hyper}}}
 REGIME = {d.regime!r}
 ORDER = {d.order}
-STATES = ({state_names}{',' if len(d.states) == 1 else ''})
+STATES = ({state_names}{"," if len(x.states) == 1 else ""})
 
 
 def _params(hyper):
@@ -252,7 +280,27 @@ def initial_state(theta, L, h, /, order=1{sig_n}, **hyper):
         return {{}}
     terms = [_STATES[r]({call}) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {{name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}}
+
+
+def penalty(theta, L, /{sig_n}, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G ({_penalty_note(d)})."""
+{n_req}    p = _params(hyper)
+{_penalty_body(d, call)}
 '''
+
+
+def _penalty_note(d) -> str:
+    p = d.perturbation
+    if p.potential is None:
+        return "no potential was found"
+    return f"{p.form} form, " + ("exact" if p.exact else f"leading order, remainder {p.remainder_order}")
+
+
+def _penalty_body(d, call) -> str:
+    p = d.perturbation
+    if p.potential is None:
+        return f"    raise NotImplementedError({p.reason!r})"
+    return f"    return float(_potential({call}))"
 
 
 def _docstring(d) -> str:
@@ -260,9 +308,14 @@ def _docstring(d) -> str:
     source = "\n".join("    " + line for line in m.checked.program.source.strip().splitlines())
     formulas = [f"    \\Psi_0 = {latex(d.update)}"]
     formulas += [f"    \\Psi_{r} = {latex(c)}" for r, c in enumerate(d.corrections, 1)]
-    text = (f"{m.name}: the memoryless map to order {d.order} ({d.regime} regime), generated by memcorr.\n\n"
-            f"theta_{{n+1}} = theta_n - {m.h} * (Psi_0 + {m.h} Psi_1 + ...), per coordinate j.\n\n"
-            f"Source program:\n\n{source}\n\nFormulas (LaTeX):\n\n" + "\n".join(formulas))
+    formulas += [f"    {latex(f)} = {latex(v)}" for f, v in d.fields.items()]
+    if d.perturbation.potential is not None:
+        formulas.append(f"    G = {latex(d.perturbation.potential)}")
+    text = (
+        f"{m.name}: the memoryless map to order {d.order} ({d.regime} regime), generated by memcorr.\n\n"
+        f"theta_{{n+1}} = theta_n - {m.h} * (Psi_0 + {m.h} Psi_1 + ...), per coordinate j.\n\n"
+        f"Source program:\n\n{source}\n\nFormulas (LaTeX):\n\n" + "\n".join(formulas)
+    )
     for note in d.notes:
         text += f"\n\nNote: {note}"
     return 'r"""' + text.replace('"""', "'''") + '\n"""'

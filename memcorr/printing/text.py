@@ -1,30 +1,153 @@
 """The terminal summary of a derivation.
 
-Input: ``Derivation``. Output: text — the program, Ψ_0, the corrections, the
-states on the manifold and any notes, in sympy's plain notation.
+Input: ``Derivation``. Output: text — Ψ_0, the corrections, the named fields they
+use, the states on the manifold, the implied loss ``L̃ = L + hG`` with its form,
+verdict, condition and value at the defaults, a one-line legend and any notes.
+Notation: Greek letters and subscripts for parameter names (``beta1`` → ``β₁``,
+``eps`` → ``ε``), ``|g|``, ``Hess(E)`` for ``(∇²L·E)_j``, ``‖g‖₁``, ``‖g‖²`` and
+``⟨θ, g⟩`` for the reductions over all coordinates.
 """
+
 from __future__ import annotations
 
+import re
+
 import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from ..calculus import G
+
+GREEK = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "eps": "ε",
+    "zeta": "ζ",
+    "eta": "η",
+    "theta": "θ",
+    "kappa": "κ",
+    "lambda": "λ",
+    "lam": "λ",
+    "mu": "μ",
+    "nu": "ν",
+    "xi": "ξ",
+    "rho": "ρ",
+    "sigma": "σ",
+    "tau": "τ",
+    "phi": "φ",
+    "chi": "χ",
+    "psi": "ψ",
+    "omega": "ω",
+    "Psi": "Ψ",
+}
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+LEGEND = (
+    "notation: per coordinate j, g = ∂_j L, θ = θ_j, Hess(E) = (∇²L·E)_j, D_k(E₁, …) = (∇^{k+1}L[E₁, …])_j; "
+    "‖g‖₁, ‖g‖², ⟨θ, g⟩ and L range over all coordinates"
+)
+
+
+def readable_name(name: str) -> str:
+    """``beta1`` → ``β₁``, ``eps`` → ``ε``, ``Psi_0`` → ``Ψ₀``; other names unchanged."""
+    m = re.fullmatch(r"([A-Za-z]+)_?(\d*)", name)
+    if not m or m.group(1) not in GREEK:
+        return name
+    return GREEK[m.group(1)] + m.group(2).translate(SUBSCRIPTS)
+
+
+class TextPrinter(StrPrinter):
+    """sympy's str printer with readable names and the reductions in norm notation."""
+
+    def _print_Symbol(self, expr):
+        return "L" if expr.name == "loss" else readable_name(expr.name)
+
+    _print_FieldSymbol = _print_NamedField = _print_LossValue = _print_Symbol
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Hess(self, expr):
+        return f"Hess({self._print(expr.args[0])})"
+
+    def _print_Norm(self, expr):
+        return f"‖{self._print(expr.args[0])}‖"
+
+    def _print_Dot(self, expr):
+        return f"⟨{self._print(expr.args[0])}, {self._print(expr.args[1])}⟩"
+
+    def _print_CoordSum(self, expr):
+        e = expr.args[0]
+        if isinstance(e, sp.Abs) and e.args[0].is_Symbol:
+            return f"‖{self._print(e.args[0])}‖₁"
+        if e.is_Pow and e.exp == 2 and e.base.is_Symbol:
+            return f"‖{self._print(e.base)}‖²"
+        factors = sp.Mul.make_args(e)
+        if len(factors) == 2 and all(f.is_Symbol for f in factors):
+            first, second = sorted(factors, key=lambda f: f == G)
+            return f"⟨{self._print(first)}, {self._print(second)}⟩"
+        return f"Σ({self._print(e)})"
+
+
+def text(expr) -> str:
+    return TextPrinter().doprint(expr)
 
 
 def summary(d) -> str:
     m = d.model
     h = m.h
-    lines = [f"{m.name}: {m.description}" if m.description else m.name,
-             f"regime {d.regime}, order {d.order}:  θ_{{n+1}} = θ_n − {h}·(Ψ_0 + {h} Ψ_1 + …)"
-             + ("   (n: the step counter)" if d.regime == "finite" else ""),
-             "",
-             f"  Ψ_0 = {sp.sstr(d.update)}"]
+    head = "Ψ̃" if d.target == "flow" else "Ψ"
+    shape = "θ' = −(Ψ̃₀ + {h} Ψ̃₁ + …)" if d.target == "flow" else "θ_{{n+1}} = θ_n − {h}·(Ψ₀ + {h} Ψ₁ + …)"
+    lines = [
+        f"{m.name}: {m.description}" if m.description else m.name,
+        f"regime {d.regime}, order {d.order}, target {d.target}:  "
+        + shape.format(h=h)
+        + ("   (n: the step counter)" if d.regime == "finite" else ""),
+        "",
+        f"  {head}₀ = {text(d.update)}",
+    ]
     for r, c in enumerate(d.corrections, start=1):
-        lines.append(f"  Ψ_{r} = {sp.sstr(c)}")
+        lines.append(f"  {head}{str(r).translate(SUBSCRIPTS)} = {text(c)}")
+    if d.fields:
+        lines.append("  where " + ",  ".join(f"{text(f)} = {text(v)}" for f, v in d.fields.items()))
     if d.states:
         lines.append("")
         lines.append("  states on the manifold" if d.regime == "stationary" else "  states, memoryless")
         for name, series in d.states.items():
             for r, s in enumerate(series):
-                label = f"S_{r}" if d.regime == "stationary" else "S^(n)"
-                lines.append(f"    {name}: {label} = {sp.sstr(s)}")
-    for note in d.notes:
-        lines.append(f"  note: {note}")
+                label = f"S{str(r).translate(SUBSCRIPTS)}" if d.regime == "stationary" else "S^(n)"
+                lines.append(f"    {readable_name(name)}: {label} = {text(s)}")
+    lines += [""] + perturbation_lines(d)
+    lines += ["", "  " + LEGEND]
+    lines += [f"  note: {note}" for note in d.notes]
     return "\n".join(lines)
+
+
+def perturbation_lines(d) -> list[str]:
+    """``L̃``, the form, the verdict with its condition and the value at the defaults."""
+    p, h = d.perturbation, d.model.h
+    if p.potential is None:
+        return [f"  implied loss: none found ({p.reason})", "  verdict: depends"]
+    form = f"{p.form} form, P = {text(p.preconditioner)}"
+    if p.form == "preconditioned" and p.decoupled != 0:
+        form += f", decoupled R = {text(p.decoupled)}"
+    order = re.sub(r"[A-Za-z_]\w*", lambda w: readable_name(w.group()), p.remainder_order)
+    lines = [
+        f"  implied loss: L̃ = L + {h}·G,  G = {text(p.potential)}",
+        f"    ({form}; " + ("exact)" if p.exact else f"leading order: Ψ₁ = P·∇G + remainder, of order {order})"),
+    ]
+    if not p.exact:
+        lines.append(f"    remainder = {text(p.remainder)}")
+    verdict = f"  verdict: {p.verdict}"
+    if p.verdict == "depends" and p.condition:
+        verdict += f" — regularizing where {text(sp.sympify(p.condition, locals=_names(d)))}"
+    elif p.reason:
+        verdict += f" — {p.reason}"
+    if p.coefficient_at_defaults is not None:
+        verdict += f";  at the defaults: {p.verdict_at_defaults} (coefficient {p.coefficient_at_defaults:.4g})"
+    return lines + [verdict]
+
+
+def _names(d) -> dict:
+    return {**{name: p.symbol for name, p in d.model.params.items()}, "n": d.model.n}

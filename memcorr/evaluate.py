@@ -1,0 +1,75 @@
+"""Numbers for per-coordinate expressions: the check behind every symbolic claim.
+
+Input: an expression in the atoms of ``calculus`` (fields ``g``, ``θ``, named
+fields, ``Hess``, ``D_k``, reductions, sums over steps), a loss with the protocol
+of api.md, a point ``θ`` and values for the parameters. Output: the field as an
+array (or a reduction as a float). Used where symbolic zero-testing gives up
+(``perturb``) and by the tests that check short forms against long ones.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from .calculus import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, is_scalar, outer_atoms
+
+# numpy's printer turns Max into amax over a stacked tuple, which fails for a scalar beside an array
+ELEMENTWISE = {"emax": lambda *a: functools.reduce(np.maximum, a), "emin": lambda *a: functools.reduce(np.minimum, a)}
+_EMAX, _EMIN = sp.Function("emax"), sp.Function("emin")
+
+
+def evaluate(expr, loss, theta, values: dict):
+    """``expr`` at ``theta`` with ``values`` for its parameters (sympy symbols -> numbers)."""
+    theta = np.asarray(theta, dtype=float)
+    return _Evaluator(loss, theta, values).field(sp.sympify(expr))
+
+
+class _Evaluator:
+    def __init__(self, loss, theta, values):
+        self.loss, self.theta = loss, theta
+        self.leaves = {**values, THETA: theta, G: loss.grad(theta), LOSS: loss.value(theta)}
+
+    def field(self, expr):
+        from .present import NamedField  # named fields evaluate through their definitions
+
+        atoms = sorted(outer_atoms(expr), key=sp.default_sort_key)
+        dummies = {a: sp.Dummy(real=True) for a in atoms}
+        flat = expr.xreplace(dummies).replace(sp.Max, _EMAX).replace(sp.Min, _EMIN)
+        symbols = sorted(flat.free_symbols, key=sp.default_sort_key)
+        args = []
+        for s in symbols:
+            if s in self.leaves:
+                args.append(self.leaves[s])
+            elif isinstance(s, NamedField):
+                args.append(self.field(s.definition))
+            elif s in dummies.values():
+                atom = next(a for a, d in dummies.items() if d == s)
+                args.append(self.atom(atom))
+            else:
+                raise ValueError(f"no value for {s}")
+        value = sp.lambdify(symbols, flat, [ELEMENTWISE, "numpy"])(*args)
+        return value + np.zeros_like(self.theta) if np.ndim(value) == 0 and not is_scalar(expr) else value
+
+    def vector(self, expr):
+        return np.asarray(self.field(expr), dtype=float) + np.zeros_like(self.theta)
+
+    def atom(self, atom):
+        a = atom.args
+        if isinstance(atom, Hess):
+            return self.loss.hvp(self.theta, self.vector(a[0]))
+        if isinstance(atom, Dk):
+            return self.loss.dgrad(self.theta, *[self.vector(x) for x in a])
+        if isinstance(atom, Norm):
+            return float(np.linalg.norm(self.vector(a[0])))
+        if isinstance(atom, Dot):
+            return float(np.vdot(self.vector(a[0]), self.vector(a[1])))
+        if isinstance(atom, CoordSum):
+            return float(np.sum(self.vector(a[0])))
+        if isinstance(atom, Grad):
+            return self.loss.grad(self.vector(a[0]))
+        if isinstance(atom, LossAt):
+            return self.loss.value(self.vector(a[0]))
+        raise ValueError(f"cannot evaluate {atom}")
