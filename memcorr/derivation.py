@@ -129,8 +129,11 @@ def derive(
 def _presented_perturbation(p: Perturbation, presented: Presented, model: Model) -> Perturbation:
     """The perturbation's formulas in short form: ``G = coefficient · penalty`` collected, the
     preconditioner and remainder in the program's named fields."""
-    if p.potential is None or model.n in p.potential.free_symbols:
+    if p.potential is None:
         return p
+    if model.n in p.potential.free_symbols:  # finite n: only the coefficient is factored, the rest is long
+        coefficient = sp.factor(p.coefficient)
+        return replace(p, potential=sp.Mul(coefficient, p.penalty), coefficient=coefficient)
     samples = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
     from .present import orient, shortest
 

@@ -293,22 +293,8 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
         form, P, R = forms[0] if forms else (PRECONDITIONED, sp.S.Zero, update)
         return _with_verdict(sp.S.Zero, form, P, True, sp.S.Zero, "", params, R, x, extra)
     if sp.count_ops(psi1) > MAX_OPS:
-        return Perturbation(
-            None,
-            NONE,
-            None,
-            False,
-            psi1,
-            "",
-            sp.S.One,
-            sp.S.Zero,
-            "",
-            "depends",
-            "depends",
-            None,
-            sp.S.Zero,
-            f"no potential: the correction has {sp.count_ops(psi1)} operations, "
-            f"more than the {MAX_OPS} memcorr integrates",
+        return _no_potential(
+            psi1, f"the correction has {sp.count_ops(psi1)} operations, more than the {MAX_OPS} memcorr integrates"
         )
     small = [p.symbol for p in params.values() if p.small]
     inexact, reasons = None, []
@@ -329,6 +315,11 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
         G_, form, P, remainder, order, R = inexact
         return _with_verdict(G_, form, P, False, remainder, order, params, R, x, extra)
     why = "; ".join(reasons) + ("" if small else "; no parameter is declared small to expand in")
+    return _no_potential(psi1, why)
+
+
+def _no_potential(psi1, why: str) -> Perturbation:
+    """An honest "no potential": the whole correction is the remainder and the verdict depends."""
     return Perturbation(
         None,
         NONE,

@@ -1,4 +1,4 @@
-"""The grammar and the bundled programs ship inside the wheel, not only in the source tree."""
+"""The grammar, the bundled programs and ``py.typed`` ship inside the wheel, not only in the source tree."""
 
 import os
 import subprocess
@@ -19,6 +19,7 @@ def test_built_wheel_carries_grammar_and_library(tmp_path):
     (wheel,) = tmp_path.glob("memcorr-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "memcorr/grammars/optimizer.lark" in names
+    assert "memcorr/py.typed" in names  # type checkers read the package's annotations
     assert {f"memcorr/derivations/{p.name}" for p in BUNDLED} <= names
 
     target = tmp_path / "site"
