@@ -143,7 +143,7 @@ def _presented_perturbation(p: Perturbation, presented: Presented, model: Model)
     def short(e):
         return present(e, presented.update, presented.fields, samples) if e is not None else e
 
-    # the remainder stays as found: it is what was left out, not a result to cite
+    # the remainder is only oriented, not re-shortened: it is what was left out, not a result to cite
     return replace(
         p,
         potential=sp.Mul(coefficient, penalty) if coefficient != 1 else penalty,
@@ -151,6 +151,7 @@ def _presented_perturbation(p: Perturbation, presented: Presented, model: Model)
         penalty=penalty,
         preconditioner=short(p.preconditioner),
         decoupled=short(p.decoupled),
+        remainder=orient(p.remainder, samples),
     )
 
 

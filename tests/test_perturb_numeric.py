@@ -77,9 +77,10 @@ def _method_on_perturbed(d, module, loss, theta, h, hyper, symbols):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("target", ["map", "flow"])
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_exact_means_the_method_on_the_perturbed_loss(path):
-    d = derived(path)
+def test_exact_means_the_method_on_the_perturbed_loss(path, target):
+    d = derived(path, target=target)
     p = d.perturbation
     if p.potential is None:
         assert p.reason.startswith("no potential") and p.verdict == "depends"
