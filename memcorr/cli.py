@@ -53,7 +53,7 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
-EMITTERS = {"numpy": ("{name}_numpy.py", "to_numpy")}
+EMITTERS = {"numpy": ("{name}_numpy.py", "to_numpy"), "json": ("{name}.json", "to_json")}
 
 
 def cmd_derive(args) -> int:
@@ -158,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
         default="map",
         help="the memoryless map, or the modified flow of method.md §5",
     )
-    d.add_argument("--emit", help="comma-separated formats to write: numpy")
+    d.add_argument("--emit", help="comma-separated formats to write: numpy, json")
     d.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="fix a parameter to a number in the result (repeatable)"
     )

@@ -91,6 +91,22 @@ class Derivation:
 
         return summary(self)
 
+    def to_json(self) -> str:
+        """The JSON record of api.md: every formula as LaTeX and as ``sympy.srepr``."""
+        from .printing.json import to_json
+
+        return to_json(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter renders a derivation as its update and corrections."""
+        from .printing.latex import latex
+
+        head = "\\tilde\\Psi" if self.target == "flow" else "\\Psi"
+        rows = [f"{head}_{{{r}}} &= {latex(e)}" for r, e in enumerate([self.update, *self.corrections])]
+        if self.perturbation.potential is not None:
+            rows.append(f"G &= {latex(self.perturbation.potential)}")
+        return "$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$"
+
     def to_numpy(self) -> str:
         from .printing.numpy import module_source
 

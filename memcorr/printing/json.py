@@ -1,0 +1,60 @@
+"""The JSON record of a derivation (api.md ``to_json``).
+
+Input: ``Derivation``. Output: a JSON string with stable key order: ``name``,
+``order``, ``regime``, ``target``, ``update`` and ``corrections`` (each formula as
+``{"latex": …, "sympy": srepr}``), ``fields`` (the named fields the formulas use),
+``states`` and ``perturbation`` (its fields as formulas, strings, booleans and numbers).
+Named fields appear by name in the formulas; ``fields`` holds their definitions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from .latex import latex
+
+
+def formula(expr) -> dict | None:
+    if expr is None:
+        return None
+    return {"latex": latex(expr), "sympy": sp.srepr(expr)}
+
+
+def record(d) -> dict:
+    p = d.perturbation
+    return {
+        "name": d.name,
+        "description": d.model.description,
+        "order": d.order,
+        "regime": d.regime,
+        "target": d.target,
+        "step": str(d.model.h),
+        "parameters": {k: v.default for k, v in d.model.params.items()},
+        "update": formula(d.update),
+        "corrections": [formula(c) for c in d.corrections],
+        "fields": {f.name: formula(v) for f, v in d.fields.items()},
+        "states": {name: [formula(s) for s in series] for name, series in d.states.items()},
+        "perturbation": {
+            "potential": formula(p.potential),
+            "form": p.form,
+            "preconditioner": formula(p.preconditioner),
+            "decoupled": formula(p.decoupled),
+            "exact": p.exact,
+            "remainder": formula(p.remainder),
+            "remainder_order": p.remainder_order,
+            "coefficient": formula(p.coefficient),
+            "penalty": formula(p.penalty),
+            "condition": p.condition,
+            "verdict": p.verdict,
+            "verdict_at_defaults": p.verdict_at_defaults,
+            "coefficient_at_defaults": p.coefficient_at_defaults,
+            "reason": p.reason,
+        },
+        "notes": list(d.notes),
+    }
+
+
+def to_json(d) -> str:
+    return json.dumps(record(d), indent=2, ensure_ascii=False) + "\n"
