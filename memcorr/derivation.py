@@ -23,9 +23,9 @@ import sympy as sp
 
 from .errors import DerivationError
 from .expand import Expansion, expand, modified_flow
-from .lower import Model, default_values, with_values
+from .lower import Model, orientation_samples, with_values
 from .perturb import Perturbation, find
-from .present import NamedField, Presented, present, present_expansion
+from .present import NamedField, Presented, orient, present, present_expansion, shortest
 
 REGIMES = ("stationary", "finite")
 TARGETS = ("map", "flow")
@@ -144,15 +144,13 @@ def derive(
 
 def _presented_perturbation(p: Perturbation, presented: Presented, model: Model) -> Perturbation:
     """The perturbation's formulas in short form: ``G = coefficient · penalty`` collected, the
-    preconditioner and remainder in the program's named fields."""
+    preconditioner and decoupled part in the program's named fields, the remainder oriented."""
     if p.potential is None:
         return p
     if model.n in p.potential.free_symbols:  # finite n: only the coefficient is factored, the rest is long
         coefficient = sp.factor(p.coefficient)
         return replace(p, potential=sp.Mul(coefficient, p.penalty), coefficient=coefficient)
-    samples = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
-    from .present import orient, shortest
-
+    samples = orientation_samples(model)
     coefficient = orient(shortest(p.coefficient), samples)
     penalty = present(p.penalty, presented.update, presented.fields, samples)
 

@@ -40,7 +40,7 @@ from .calculus import (
     real_diff,
 )
 from .errors import DerivationError
-from .lower import Model, default_values, drop_transients
+from .lower import Model, default_values, drop_transients, orientation_samples
 from .present import orient, radicands, tidy
 
 DIRECTION = FieldSymbol("@u", real=True)  # a fixed direction: D^m S[u, …, u]
@@ -115,7 +115,7 @@ def stationary(model: Model, order: int) -> Expansion:
 
 
 def _oriented(e: Expansion, model: Model) -> Expansion:
-    values = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+    values = orientation_samples(model)
     return Expansion(
         e.regime,
         e.order,

@@ -477,6 +477,11 @@ def default_values(params: dict[str, Parameter]) -> dict:
     return {p.symbol: p.default if p.default is not None else _sample(p, 0.5) for p in params.values()}
 
 
+def orientation_samples(model: Model) -> list[dict]:
+    """The defaults at a few steps ``n``: where ``present.orient`` reads the signs of parameter gaps."""
+    return [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+
+
 def check_decay(model: Model) -> list[DSLWarning]:
     """DSLError if the memory does not decay at the defaults; warnings elsewhere in the domains."""
     rng = random.Random(0)

@@ -22,6 +22,7 @@ anti-regularizes; ``condition`` is where it is positive, within the parameters' 
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 from .calculus import LOSS, THETA, CoordSum, FieldSymbol, G, Hess, gradient, outer_atoms, real_diff
-from .lower import Parameter, _sample
+from .lower import Parameter, _sample, default_values
 from .present import affine_in_g, factor, rename, shortest, signs, tidy, unfold
 
 SAME, PRECONDITIONED, NONE = "same-method", "preconditioned", "none"
@@ -165,28 +166,40 @@ def _points(
     """Random points inside the parameters' domains (``extra``: fixed values, such as ``n``)."""
     rng = random.Random(seed)
     # random points, and each parameter near both ends of its domain (a sign may change only there)
-    ends = [(p.symbol, u) for p in params.values() for u in (0.001, 0.999)] if edges else []
+    ends = [(p, u) for p in params.values() for u in (0.001, 0.999)] if edges else []
     points = []
     for i in range(count + len(ends)):
         point = {p.symbol: _sample(p, rng.uniform(0.001, 0.999)) for p in params.values()}
         if i >= count:
-            symbol, u = ends[i - count]
-            point[symbol] = _sample(next(p for p in params.values() if p.symbol == symbol), u)
-        fixed = {k: v for k, v in (extra or {}).items() if sp.sympify(v).is_number}
-        point.update(fixed)
-        point.update({k: float(sp.sympify(v).subs(point)) for k, v in (extra or {}).items() if k not in fixed})
-        points.append(point)
+            p, u = ends[i - count]
+            point[p.symbol] = _sample(p, u)
+        points.append(_with_extra(point, extra))
     return points
+
+
+def _with_extra(point: dict, extra: dict | None) -> dict:
+    """``point`` with the fixed values of ``extra`` (``n``), then its expressions (``β^n``) evaluated there."""
+    fixed = {k: v for k, v in (extra or {}).items() if sp.sympify(v).is_number}
+    point = {**point, **fixed}
+    point.update({k: float(sp.sympify(v).subs(point)) for k, v in (extra or {}).items() if k not in fixed})
+    return point
+
+
+@functools.cache
+def _check_loss():
+    """The loss of the random-point checks, built once (its derivative tensors are compiled lazily)."""
+    from .losses import nonconvex
+
+    return nonconvex()
 
 
 def numerically_zero(expr, params: dict[str, Parameter], extra: dict | None = None, scale=None) -> bool:
     """``expr`` vanishes at random points of a nonconvex loss and of the parameters' domains."""
     from .evaluate import evaluate
-    from .losses import nonconvex
 
     if expr == 0:
         return True
-    loss = nonconvex()
+    loss = _check_loss()
     rng = np.random.default_rng(3)
     for values in _points(params, 3, extra=extra):
         theta = rng.uniform(-1.5, 1.5, 3)
@@ -436,12 +449,7 @@ def condition(coeff, params, extra=None):
 
 
 def _at_defaults(coeff, direction: int, params, extra) -> tuple[str, float]:
-    from .lower import default_values
-
-    point = default_values(params)
-    point.update({k: v for k, v in (extra or {}).items() if sp.sympify(v).is_number})
-    point.update({k: float(sp.sympify(v).subs(point)) for k, v in (extra or {}).items() if k not in point})
-    value = float(coeff.subs(point))
+    value = float(coeff.subs(_with_extra(default_values(params), extra)))
     if direction == 0:
         return "depends", value
     return ("regularizing" if value > 0 else "anti-regularizing" if value < 0 else "none"), value

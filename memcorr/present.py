@@ -308,9 +308,9 @@ def present_expansion(expansion, model) -> Presented:
     forms stay as expanded (tidied per atom): their coefficients in ``n`` do not shorten by factoring."""
     if expansion.regime == "finite":
         return Presented(expansion.update, list(expansion.corrections), dict(expansion.states), [])
-    from .lower import default_values, drop_transients
+    from .lower import default_values, drop_transients, orientation_samples
 
-    samples = [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+    samples = orientation_samples(model)
     S0 = {
         st.symbol: (model.h * expansion.states[st.name][0] if st.velocity else expansion.states[st.name][0])
         for st in model.states
