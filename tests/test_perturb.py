@@ -162,6 +162,11 @@ def test_no_potential_is_said_not_guessed():
     p = d.perturbation
     assert p.potential is None and p.verdict == "depends" and p.form == "none"
     assert "no potential" in p.reason and "small" in p.reason
+    from memcorr.losses import builtin
+
+    loss, x0 = builtin("nonconvex")
+    with pytest.raises(ValueError, match="no potential"):  # the generated penalty says so too
+        memcorr.load_module(d).penalty(x0, loss)
 
 
 def test_integrate_rules_of_section_3():

@@ -299,7 +299,7 @@ def _penalty_note(d) -> str:
 def _penalty_body(d, call) -> str:
     p = d.perturbation
     if p.potential is None:
-        return f"    raise NotImplementedError({p.reason!r})"
+        return f"    raise ValueError({p.reason!r})  # the program has no potential: said, not guessed"
     return f"    return float(_potential({call}))"
 
 
