@@ -108,7 +108,14 @@ class Derivation:
         return "$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$"
 
     def to_numpy(self) -> str:
+        """The generated NumPy module (api.md), as source text."""
         from .printing.numpy import module_source
+
+        return module_source(self)
+
+    def to_torch(self) -> str:
+        """The generated PyTorch module (api.md), as source text."""
+        from .printing.torch import module_source
 
         return module_source(self)
 
@@ -170,14 +177,16 @@ def _presented_perturbation(p: Perturbation, presented: Presented, model: Model)
 
 
 def load_module(derivation: Derivation, backend: str = "numpy") -> types.ModuleType:
-    """Generate the module for ``backend``, write it to a temporary file and import it."""
-    if backend != "numpy":
-        raise DerivationError(f"unknown backend `{backend}`: this version generates numpy")
-    source = derivation.to_numpy()
+    """Generate the module for ``backend`` ("numpy" or "torch"), write it to a temporary file and
+    import it."""
+    emitters = {"numpy": derivation.to_numpy, "torch": derivation.to_torch}
+    if backend not in emitters:
+        raise DerivationError(f"unknown backend `{backend}`: choose numpy or torch")
+    source = emitters[backend]()
     folder = Path(tempfile.mkdtemp(prefix="memcorr_"))
-    path = folder / f"{derivation.name}_numpy.py"
+    path = folder / f"{derivation.name}_{backend}.py"
     path.write_text(source, encoding="utf-8")
-    name = f"memcorr_generated_{derivation.name}_{id(derivation)}"
+    name = f"memcorr_generated_{derivation.name}_{backend}_{id(derivation)}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None  # a .py file we just wrote
     module = importlib.util.module_from_spec(spec)

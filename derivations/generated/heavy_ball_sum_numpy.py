@@ -23,7 +23,7 @@ ORDER = 1
 STATES = ('sigma1',)
 
 
-def _params(hyper):
+def _checked(hyper):
     unknown = sorted(set(hyper) - set(HYPER))
     if unknown:
         raise TypeError(f"unknown hyperparameters {unknown}; this optimizer has {sorted(HYPER)}")
@@ -68,33 +68,35 @@ def _states1(theta, L, beta):
 
 
 _PSI = [_psi0, _psi1]
+
+
 _STATES = [_states0, _states1]
 
 
 def update(theta, L, /, **hyper):
     """Ψ_0(θ): the memoryless update."""
-    p = _params(hyper)
+    p = _checked(hyper)
     return _psi0(theta, L, p['beta'])
 
 
 def correction(theta, L, /, order=1, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
     _order(order)
-    p = _params(hyper)
+    p = _checked(hyper)
     return _PSI[order](theta, L, p['beta'])
 
 
 def memoryless(theta, L, h, /, order=1, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
     _order(order)
-    p = _params(hyper)
+    p = _checked(hyper)
     return sum(h**r * _PSI[r](theta, L, p['beta']) for r in range(order + 1))
 
 
 def initial_state(theta, L, h, /, order=1, **hyper):
     """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one array per state."""
     _order(order)
-    p = _params(hyper)
+    p = _checked(hyper)
     if not STATES:
         return {}
     terms = [_STATES[r](theta, L, p['beta']) for r in range(min(order, len(_STATES) - 1) + 1)]
@@ -103,5 +105,5 @@ def initial_state(theta, L, h, /, order=1, **hyper):
 
 def penalty(theta, L, /, **hyper):
     """G(θ): the memory acts, to first order, like training on L + h G (same-method form, exact)."""
-    p = _params(hyper)
+    p = _checked(hyper)
     return float(_potential(theta, L, p['beta']))

@@ -1,180 +1,19 @@
 """The generated NumPy module of api.md (``NAME_numpy.py``).
 
 Input: ``Derivation``. Output: the source of a standalone module (imports
-numpy only) with ``HYPER``, ``update``, ``correction``, ``memoryless`` and
-``initial_state``; in the finite regime every function also takes ``n=``.
-
-Each formula becomes one function body: the atoms turn into calls of the loss
-protocol (``L.grad``, ``L.value``, ``L.hvp``, ``L.dgrad``), one call per
-distinct atom, innermost first; common subexpressions are computed once
-(``sympy.cse``). Names in the generated code are validated identifiers: user
-text is never evaluated.
+numpy only) with ``HYPER``, ``update``, ``correction``, ``memoryless``,
+``initial_state`` and ``penalty``; in the finite regime every function also
+takes ``n=``. The formulas are printed by the shared generator (``codegen``);
+this backend names numpy and wraps them in the public functions.
 """
 
 from __future__ import annotations
 
-import keyword
-
-import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
-
-from ..calculus import LOSS, THETA, FieldSymbol, G, is_scalar, outer_atoms
-from ..errors import DerivationError
-from ..present import unfold
-from .latex import latex
-
-RESERVED = {
-    "numpy",
-    "sum",
-    "range",
-    "theta",
-    "L",
-    "g",
-    "h",
-    "n",
-    "order",
-    "hyper",
-    "p",
-    "loss_value",
-    "HYPER",
-    "ORDER",
-    "REGIME",
-    "STATES",
-}
+from .codegen import CHECKS, ProtocolPrinter, generate
 
 
-def identifier(name: str) -> str:
-    """A Python name for a program name: checked, and moved aside from keywords and our own."""
-    if not name.isidentifier():
-        raise ValueError(f"{name!r} is not an identifier")
-    return f"{name}_" if keyword.iskeyword(name) or name in RESERVED or name.startswith("_") else name
-
-
-class ProtocolPrinter(NumPyPrinter):
-    """NumPy code for per-coordinate fields; atoms become loss-protocol calls on ``theta``."""
-
-    def __init__(self, names: dict):
-        super().__init__({"fully_qualified_modules": True})
-        self.names = names
-
-    def _print_Symbol(self, expr):
-        return self.names.get(expr, expr.name)
-
-    _print_FieldSymbol = _print_Symbol
-    _print_LossValue = _print_Symbol
-    _print_Dummy = _print_Symbol
-
-    def _field(self, expr):
-        """An atom's argument as an array: a constant field (like ``Hess(1)``) is broadcast."""
-        code = self._print(expr)
-        return f"numpy.full_like(theta, {code})" if is_scalar(expr) else code
-
-    def _print_Hess(self, expr):
-        return f"L.hvp(theta, {self._field(expr.args[0])})"
-
-    def _print_Dk(self, expr):
-        return f"L.dgrad(theta, {', '.join(self._field(a) for a in expr.args)})"
-
-    def _print_Norm(self, expr):
-        return f"numpy.linalg.norm({self._field(expr.args[0])})"
-
-    def _print_Dot(self, expr):
-        return f"numpy.vdot({self._field(expr.args[0])}, {self._field(expr.args[1])})"
-
-    def _print_CoordSum(self, expr):
-        return f"numpy.sum({self._field(expr.args[0])})"
-
-    def _print_Sum(self, expr):
-        """A sum over past steps. An elementwise summand is evaluated for all steps at once
-        (the step index as a column against the coordinates); one with reductions or loss
-        calls loops. The zero start keeps an empty sum (n = 0) array-shaped."""
-        term, (var, lo, hi) = expr.args
-        v, body = self._print(var), self._print(term)
-        if outer_atoms(term):
-            return f"sum(({body} for {v} in range({self._print(lo)}, {self._print(hi)} + 1)), numpy.zeros_like(theta))"
-        steps = f"numpy.arange({self._print(lo)}, {self._print(hi)} + 1).reshape((-1,) + (1,) * numpy.ndim(theta))"
-        return f"numpy.sum((lambda {v}: {body} + numpy.zeros_like(theta))({steps}), axis=0)"
-
-    def _print_Min(self, expr):
-        return self._nested("numpy.minimum", expr.args)
-
-    def _print_Max(self, expr):
-        return self._nested("numpy.maximum", expr.args)
-
-    def _nested(self, func, args):
-        code = self._print(args[0])
-        for a in args[1:]:
-            code = f"{func}({code}, {self._print(a)})"
-        return code
-
-    def _print_Heaviside(self, expr):
-        return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
-
-
-def _innermost_first(exprs) -> list:
-    """Every atom of ``exprs`` (arguments included), innermost first."""
-    order: list = []
-
-    def visit(e):
-        for atom in sorted(outer_atoms(e), key=sp.default_sort_key):  # stable across runs
-            for arg in atom.args:
-                visit(arg)
-            if atom not in order:
-                order.append(atom)
-
-    for e in exprs:
-        visit(e)
-    return order
-
-
-def function_body(exprs: list, names: dict, printer: ProtocolPrinter, as_tuple=False, scalar=False) -> list[str]:
-    """Statements computing ``exprs``; the last line returns them (as a tuple if asked), as arrays
-    shaped like ``theta`` unless ``scalar``."""
-    # sums over steps are loops: computed first, whole, so that no subexpression of a summand
-    # (which may hold the loop variable) is moved out of its loop
-    sums = sorted({e for x in exprs for e in x.atoms(sp.Sum)}, key=sp.default_sort_key)
-    sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
-    exprs = [x.xreplace(sum_temps) for x in exprs]
-    atoms = _innermost_first(exprs)
-    # temporaries are fields: a linear atom must not pull them out of its argument as scalars
-    temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
-
-    def replace(e):  # atoms -> temporaries, innermost first
-        return e.xreplace({a: temps[a] for a in outer_atoms(e)}) if outer_atoms(e) else e
-
-    definitions = [a.func(*[replace(arg) for arg in a.args]) for a in atoms]
-    outputs = [replace(e) for e in exprs]
-    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol), order="none")
-    assignments = list(subs) + list(zip(temps.values(), reduced[: len(atoms)]))
-    everything = [e for _, e in assignments] + reduced[len(atoms) :] + sums
-    lines = []
-    if any(e.has(G) for e in everything):
-        lines.append("g = L.grad(theta)")
-    if any(e.has(LOSS) for e in everything):
-        lines.append("loss_value = L.value(theta)")
-    lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
-    for sym, e in _dependency_order(assignments):
-        lines.append(f"{sym} = {printer.doprint(e)}")
-    shape = "" if scalar else " + numpy.zeros_like(theta)"
-    results = [f"{printer.doprint(e)}{shape}" for e in reduced[len(atoms) :]]
-    lines.append("return " + ", ".join(results) + ("," if as_tuple and len(results) == 1 else ""))
-    return lines
-
-
-def _dependency_order(assignments):
-    pending = list(assignments)
-    done: set = set()
-    defined = {sym for sym, _ in assignments}
-    ordered = []
-    while pending:
-        for i, (sym, e) in enumerate(pending):
-            if (e.free_symbols & defined) <= done:
-                ordered.append(pending.pop(i))
-                done.add(sym)
-                break
-        else:
-            raise ValueError("cyclic assignments in generated code")
-    return ordered
+class NumpyCodePrinter(ProtocolPrinter):
+    _module = "numpy"
 
 
 def module_source(d) -> str:
@@ -182,140 +21,54 @@ def module_source(d) -> str:
 
     ``theta``, ``L`` and ``h`` are positional-only, so hyperparameters may take those names;
     ``order`` and ``n`` are the module's own keywords."""
-    m = d.model
-    clash = sorted({"order", "n"} & set(m.params))
-    if clash:
-        raise DerivationError(
-            f"a parameter named `{clash[0]}` clashes with the `{clash[0]}=` argument of "
-            "the generated functions; rename it"
-        )
-    finite = d.regime == "finite"
-    names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
-    names.update({p.symbol: identifier(p.name) for p in m.params.values()})
-    # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
-    x = d.expansion  # code is generated from the exact long forms, which the short ones equal
-    potential = d.perturbation.potential
-    penalty = [unfold(potential)] if potential is not None else []
-    for e in [x.update, *x.corrections, *[s for series in x.states.values() for s in series], *penalty]:
-        for dummy in sorted(e.atoms(sp.Dummy), key=sp.default_sort_key):
-            names.setdefault(dummy, f"_k{len(names)}")
-    printer = ProtocolPrinter(names)
-    n_arg = ", n" if finite else ""
-    params = ", ".join(names[p.symbol] for p in m.params.values())
-    head = f"theta, L{n_arg}" + (f", {params}" if params else "")
-
-    defs = []
-    formulas = [("_psi0", [x.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(x.corrections, 1)]
-    formulas += [("_potential", penalty)] if penalty else []
-    series = list(x.states.values())
-    for r in range(max((len(s) for s in series), default=0)):
-        formulas.append((f"_states{r}", [s[r] for s in series]))
-    for fname, exprs in formulas:
-        body = function_body(exprs, names, printer, as_tuple=fname.startswith("_states"), scalar=fname == "_potential")
-        defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
-
-    n_req = (
-        '    if n is None:\n        raise TypeError("the finite-n form needs the step counter n=")\n' if finite else ""
+    x = generate(d, NumpyCodePrinter)
+    penalty = (
+        f"    return float(_potential({x.call}))"
+        if x.has_potential
+        else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
     )
-    call = f"theta, L{n_arg}" + "".join(f", p[{p.name!r}]" for p in m.params.values())
-    hyper = ", ".join(f"{p.name!r}: {p.default!r}" for p in m.params.values())
-    state_names = ", ".join(repr(s) for s in x.states)
-    sig_n = ", n=None" if finite else ""
-    doc = _docstring(d)
-    return f'''{doc}
+    return f'''{x.docstring}
 import numpy
 
-HYPER = {{{hyper}}}
-REGIME = {d.regime!r}
-ORDER = {d.order}
-STATES = ({state_names}{"," if len(x.states) == 1 else ""})
+{x.constants}
+
+{CHECKS}
+
+{x.definitions}
 
 
-def _params(hyper):
-    unknown = sorted(set(hyper) - set(HYPER))
-    if unknown:
-        raise TypeError(f"unknown hyperparameters {{unknown}}; this optimizer has {{sorted(HYPER)}}")
-    p = {{**HYPER, **hyper}}
-    missing = sorted(k for k, v in p.items() if v is None)
-    if missing:
-        raise TypeError(f"no default for {{missing}}: pass them as keywords")
-    return p
-
-
-def _order(order):
-    if not 0 <= order <= ORDER:
-        raise ValueError(f"order must be between 0 and {{ORDER}} (derived to order {{ORDER}})")
-
-
-{chr(10).join(d_ + chr(10) + chr(10) for d_ in defs)}
-_PSI = [{", ".join(f"_psi{r}" for r in range(d.order + 1))}]
-_STATES = [{", ".join(f"_states{r}" for r in range(len(series[0]) if series else 0))}]
-
-
-def update(theta, L, /{sig_n}, **hyper):
+def update(theta, L, /{x.sig_n}, **hyper):
     """Ψ_0(θ): the memoryless update."""
-{n_req}    p = _params(hyper)
-    return _psi0({call})
+{x.n_check}    p = _checked(hyper)
+    return _psi0({x.call})
 
 
-def correction(theta, L, /, order=1{sig_n}, **hyper):
+def correction(theta, L, /, order=1{x.sig_n}, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
-{n_req}    _order(order)
-    p = _params(hyper)
-    return _PSI[order]({call})
+{x.n_check}    _order(order)
+    p = _checked(hyper)
+    return _PSI[order]({x.call})
 
 
-def memoryless(theta, L, h, /, order=1{sig_n}, **hyper):
+def memoryless(theta, L, h, /, order=1{x.sig_n}, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
-{n_req}    _order(order)
-    p = _params(hyper)
-    return sum(h**r * _PSI[r]({call}) for r in range(order + 1))
+{x.n_check}    _order(order)
+    p = _checked(hyper)
+    return sum(h**r * _PSI[r]({x.call}) for r in range(order + 1))
 
 
-def initial_state(theta, L, h, /, order=1{sig_n}, **hyper):
+def initial_state(theta, L, h, /, order=1{x.sig_n}, **hyper):
     """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one array per state."""
-{n_req}    _order(order)
-    p = _params(hyper)
+{x.n_check}    _order(order)
+    p = _checked(hyper)
     if not STATES:
         return {{}}
-    terms = [_STATES[r]({call}) for r in range(min(order, len(_STATES) - 1) + 1)]
+    terms = [_STATES[r]({x.call}) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {{name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}}
 
 
-def penalty(theta, L, /{sig_n}, **hyper):
-    """G(θ): the memory acts, to first order, like training on L + h G ({_penalty_note(d)})."""
-{n_req}    p = _params(hyper)
-{_penalty_body(d, call)}
+def penalty(theta, L, /{x.sig_n}, **hyper):
+    """G(θ): the memory acts, to first order, like training on L + h G ({x.penalty_note})."""
+{x.n_check}    p = _checked(hyper)
+{penalty}
 '''
-
-
-def _penalty_note(d) -> str:
-    p = d.perturbation
-    if p.potential is None:
-        return "no potential was found"
-    return f"{p.form} form, " + ("exact" if p.exact else f"leading order, remainder {p.remainder_order}")
-
-
-def _penalty_body(d, call) -> str:
-    p = d.perturbation
-    if p.potential is None:
-        return f"    raise ValueError({p.reason!r})  # the program has no potential: said, not guessed"
-    return f"    return float(_potential({call}))"
-
-
-def _docstring(d) -> str:
-    m = d.model
-    source = "\n".join("    " + line for line in m.checked.program.source.strip().splitlines())
-    formulas = [f"    \\Psi_0 = {latex(d.update)}"]
-    formulas += [f"    \\Psi_{r} = {latex(c)}" for r, c in enumerate(d.corrections, 1)]
-    formulas += [f"    {latex(f)} = {latex(v)}" for f, v in d.fields.items()]
-    if d.perturbation.potential is not None:
-        formulas.append(f"    G = {latex(d.perturbation.potential)}")
-    text = (
-        f"{m.name}: the memoryless map to order {d.order} ({d.regime} regime), generated by memcorr.\n\n"
-        f"theta_{{n+1}} = theta_n - {m.h} * (Psi_0 + {m.h} Psi_1 + ...), per coordinate j.\n\n"
-        f"Source program:\n\n{source}\n\nFormulas (LaTeX):\n\n" + "\n".join(formulas)
-    )
-    for note in d.notes:
-        text += f"\n\nNote: {note}"
-    return 'r"""' + text.replace('"""', "'''") + '\n"""'

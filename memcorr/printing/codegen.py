@@ -1,0 +1,310 @@
+"""The code generator the NumPy and torch backends share.
+
+Input: ``Derivation``. Output: the function definitions of a generated module —
+``_psi0``, ``_psi1``, …, ``_states0``, …, ``_potential`` — each a positional
+function of ``(theta, L[, n], *hyperparameters)`` whose body calls the loss
+protocol of api.md (``L.grad``, ``L.value``, ``L.hvp``, ``L.dgrad``), and the
+pieces every module has (docstring, ``HYPER``, argument checks).
+
+Each formula becomes one function body: the atoms turn into protocol calls, one
+call per distinct atom, innermost first; common subexpressions are computed
+once (``sympy.cse``). A backend (``numpy.py``, ``torch.py``) is a printer
+subclass naming its array library, plus the public functions around these
+definitions. Names in the generated code are validated identifiers: user text
+is never evaluated.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ..calculus import LOSS, THETA, FieldSymbol, G, is_scalar, outer_atoms
+from ..errors import DerivationError
+from ..present import unfold
+from .latex import latex
+
+RESERVED = {
+    "numpy",
+    "torch",
+    "sum",
+    "range",
+    "theta",
+    "L",
+    "g",
+    "h",
+    "n",
+    "order",
+    "hyper",
+    "p",
+    "loss_value",
+    "HYPER",
+    "ORDER",
+    "REGIME",
+    "STATES",
+}
+# keyword arguments of the generated functions and keys of a torch parameter group
+OWN_KEYWORDS = ("order", "n", "lr", "params")
+
+
+def identifier(name: str) -> str:
+    """A Python name for a program name: checked, and moved aside from keywords and our own."""
+    if not name.isidentifier():
+        raise ValueError(f"{name!r} is not an identifier")
+    return f"{name}_" if keyword.iskeyword(name) or name in RESERVED or name.startswith("_") else name
+
+
+class ProtocolPrinter(NumPyPrinter):
+    """Array code for per-coordinate fields; atoms become loss-protocol calls on ``theta``.
+
+    ``_module`` names the array library (sympy's NumPy printer prefixes its functions with it)."""
+
+    def __init__(self, names: dict):
+        super().__init__({"fully_qualified_modules": True})
+        self.names = names
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr, expr.name)
+
+    _print_FieldSymbol = _print_Symbol
+    _print_LossValue = _print_Symbol
+    _print_Dummy = _print_Symbol
+
+    def zeros(self) -> str:
+        return f"{self._module}.zeros_like(theta)"
+
+    def _field(self, expr):
+        """An atom's argument as an array: a constant field (like ``Hess(1)``) is broadcast."""
+        code = self._print(expr)
+        return f"({code} + {self.zeros()})" if is_scalar(expr) else code
+
+    def _print_Hess(self, expr):
+        return f"L.hvp(theta, {self._field(expr.args[0])})"
+
+    def _print_Dk(self, expr):
+        return f"L.dgrad(theta, {', '.join(self._field(a) for a in expr.args)})"
+
+    def _print_Norm(self, expr):
+        return f"{self._module}.linalg.norm({self._field(expr.args[0])})"
+
+    def _print_Dot(self, expr):
+        return f"{self._module}.sum({self._field(expr.args[0])} * {self._field(expr.args[1])})"
+
+    def _print_CoordSum(self, expr):
+        return f"{self._module}.sum({self._field(expr.args[0])})"
+
+    def _print_Sum(self, expr):
+        """A sum over past steps. An elementwise summand is evaluated for all steps at once
+        (the step index as a column against the coordinates); one with reductions or loss
+        calls loops. The zero start keeps an empty sum (n = 0) array-shaped."""
+        term, (var, lo, hi) = expr.args
+        v, body = self._print(var), self._print(term)
+        lo, hi = self._print(lo), self._print(hi)
+        if outer_atoms(term):
+            return f"sum(({body} for {v} in range({lo}, {hi} + 1)), {self.zeros()})"
+        steps = f"{self._module}.arange({lo}, {hi} + 1)"
+        if is_scalar(term):  # the same in every coordinate: one value per step
+            return f"{self._module}.sum((lambda {v}: {body} + 0 * {v})({steps}), axis=0)"
+        steps += ".reshape((-1,) + (1,) * theta.ndim)"
+        return f"{self._module}.sum((lambda {v}: {body} + {self.zeros()})({steps}), axis=0)"
+
+    def _print_Min(self, expr):
+        return self._nested(f"{self._module}.minimum", expr.args)
+
+    def _print_Max(self, expr):
+        return self._nested(f"{self._module}.maximum", expr.args)
+
+    def _nested(self, func, args):
+        code = self._print(args[0])
+        for a in args[1:]:
+            code = f"{func}({code}, {self._print(a)})"
+        return code
+
+    def _print_Heaviside(self, expr):
+        return f"{self._module}.heaviside({self._print(expr.args[0])}, 0.5)"
+
+
+def _innermost_first(exprs) -> list:
+    """Every atom of ``exprs`` (arguments included), innermost first."""
+    order: list = []
+
+    def visit(e):
+        for atom in sorted(outer_atoms(e), key=sp.default_sort_key):  # stable across runs
+            for arg in atom.args:
+                visit(arg)
+            if atom not in order:
+                order.append(atom)
+
+    for e in exprs:
+        visit(e)
+    return order
+
+
+def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=False) -> list[str]:
+    """Statements computing ``exprs``; the last line returns them (as a tuple if asked), as arrays
+    shaped like ``theta`` unless ``scalar``."""
+    # sums over steps are loops: computed first, whole, so that no subexpression of a summand
+    # (which may hold the loop variable) is moved out of its loop
+    sums = sorted({e for x in exprs for e in x.atoms(sp.Sum)}, key=sp.default_sort_key)
+    sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
+    exprs = [x.xreplace(sum_temps) for x in exprs]
+    atoms = _innermost_first(exprs)
+    # temporaries are fields: a linear atom must not pull them out of its argument as scalars
+    temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
+
+    def replace(e):  # atoms -> temporaries, innermost first
+        return e.xreplace({a: temps[a] for a in outer_atoms(e)}) if outer_atoms(e) else e
+
+    definitions = [a.func(*[replace(arg) for arg in a.args]) for a in atoms]
+    outputs = [replace(e) for e in exprs]
+    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol), order="none")
+    assignments = list(subs) + list(zip(temps.values(), reduced[: len(atoms)]))
+    everything = [e for _, e in assignments] + reduced[len(atoms) :] + sums
+    lines = []
+    if any(e.has(G) for e in everything):
+        lines.append("g = L.grad(theta)")
+    if any(e.has(LOSS) for e in everything):
+        lines.append("loss_value = L.value(theta)")
+    lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
+    for sym, e in _dependency_order(assignments):
+        lines.append(f"{sym} = {printer.doprint(e)}")
+    shape = "" if scalar else f" + {printer.zeros()}"
+    results = [f"{printer.doprint(e)}{shape}" for e in reduced[len(atoms) :]]
+    lines.append("return " + ", ".join(results) + ("," if as_tuple and len(results) == 1 else ""))
+    return lines
+
+
+def _dependency_order(assignments):
+    pending = list(assignments)
+    done: set = set()
+    defined = {sym for sym, _ in assignments}
+    ordered = []
+    while pending:
+        for i, (sym, e) in enumerate(pending):
+            if (e.free_symbols & defined) <= done:
+                ordered.append(pending.pop(i))
+                done.add(sym)
+                break
+        else:
+            raise ValueError("cyclic assignments in generated code")
+    return ordered
+
+
+@dataclass
+class Generated:
+    """What a backend wraps: the private definitions and the text of the calls into them.
+
+    ``call`` passes ``theta, L[, n]`` and the hyperparameters from a dict ``p``; ``sig_n`` is the
+    finite regime's ``n`` argument (``", n=None"`` or ``""``); ``n_check`` the lines that insist on it."""
+
+    definitions: str
+    call: str
+    sig_n: str
+    n_check: str
+    constants: str
+    docstring: str
+    penalty_note: str
+    has_potential: bool
+    reason: str
+
+
+def generate(d, printer_class) -> Generated:
+    """The definitions of every formula of ``d`` printed by ``printer_class``; code is generated from
+    the exact long forms (``d.expansion``), which the short ones equal."""
+    m = d.model
+    clash = sorted(set(OWN_KEYWORDS) & set(m.params))
+    if clash:
+        raise DerivationError(
+            f"a parameter named `{clash[0]}` clashes with the `{clash[0]}` argument of the generated code; rename it"
+        )
+    finite = d.regime == "finite"
+    names = {THETA: "theta", G: "g", LOSS: "loss_value", m.h: "h", m.n: "n"}
+    names.update({p.symbol: identifier(p.name) for p in m.params.values()})
+    x = d.expansion
+    potential = d.perturbation.potential
+    penalty = [unfold(potential)] if potential is not None else []
+    # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
+    for e in [x.update, *x.corrections, *[s for series in x.states.values() for s in series], *penalty]:
+        for dummy in sorted(e.atoms(sp.Dummy), key=sp.default_sort_key):
+            names.setdefault(dummy, f"_k{len(names)}")
+    printer = printer_class(names)
+    n_arg = ", n" if finite else ""
+    params = ", ".join(names[p.symbol] for p in m.params.values())
+    head = f"theta, L{n_arg}" + (f", {params}" if params else "")
+
+    formulas = [("_psi0", [x.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(x.corrections, 1)]
+    formulas += [("_potential", penalty)] if penalty else []
+    series = list(x.states.values())
+    n_states = max((len(s) for s in series), default=0)
+    formulas += [(f"_states{r}", [s[r] for s in series]) for r in range(n_states)]
+    defs = []
+    for fname, exprs in formulas:
+        body = function_body(exprs, printer, as_tuple=fname.startswith("_states"), scalar=fname == "_potential")
+        defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
+    defs.append(f"_PSI = [{', '.join(f'_psi{r}' for r in range(d.order + 1))}]")
+    defs.append(f"_STATES = [{', '.join(f'_states{r}' for r in range(n_states))}]")
+
+    state_names = ", ".join(repr(s) for s in x.states)
+    constants = (
+        f"HYPER = {{{', '.join(f'{p.name!r}: {p.default!r}' for p in m.params.values())}}}\n"
+        f"REGIME = {d.regime!r}\nORDER = {d.order}\nSTATES = ({state_names}{',' if len(x.states) == 1 else ''})\n"
+    )
+    p = d.perturbation
+    return Generated(
+        definitions="\n\n\n".join(defs),
+        call=f"theta, L{n_arg}" + "".join(f", p[{q.name!r}]" for q in m.params.values()),
+        sig_n=", n=None" if finite else "",
+        n_check='    if n is None:\n        raise TypeError("the finite-n form needs the step counter n=")\n'
+        if finite
+        else "",
+        constants=constants,
+        docstring=_docstring(d),
+        penalty_note=_penalty_note(d),
+        has_potential=p.potential is not None,
+        reason=p.reason or "",
+    )
+
+
+CHECKS = """def _checked(hyper):
+    unknown = sorted(set(hyper) - set(HYPER))
+    if unknown:
+        raise TypeError(f"unknown hyperparameters {unknown}; this optimizer has {sorted(HYPER)}")
+    p = {**HYPER, **hyper}
+    missing = sorted(k for k, v in p.items() if v is None)
+    if missing:
+        raise TypeError(f"no default for {missing}: pass them as keywords")
+    return p
+
+
+def _order(order):
+    if not 0 <= order <= ORDER:
+        raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
+"""
+
+
+def _penalty_note(d) -> str:
+    p = d.perturbation
+    if p.potential is None:
+        return "no potential was found"
+    return f"{p.form} form, " + ("exact" if p.exact else f"leading order, remainder {p.remainder_order}")
+
+
+def _docstring(d) -> str:
+    m = d.model
+    source = "\n".join("    " + line for line in m.checked.program.source.strip().splitlines())
+    formulas = [f"    \\Psi_0 = {latex(d.update)}"]
+    formulas += [f"    \\Psi_{r} = {latex(c)}" for r, c in enumerate(d.corrections, 1)]
+    formulas += [f"    {latex(f)} = {latex(v)}" for f, v in d.fields.items()]
+    if d.perturbation.potential is not None:
+        formulas.append(f"    G = {latex(d.perturbation.potential)}")
+    text = (
+        f"{m.name}: the memoryless map to order {d.order} ({d.regime} regime), generated by memcorr.\n\n"
+        f"theta_{{n+1}} = theta_n - {m.h} * (Psi_0 + {m.h} Psi_1 + ...), per coordinate j.\n\n"
+        f"Source program:\n\n{source}\n\nFormulas (LaTeX):\n\n" + "\n".join(formulas)
+    )
+    for note in d.notes:
+        text += f"\n\nNote: {note}"
+    return 'r"""' + text.replace('"""', "'''") + '\n"""'
