@@ -254,7 +254,8 @@ class Norm(ScalarAtom):
         return Dot(e, directional(e, u)) / self
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\left\lVert {_arg(printer, self.args[0])} \right\rVert", exp)
+        tex = rf"\left\lVert {_arg(printer, self.args[0])} \right\rVert"
+        return f"{tex}^{{{exp}}}" if exp else tex  # ‖E‖², not (‖E‖)²
 
 
 class Dot(ScalarAtom):
@@ -297,7 +298,19 @@ class CoordSum(ScalarAtom):
         return CoordSum(directional(self.args[0], u))
 
     def _latex(self, printer, exp=None):
-        return _power(rf"\sum_i \left({_arg(printer, self.args[0])}\right)_i", exp)
+        """``‖E‖₁`` for ``Σ|E|``, ``‖E‖²`` for ``ΣE²``, ``⟨A, B⟩`` for ``Σ A B``, else ``Σ_i (E)_i``."""
+        e = self.args[0]
+        factors = sp.Mul.make_args(e)
+        if isinstance(e, sp.Abs) and isinstance(e.args[0], FieldSymbol):
+            tex = rf"\left\lVert {_arg(printer, e.args[0])} \right\rVert_1"
+        elif e.is_Pow and e.exp == 2 and isinstance(e.base, FieldSymbol):
+            return rf"\left\lVert {_arg(printer, e.base)} \right\rVert^{{{2 * (exp or 1)}}}"
+        elif len(factors) == 2 and all(isinstance(f, FieldSymbol) for f in factors):
+            first, second = sorted(factors, key=lambda f: f == G)  # the gradient second: ⟨θ, ∇L⟩
+            tex = rf"\left\langle {_arg(printer, first)}, {_arg(printer, second)} \right\rangle"
+        else:
+            tex = rf"\sum_i \left({_arg(printer, e)}\right)_i"
+        return _power(tex, exp)
 
 
 def outer_atoms(expr) -> set:

@@ -37,23 +37,37 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
+def write_all(files: dict[str, str]) -> None:
+    """Write every file or none: each goes to a temporary file in its folder first, and only when all
+    are written are they renamed into place."""
     import tempfile
 
-    folder, name = os.path.split(path)
-    os.makedirs(folder or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
+    for path in files:
+        if os.path.isdir(path):  # the one rename that would fail after others succeeded
+            raise IsADirectoryError(21, "a folder is in the way", path)
+    temps: list[tuple[str, str]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        for path, text in files.items():
+            folder, name = os.path.split(path)
+            os.makedirs(folder or ".", exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
+            temps.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
-EMITTERS = {"numpy": ("{name}_numpy.py", "to_numpy"), "json": ("{name}.json", "to_json")}
+EMITTERS = {
+    "latex": ("{name}.tex", lambda d: d.to_latex(standalone=True)),
+    "numpy": ("{name}_numpy.py", lambda d: d.to_numpy()),
+    "torch": ("{name}_torch.py", lambda d: d.to_torch()),
+    "json": ("{name}.json", lambda d: d.to_json()),
+}
 
 
 def cmd_derive(args) -> int:
@@ -69,11 +83,10 @@ def cmd_derive(args) -> int:
     d = derive(args.file, order=args.order, regime=args.regime, target=args.target, params=_param_texts(args.param))
     _warn(d.model)
     # generate everything before writing anything
-    files = {EMITTERS[f][0].format(name=d.name): getattr(d, EMITTERS[f][1])() for f in formats}
+    files = {os.path.join(args.output, EMITTERS[f][0].format(name=d.name)): EMITTERS[f][1](d) for f in formats}
     print(d.summary())
-    for filename, text in files.items():
-        path = os.path.join(args.output, filename)
-        _write_atomically(path, text)
+    write_all(files)
+    for path in files:
         print(f"wrote {path}")
     return 0
 
@@ -158,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
         default="map",
         help="the memoryless map, or the modified flow of method.md §5",
     )
-    d.add_argument("--emit", help="comma-separated formats to write: numpy, json")
+    d.add_argument("--emit", help="comma-separated formats to write: latex, numpy, torch, json")
     d.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="fix a parameter to a number in the result (repeatable)"
     )

@@ -97,15 +97,18 @@ class Derivation:
 
         return to_json(self)
 
-    def _repr_latex_(self) -> str:
-        """Jupyter renders a derivation as its update and corrections."""
-        from .printing.latex import latex
+    def to_latex(self, standalone: bool = False) -> str:
+        """An ``align`` block in paper notation: the program, the memoryless map, the states, the
+        implied loss and its verdict; ``standalone``: a document that compiles with ``pdflatex``."""
+        from .printing.latex import derivation_tex
 
-        head = "\\tilde\\Psi" if self.target == "flow" else "\\Psi"
-        rows = [f"{head}_{{{r}}} &= {latex(e)}" for r, e in enumerate([self.update, *self.corrections])]
-        if self.perturbation.potential is not None:
-            rows.append(f"G &= {latex(self.perturbation.potential)}")
-        return "$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$"
+        return derivation_tex(self, standalone)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter renders a derivation as its update, corrections and potential."""
+        from .printing.latex import formula_rows
+
+        return "$\\begin{aligned}" + " \\\\ ".join(formula_rows(self)) + "\\end{aligned}$"
 
     def to_numpy(self) -> str:
         """The generated NumPy module (api.md), as source text."""

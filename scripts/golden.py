@@ -1,9 +1,12 @@
-"""Regenerate the golden files in derivations/generated/ (or check them with --check).
+"""Regenerate the bundled library's committed outputs in derivations/generated/ (or check them).
 
-For every bundled program: NAME.txt (the stationary map, its modified flow and the
-finite-n summaries) and
-NAME_numpy.py (the generated stationary module). tests/test_golden.py fails when
-these are stale.
+For every bundled program at order 1:
+- NAME.txt: the terminal summaries of the stationary map, its modified flow and the finite regime;
+- stationary/ and finite/ (where the program allows): NAME.tex, NAME_numpy.py, NAME_torch.py,
+  NAME.json, exactly what `memcorr derive NAME [--regime finite] --emit latex,numpy,torch,json -o DIR`
+  writes.
+
+tests/test_golden.py fails when any is stale.
 
     python scripts/golden.py            # rewrite
     python scripts/golden.py --check    # exit 1 and list what is stale
@@ -17,8 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import memcorr  # noqa: E402
+from memcorr.cli import EMITTERS  # noqa: E402
 
 OUT = ROOT / "derivations" / "generated"
+
+
+def emitted(d, folder: Path) -> dict[Path, str]:
+    return {folder / pattern.format(name=d.name): emit(d) for pattern, emit in EMITTERS.values()}
 
 
 def expected() -> dict[Path, str]:
@@ -26,18 +34,20 @@ def expected() -> dict[Path, str]:
     for path in sorted((ROOT / "derivations").glob("*.opt")):
         stationary = memcorr.derive(path)
         flow = memcorr.derive(path, target="flow").summary()
+        files |= emitted(stationary, OUT / "stationary")
         try:
-            finite = memcorr.derive(path, regime="finite").summary()
+            finite = memcorr.derive(path, regime="finite")
+            files |= emitted(finite, OUT / "finite")
+            finite_text = finite.summary()
         except memcorr.DerivationError as err:
-            finite = f"finite regime: not derived: {err}"
-        files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite}\n"
-        files[OUT / f"{path.stem}_numpy.py"] = stationary.to_numpy()
+            finite_text = f"finite regime: not derived: {err}"
+        files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n"
     return files
 
 
 def stale() -> list[Path]:
     want = expected()
-    extra = [p for p in OUT.glob("*") if p not in want]
+    extra = [p for p in OUT.rglob("*") if p.is_file() and p not in want]
     return [p for p, text in want.items() if not p.exists() or p.read_text(encoding="utf-8") != text] + extra
 
 
@@ -50,12 +60,12 @@ def main():
         for p in paths:
             print(f"stale: {p.relative_to(ROOT)}")
         sys.exit(1 if paths else 0)
-    OUT.mkdir(parents=True, exist_ok=True)
     want = expected()
-    for p in OUT.glob("*"):
-        if p not in want:
+    for p in OUT.rglob("*"):
+        if p.is_file() and p not in want:
             p.unlink()
     for p, text in want.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     print(f"wrote {len(want)} files to {OUT.relative_to(ROOT)}")
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import BUNDLED
+from conftest import BUNDLED, ROOT
 
 import memcorr
 from memcorr.losses import builtin
@@ -108,11 +108,42 @@ def test_far_point_is_a_derivation_error(run_cli, tmp_path):
 
 
 def test_failed_emit_leaves_no_partial_file(run_cli, tmp_path):
-    blocker = tmp_path / "heavy_ball_numpy.py"
-    blocker.mkdir()  # a folder where the file should go: the rename fails
-    status, _, err = run_cli("derive", "heavy_ball", "--emit", "numpy", "-o", tmp_path)
+    blocker = tmp_path / "heavy_ball_torch.py"
+    blocker.mkdir()  # a folder where one file should go: none of the four is written
+    status, _, err = run_cli("derive", "heavy_ball", "--emit", "latex,numpy,torch,json", "-o", tmp_path)
     assert status == 2 and "error" in err and "Traceback" not in err
-    assert [p.name for p in tmp_path.iterdir()] == ["heavy_ball_numpy.py"]
+    assert [p.name for p in tmp_path.iterdir()] == ["heavy_ball_torch.py"]
+
+
+def test_a_failing_emitter_writes_nothing(run_cli, tmp_path, monkeypatch):
+    from memcorr import cli
+
+    def broken(d):
+        raise memcorr.DerivationError("the torch emitter failed")
+
+    monkeypatch.setitem(cli.EMITTERS, "torch", ("{name}_torch.py", broken))
+    status, _, err = run_cli("derive", "heavy_ball", "--emit", "latex,numpy,torch,json", "-o", tmp_path / "out")
+    assert status == 2 and "the torch emitter failed" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_emit_all_four_formats(run_cli, tmp_path):
+    status, out, err = run_cli("derive", "adamw", "--emit", "latex,numpy,torch,json", "-o", tmp_path)
+    assert status == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["adamw.json", "adamw.tex", "adamw_numpy.py", "adamw_torch.py"]
+    imports = [
+        line for line in (tmp_path / "adamw_torch.py").read_text().splitlines() if line.startswith(("import", "from"))
+    ]
+    assert imports == ["import torch"]
+    assert (tmp_path / "adamw.tex").read_text().startswith("\\documentclass")
+
+
+def test_derive_prints_the_bundled_result(run_cli):
+    status, out, _ = run_cli("derive", "adamw")
+    assert status == 0
+    committed = (ROOT / "derivations" / "generated" / "adamw.txt").read_text(encoding="utf-8")
+    assert committed.startswith(out)
 
 
 def test_verify_command(run_cli, tmp_path):

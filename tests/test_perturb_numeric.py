@@ -7,12 +7,10 @@ not exact, the remainder is nonzero at a random point and shrinks with the small
 parameters at the order it states.
 """
 
-import random
-
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import BUNDLED, GOOD, derived
+from conftest import BUNDLED, GOOD, derived, short_memory
 
 import memcorr
 from memcorr.evaluate import evaluate
@@ -20,21 +18,6 @@ from memcorr.losses import nonconvex
 from memcorr.present import unfold
 
 PROGRAMS = [p for p in BUNDLED + GOOD if p.stem != "decaying_step"]
-
-
-def short_memory(d) -> dict:
-    """Hyperparameters with short memory (so that h can be small against every time scale)."""
-    rng = random.Random(d.name)
-    values = {}
-    for name, p in d.model.params.items():
-        dom = p.domain
-        if p.small:
-            values[name] = 0.1
-        elif dom is not None and dom.lo == 0 and dom.hi == 1:
-            values[name] = rng.uniform(0.3, 0.7)
-        else:
-            values[name] = p.default if p.default is not None else 0.5
-    return values
 
 
 class Perturbed:

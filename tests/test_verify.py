@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import BUNDLED, GOOD
+from conftest import BUNDLED, GOOD, NOT_FINITE, NOT_STATIONARY
 
 import memcorr
 from memcorr.losses import builtin
@@ -34,7 +34,6 @@ PARAMS = {
     "lion_softsign": dict(beta1=0.5, beta2=0.8, eps=0.5, wd=0.05),
 }
 EXACT = {"gd", "lion"}  # no memory effect at first order: corrected = uncorrected = true map
-NOT_FINITE = {"adabelief", "nesterov_velocity"}  # states outside the finite-n class
 
 
 def check_orders(report, name):
@@ -63,10 +62,10 @@ def test_bundled_finite(path):
     check_orders(verify(d, LOSS, X0, PARAMS.get(path.stem, {})), path.stem)
 
 
-@pytest.mark.parametrize("name", sorted(NOT_FINITE))
-def test_finite_regime_outside_its_class_says_why(name):
+@pytest.mark.parametrize("path", [p for p in BUNDLED + GOOD if p.stem in NOT_FINITE], ids=lambda p: p.stem)
+def test_finite_regime_outside_its_class_says_why(path):
     with pytest.raises(memcorr.DerivationError, match="finite regime"):
-        memcorr.derive(name, regime="finite")
+        memcorr.derive(path, regime="finite")
 
 
 def test_a_wrong_coefficient_is_caught():
@@ -89,20 +88,6 @@ OUTSIDE_PARAMS = {
     "layout": {},
     "signum": {},
 }
-OUTSIDE_NOT_STATIONARY = {("stationary", "decaying_step")}  # n outside decaying powers: finite only
-OUTSIDE_NOT_FINITE = {
-    # states fed by other states or nonlinear recursions: issue "the finite regime for every program"
-    "adadelta_torch",
-    "nadam_torch",
-    "rmsprop_momentum",
-    "lookahead_grad",
-    "nested_ema",
-    "velocity_heavy_ball",
-    "reduction_upstream",
-    "nesterov_lookahead",
-    "nesterov_sutskever",
-    "geometric_weights",
-}
 
 
 def emitted_module(path, tmp_path, regime, run_cli):
@@ -121,7 +106,7 @@ def emitted_module(path, tmp_path, regime, run_cli):
 @pytest.mark.parametrize("regime", ["stationary", "finite"])
 @pytest.mark.parametrize("path", GOOD, ids=lambda p: p.stem)
 def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tmp_path, run_cli):
-    if (regime, path.stem) in OUTSIDE_NOT_STATIONARY or (regime == "finite" and path.stem in OUTSIDE_NOT_FINITE):
+    if path.stem in (NOT_FINITE if regime == "finite" else NOT_STATIONARY):
         with pytest.raises(memcorr.DerivationError):
             memcorr.derive(path, regime=regime)
         return

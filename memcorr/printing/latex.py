@@ -1,21 +1,365 @@
-"""LaTeX of per-coordinate expressions (coordinate ``j``, paper notation).
+"""LaTeX in paper notation: formulas, the program as equations, the whole derivation.
 
-Input: sympy expressions in the atoms of ``calculus``. Output: LaTeX strings.
-The atoms print themselves (their ``_latex`` methods); this printer adds the
-names: ``beta1`` -> ``\\beta_{1}`` (sympy's own convention), ``h`` as given.
+Input: sympy expressions in the atoms of ``calculus`` (and, for ``to_latex``, a
+``Derivation``). Output: LaTeX strings. Notation: coordinate ``j``
+(``\\partial_j L``, ``\\theta_j``), whole vectors inside the atoms' arguments
+(``\\nabla^2 L[\\Psi_0]``, ``\\|\\nabla L\\|_1``), Greek letters and subscripts for
+parameter names (``beta1`` → ``\\beta_1``), ``eps`` → ``\\varepsilon``, weight decay
+(``wd``, ``weight_decay``) → ``\\lambda``, the step ``lr`` → ``\\eta`` — each only
+where no other name of the program already prints so. The atoms print
+themselves (their ``_latex`` methods); this printer supplies the names.
 """
 
 from __future__ import annotations
 
+import re
+
+import sympy as sp
 from sympy.printing.latex import LatexPrinter
+
+from ..calculus import FieldSymbol, G
+from ..parse import Assign, Call, Chain, History, IndexedSum, Name, Neg, Num, Pow, StateDecl
+
+ALIASES = {
+    "eps": r"\varepsilon",
+    "epsilon": r"\varepsilon",
+    "wd": r"\lambda",
+    "weight_decay": r"\lambda",
+    "lam": r"\lambda",
+    "lr": r"\eta",
+}
+WIDTH = 80  # visible characters per line of a displayed formula before it is broken
+
+
+def symbol_tex(name: str) -> str:
+    """The paper name of a program name, without regard to the rest of the program."""
+    if name in ALIASES:
+        return ALIASES[name]
+    tex = LatexPrinter()._print_Symbol(sp.Symbol(name))
+    # a word that is not a Greek letter is upright, as a name and not a product of letters
+    return re.sub(r"^([A-Za-z]{2,})(?=_|$)", r"\\mathrm{\1}", tex)
+
+
+def paper_names(names) -> dict[str, str]:
+    """Paper names for the program's names: an alias gives way when two names would print alike."""
+    plain = {name: LatexPrinter()._print_Symbol(sp.Symbol(name)) for name in names}
+    taken = {tex for tex in plain.values()}
+    out = {}
+    for name in names:
+        tex = symbol_tex(name)
+        out[name] = tex if tex == plain[name] or tex not in taken else r"\mathrm{" + name.replace("_", r"\_") + "}"
+        taken.add(out[name])
+    return out
 
 
 class MemcorrLatexPrinter(LatexPrinter):
-    """sympy's LaTeX printer with the field atoms' notation."""
+    """sympy's LaTeX printer with the program's paper names."""
 
-    def __init__(self, settings=None):
-        super().__init__({"mul_symbol": None, **(settings or {})})
+    def __init__(self, names: dict[str, str] | None = None):
+        # a thin space between factors: "\\partial_j L \\eta" would read as one symbol L\\eta
+        super().__init__({"mul_symbol": r"\,"})
+        self.names = names or {}
+
+    def _print_Pow(self, expr, exp=None):
+        if isinstance(expr.base, FieldSymbol) and expr.base == G and expr.exp.is_positive and expr.exp != sp.S.Half:
+            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
+        return super()._print_Pow(expr)
+
+    def _print_Symbol(self, expr, style="plain"):
+        if expr.name in self.names:
+            return self.names[expr.name]
+        if expr.name in ALIASES or re.fullmatch(r"[A-Za-z]{2,}", expr.name):
+            return symbol_tex(expr.name)
+        return super()._print_Symbol(expr, style)
 
 
-def latex(expr) -> str:
-    return MemcorrLatexPrinter().doprint(expr)
+def latex(expr, names: dict[str, str] | None = None) -> str:
+    return MemcorrLatexPrinter(names).doprint(expr)
+
+
+def visible(tex: str) -> int:
+    """Roughly how wide ``tex`` sets: a command counts as one symbol, sizing and braces as none."""
+    tex = re.sub(r"\\(left|right|Bigl|Bigr|frac|mathrm|operatorname)\b", "", tex)
+    return len(re.sub(r"[{}_^ ]", "", re.sub(r"\\[A-Za-z]+", "x", tex)))
+
+
+def broken(expr, printer: MemcorrLatexPrinter) -> list[str]:
+    """``expr`` as lines of at most ``WIDTH`` visible characters where it is a long sum (or a
+    factor times one): the sum is split between its terms, the factor kept in front."""
+    tex = printer.doprint(expr)
+    if visible(tex) <= WIDTH:
+        return [tex]
+    if expr.is_Add:
+        return _lines([printer._print(t) for t in printer._as_ordered_terms(expr)])
+    if expr.is_Mul:
+        sums = [f for f in expr.args if f.is_Add]
+        inner = max(sums, key=lambda f: visible(printer.doprint(f)), default=None)
+        rest = printer.doprint(sp.Mul(*[f for f in expr.args if f is not inner]))
+        if inner is not None and visible(rest) < WIDTH // 2:  # a short factor times a long sum
+            lines = _lines([printer._print(t) for t in printer._as_ordered_terms(inner)])
+            lines[0] = rf"{'' if rest == '1' else rest} \Bigl[{lines[0]}"
+            lines[-1] += r"\Bigr]"
+            return lines
+    return [tex]
+
+
+def _lines(terms: list[str]) -> list[str]:
+    lines = [terms[0]]
+    for t in terms[1:]:
+        joined = t if t.startswith("-") else f"+ {t}"
+        if visible(lines[-1]) + visible(joined) > WIDTH:
+            lines.append(joined)
+        else:
+            lines[-1] += f" {joined}"
+    return lines
+
+
+def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) -> list[str]:
+    """Rows of an ``align``: ``lhs & = …`` and its continuation lines."""
+    lines = broken(expr, printer)
+    out = [f"{lhs} &{relation} {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
+    return [row + ("" if numbered and i == len(out) - 1 else r" \nonumber") for i, row in enumerate(out)]
+
+
+# ------------------------------------------------------------- the program as equations
+ADD, MUL, NEG, POW, ATOM = range(5)
+FUNCTION_TEX = {"sign": r"\operatorname{sign}", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh"}
+
+
+class ProgramTex:
+    """The statements of a checked program as LaTeX, per coordinate ``j``."""
+
+    def __init__(self, checked, names: dict[str, str]):
+        self.names = names
+        self.states = set(checked.states)
+        self.fields = self.states | {s.target for s in checked.statements if s.target != "theta"}
+
+    def name(self, node_id: str, whole: bool) -> tuple[str, int]:
+        if node_id == "theta":
+            return (r"\theta" if whole else r"\theta_j"), ATOM
+        if node_id == "g":
+            return (r"\nabla L" if whole else r"\partial_j L"), NEG  # no parentheses in products, some in powers
+        if node_id == "loss":
+            return "L", ATOM
+        tex = self.names.get(node_id, symbol_tex(node_id))
+        if node_id in self.fields and not whole:
+            return f"{{{tex}}}_{{j}}", ATOM
+        return tex, ATOM
+
+    def expr(self, node, whole: bool = False) -> tuple[str, int]:
+        """LaTeX of ``node`` and its precedence (how tightly it binds)."""
+        if isinstance(node, Num):
+            return _number(node.text), ATOM
+        if isinstance(node, Name):
+            return self.name(node.id, whole)
+        if isinstance(node, Neg):
+            return f"-{self.wrap(node.operand, whole, NEG)}", NEG
+        if isinstance(node, Chain):
+            return self.chain(node, whole)
+        if isinstance(node, Pow):
+            exponent, _ = self.expr(node.exponent, whole)
+            return f"{self.wrap(node.base, whole, ATOM)}^{{{exponent}}}", POW
+        if isinstance(node, History):
+            base, _ = self.name(node.name, True)
+            index, _ = self.expr(node.index, whole)
+            return f"{base}^{{({index})}}" + ("" if whole else "_j"), ATOM
+        if isinstance(node, IndexedSum):
+            lo, hi = self.expr(node.lo, whole)[0], self.expr(node.hi, whole)[0]
+            return rf"\sum_{{{node.index}={lo}}}^{{{hi}}} {self.wrap(node.body, whole, MUL)}", MUL
+        if isinstance(node, Call):
+            return self.call(node, whole)
+        raise TypeError(f"no LaTeX for {type(node).__name__}")
+
+    def wrap(self, node, whole: bool, at_least: int) -> str:
+        tex, prec = self.expr(node, whole)
+        return rf"\left({tex}\right)" if prec < at_least else tex
+
+    def chain(self, node: Chain, whole: bool) -> tuple[str, int]:
+        if node.ops[0] in "+-":
+            tex = self.expr(node.operands[0], whole)[0]
+            for op, x in zip(node.ops, node.operands[1:]):
+                tex += f" {op} {self.wrap(x, whole, MUL if op == '-' else ADD + 1)}"
+            return tex, ADD
+        tex, prec = self.expr(node.operands[0], whole)
+        for op, x in zip(node.ops, node.operands[1:]):
+            if op == "/":
+                tex, prec = rf"\frac{{{tex}}}{{{self.expr(x, whole)[0]}}}", ATOM
+            else:
+                left = rf"\left({tex}\right)" if prec < MUL else tex
+                right, rprec = self.expr(x, whole)
+                right = rf"\left({right}\right)" if rprec <= MUL or right.startswith("-") else right
+                tex, prec = f"{left} {right}" if not right[0].isdigit() else rf"{left} \cdot {right}", MUL
+        return tex, prec
+
+    def call(self, node: Call, whole: bool) -> tuple[str, int]:
+        f, args = node.func, node.args
+        if f in ("grad", "loss", "norm", "dot", "sum"):  # functions of the whole vector
+            inner = [self.expr(a, True)[0] for a in args]
+            if f == "grad":
+                return (r"\nabla L" if whole else r"\partial_j L") + rf"\left({inner[0]}\right)", MUL
+            if f == "loss":
+                return rf"L\left({inner[0]}\right)", ATOM
+            if f == "norm":
+                return rf"\left\lVert {inner[0]} \right\rVert", ATOM
+            if f == "dot":
+                return rf"\left\langle {inner[0]}, {inner[1]} \right\rangle", ATOM
+            return rf"\sum_i \left({inner[0]}\right)_i", MUL
+        inner = [self.expr(a, whole)[0] for a in args]
+        if f == "sqrt":
+            return rf"\sqrt{{{inner[0]}}}", ATOM
+        if f == "abs":
+            return rf"\left|{inner[0]}\right|", ATOM
+        if f in ("max", "min"):
+            return rf"\{f}\left({inner[0]}, {inner[1]}\right)", ATOM
+        return rf"{FUNCTION_TEX[f]}\left({inner[0]}\right)", ATOM
+
+    def rows(self, program) -> list[str]:
+        """One row per state's start and per statement: states and θ are updated (``←``),
+        temporaries defined (``=``)."""
+        out = []
+        for item in program.items:
+            if isinstance(item, StateDecl):
+                init = self.expr(item.init)[0] if item.init is not None else "0"
+                out.append(rf"{{{self.name(item.name, True)[0]}}}^{{(0)}}_j &= {init} \nonumber")
+            elif isinstance(item, Assign):
+                arrow = r"\leftarrow" if item.target == "theta" or item.target in self.states else "="
+                out.append(rf"{self.name(item.target, False)[0]} &{arrow} {self.expr(item.expr)[0]} \nonumber")
+        return out
+
+
+def _number(text: str) -> str:
+    """``1e-8`` → ``10^{-8}``, ``2.5e-3`` → ``2.5 \\cdot 10^{-3}``."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if not exponent:
+        return text
+    power = rf"10^{{{int(exponent)}}}"
+    return power if float(mantissa) == 1 else rf"{mantissa} \cdot {power}"
+
+
+# ------------------------------------------------------------- the derivation
+def tex_escape(text: str) -> str:
+    """Plain text (a description) for LaTeX's text mode."""
+    special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#"}
+    special |= {"%": r"\%", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(special.get(c, c) for c in text)
+
+
+def derivation_tex(d, standalone: bool = False) -> str:
+    """``d.to_latex``: one ``align`` — the program, the memoryless map, the named fields, the states,
+    the implied loss and its verdict; ``standalone`` wraps it in a document for ``pdflatex``."""
+    m = d.model
+    names = paper_names([m.checked.step, *m.params, *ProgramTex(m.checked, {}).fields])
+    printer = MemcorrLatexPrinter(names)
+    program = ProgramTex(m.checked, names)
+    h = names[m.checked.step]
+    finite = d.regime == "finite"
+    psi = r"\tilde\Psi" if d.target == "flow" else r"\Psi"
+    sup = "^{(n)}" if finite else ""
+
+    body = [rf"\intertext{{{_header(d, names)}}}", *program.rows(m.checked.program)]
+    shape = (
+        rf"\dot\theta = -\bigl({psi}_0{sup} + {h}\,{psi}_1{sup} + \dots\bigr)"
+        if d.target == "flow"
+        else rf"\theta^{{(n+1)}} = \theta^{{(n)}} - {h}\bigl({psi}_0{sup} + {h}\,{psi}_1{sup} + \dots\bigr)"
+    )
+    what = "modified flow" if d.target == "flow" else "memoryless map"
+    body.append(rf"\intertext{{The {what} ({d.regime} regime, order {d.order}): ${shape}$, with}}")
+    for r, e in enumerate([d.update, *d.corrections]):
+        body += rows(f"{psi}_{{{r}}}{sup}", e, printer)
+    if d.fields:
+        body.append(r"\intertext{where}")
+        for f, v in d.fields.items():
+            body += rows(printer.doprint(f), v, printer, numbered=False)
+    if d.states:
+        where = "along the memoryless history" if finite else "on the invariant manifold"
+        body.append(rf"\intertext{{The states {where}:}}")
+        for name, series in d.states.items():
+            state = sp.Add(*[m.h**r * s for r, s in enumerate(series)]) if not finite else series[0]
+            rest = "" if finite or len(series) == 0 else rf" + O({h}^{{{len(series)}}})"
+            lines = rows(f"{{{names.get(name, symbol_tex(name))}}}{sup}_j", state, printer, numbered=False)
+            body += lines[:-1] + [lines[-1].replace(r" \nonumber", rf"{rest} \nonumber")]
+    body += _perturbation_rows(d, printer, h)
+    align = _join(body)
+    return _document(d, align) if standalone else align
+
+
+def _join(body: list[str]) -> str:
+    """Rows of an ``align`` with ``\\\\`` between rows (an ``\\intertext`` follows a row's break)."""
+    out: list[str] = []
+    for row in body:
+        if out and not out[-1].startswith(r"\intertext"):
+            out[-1] += r" \\"
+        out.append(row)
+    if out[-1].startswith(r"\intertext"):
+        out[-1] += r" \notag"  # the empty row an align ends with after an \intertext: no number
+    return "\\begin{align}\n" + "\n".join(out) + "\n\\end{align}"
+
+
+def _header(d, names) -> str:
+    m = d.model
+    params = []
+    for name, p in m.params.items():
+        value = rf" = {_number(f'{p.default:g}')}" if p.default is not None else ""
+        params.append(f"${names[name]}{value}$")
+    listed = ", ".join(params) if params else "none"
+    return (
+        rf"The program \texttt{{{tex_escape(m.name)}}}, per coordinate $j$ "
+        rf"(step size ${names[m.checked.step]}$, step counter $n$; parameters {listed}):"
+    )
+
+
+def _perturbation_rows(d, printer, h) -> list[str]:
+    p = d.perturbation
+    if p.potential is None:
+        return [rf"\intertext{{No implied loss: {tex_escape(p.reason or 'none found')}.}}"]
+    form = rf"{p.form} form, $P = {printer.doprint(p.preconditioner)}$"
+    if p.form == "preconditioned" and p.decoupled not in (None, 0):
+        form += rf", decoupled $R = {printer.doprint(p.decoupled)}$"
+    exact = "exact" if p.exact else f"leading order, remainder ${_order_tex(p.remainder_order, printer)}$"
+    verdict = tex_escape(p.verdict)
+    if p.verdict == "depends" and p.condition:
+        condition = sp.sympify(p.condition, locals={name: q.symbol for name, q in d.model.params.items()})
+        verdict += rf": regularizing where ${printer.doprint(condition)}$"
+    if p.coefficient_at_defaults is not None:
+        value = _number(f"{p.coefficient_at_defaults:.4g}")
+        verdict += rf"; at the defaults {tex_escape(p.verdict_at_defaults)} (coefficient ${value}$)"
+    return [
+        rf"\intertext{{The implied loss ({form}; {exact}). Verdict: {verdict}.}}",
+        rf"\tilde L &= L + {h}\, G, \nonumber",
+        *rows("G", p.potential, printer),
+    ]
+
+
+def _order_tex(order: str, printer) -> str:
+    """``"O(eps)"`` in paper names."""
+    return re.sub(
+        r"[A-Za-z_]\w*", lambda w: w.group() if w.group() == "O" else printer._print(sp.Symbol(w.group())), order
+    )
+
+
+def _document(d, align: str) -> str:
+    title = tex_escape(d.model.description or d.name)
+    return (
+        "\\documentclass[11pt]{article}\n"
+        "\\usepackage{amsmath,amssymb,bm}\n"
+        "\\setlength{\\textwidth}{16.5cm}\\setlength{\\oddsidemargin}{0cm}\\setlength{\\evensidemargin}{0cm}\n"
+        "\\allowdisplaybreaks\\sloppy\n"
+        "\\begin{document}\n"
+        f"\\section*{{{tex_escape(d.name)}: {title}}}\n"
+        f"Generated by memcorr. Coordinate $j$ of each vector field; $\\nabla^2 L[v]$ is the Hessian applied to $v$, "
+        "$\\nabla^{k+1} L[v_1, \\dots, v_k]$ the higher derivatives, and norms, inner products and $L$ range over all "
+        "coordinates.\n"
+        f"{align}\n"
+        "\\end{document}\n"
+    )
+
+
+def formula_rows(d) -> list[str]:
+    """``Ψ_r &= …`` and ``G &= …`` in the program's paper names, one row each (for Jupyter)."""
+    m = d.model
+    printer = MemcorrLatexPrinter(paper_names([m.checked.step, *m.params, *ProgramTex(m.checked, {}).fields]))
+    psi = r"\tilde\Psi" if d.target == "flow" else r"\Psi"
+    out = [f"{psi}_{{{r}}} &= {printer.doprint(e)}" for r, e in enumerate([d.update, *d.corrections])]
+    if d.perturbation.potential is not None:
+        out.append(f"G &= {printer.doprint(d.perturbation.potential)}")
+    return out

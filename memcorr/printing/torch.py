@@ -16,6 +16,9 @@ results are split back into the dict).
 
 from __future__ import annotations
 
+from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
+
+from ..calculus import outer_atoms
 from .codegen import CHECKS, ProtocolPrinter, generate
 
 
@@ -24,11 +27,16 @@ class TorchCodePrinter(ProtocolPrinter):
     take tensors, not Python numbers)."""
 
     _module = "torch"
+    _kf = {k: f"torch.{v}" for k, v in _known_functions_numpy.items()}
+    _kc = {k: f"torch.{v}" for k, v in _known_constants_numpy.items()}
 
     def _print(self, expr, **kwargs):
-        if getattr(expr, "is_number", False) and not expr.is_Rational and expr.is_real:
+        if getattr(expr, "is_number", False) and not expr.is_Rational and not outer_atoms(expr):
             return repr(float(expr))
         return super()._print(expr, **kwargs)
+
+    def _print_sign(self, expr):
+        return f"torch.sign({self._print(expr.args[0])})"
 
     def _print_Piecewise(self, expr):
         """Nested ``torch.where``; the last branch is the catch-all (``True``)."""
@@ -102,6 +110,11 @@ def _at(theta, loss_fn, create_graph=False):
     return flat, back, _Loss(loss_fn(back(flat)), [flat], create_graph)
 
 
+def _differentiable(value, theta):
+    """A scalar tensor in the graph of ``theta``: a constant potential still differentiates (to zero)."""
+    return torch.as_tensor(value, dtype=theta.dtype, device=theta.device) + 0 * theta.sum()
+
+
 def _tensors(hyper, like):
     p = _checked(hyper)
     return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in p.items()}
@@ -113,14 +126,18 @@ def module_source(d) -> str:
     x = generate(d, TorchCodePrinter)
     finite = d.regime == "finite"
     penalty = (
-        f"    return h * _potential({x.call})"
+        f"    return _differentiable(h * _potential({x.call}), theta)"
         if x.has_potential
         else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
     )
+    # n as a tensor: torch's functions of it (clamp, comparisons, where) take no Python ints
     group_n = (
-        '            state = self.state[params[0]]\n            n = state.setdefault("step", 0)\n' if finite else ""
+        '            state = self.state[params[0]]\n            n = torch.as_tensor(state.setdefault("step", 0))\n'
+        if finite
+        else ""
     )
-    count = '            state["step"] = n + 1\n' if finite else ""
+    count = '            state["step"] = int(n) + 1\n' if finite else ""
+    n_check = x.n_check + ("    n = torch.as_tensor(n)\n" if finite else "")
     return f'''{x.docstring}
 import torch
 
@@ -135,7 +152,7 @@ import torch
 
 def update(theta, loss_fn, /{x.sig_n}, **hyper):
     """Ψ_0(θ): the memoryless update (the kind of ``theta``: a tensor or a dict of tensors)."""
-{x.n_check}    with torch.enable_grad():
+{n_check}    with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
         return back(_psi0({x.call}).detach())
@@ -143,7 +160,7 @@ def update(theta, loss_fn, /{x.sig_n}, **hyper):
 
 def correction(theta, loss_fn, /, order=1{x.sig_n}, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
-{x.n_check}    _order(order)
+{n_check}    _order(order)
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
@@ -152,7 +169,7 @@ def correction(theta, loss_fn, /, order=1{x.sig_n}, **hyper):
 
 def memoryless(theta, loss_fn, h, /, order=1{x.sig_n}, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, loss_fn, h)."""
-{x.n_check}    _order(order)
+{n_check}    _order(order)
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
@@ -161,7 +178,7 @@ def memoryless(theta, loss_fn, h, /, order=1{x.sig_n}, **hyper):
 
 def initial_state(theta, loss_fn, h, /, order=1{x.sig_n}, **hyper):
     """The state S(θ) = S_0 + h S_1 + … on the invariant manifold, one value per state."""
-{x.n_check}    _order(order)
+{n_check}    _order(order)
     if not STATES:
         return {{}}
     with torch.enable_grad():
@@ -174,7 +191,7 @@ def initial_state(theta, loss_fn, h, /, order=1{x.sig_n}, **hyper):
 def penalty(theta, loss_fn, h, /{x.sig_n}, **hyper):
     """h·G(θ), differentiable: training on ``loss + penalty`` is, to first order, what the memory does
     ({x.penalty_note})."""
-{x.n_check}    with torch.enable_grad():
+{n_check}    with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn, create_graph=True)
         p = _tensors(hyper, theta)
 {penalty.replace("    ", "        ", 1)}
