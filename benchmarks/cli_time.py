@@ -1,11 +1,12 @@
-"""Whole-process time of ``memcorr check`` and ``memcorr derive --emit numpy`` (order 1)
-for every bundled program, as a table; with ``--before REF``, the same derive run from
-the commit ``REF`` (a temporary git worktree) in a column beside it.
+"""Whole-process time of ``memcorr check`` and ``memcorr derive --emit latex,numpy,torch,json``
+(order 1) for every bundled program, as a table; with ``--before REF``, the same derive run
+from the commit ``REF`` (a temporary git worktree) in a column beside it (``--before-emit``:
+the formats that commit knows, numpy by default).
 
-Targets: check at most 1 s; derive (map, perturbation, summary and module) a median of
-at most 3 s per program, on a 2-core machine.
+Targets: check at most 1 s; derive (map, perturbation, summary and the four files) a median
+of at most 3 s per program, on a 2-core machine.
 
-    python benchmarks/cli_time.py [--repeat 5] [--before REF]
+    python benchmarks/cli_time.py [--repeat 5] [--before REF [--before-emit numpy]]
 """
 
 import argparse
@@ -44,6 +45,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--before", metavar="REF", help="also time derive at this git commit")
+    ap.add_argument("--emit", default="latex,numpy,torch,json")
+    ap.add_argument("--before-emit", default="numpy", help="the formats emitted at REF")
     args = ap.parse_args()
     now = [sys.executable, "-c", RUN, str(ROOT)]
     before = [sys.executable, "-c", RUN, worktree(args.before)] if args.before else None
@@ -54,7 +57,7 @@ def main():
     try:
         for path in sorted((ROOT / "derivations").glob("*.opt")):
             check = timed(now + ["check", str(path)], args.repeat)
-            derive = timed(now + ["derive", str(path), "--emit", "numpy", "-o", out], args.repeat)
+            derive = timed(now + ["derive", str(path), "--emit", args.emit, "-o", out], args.repeat)
             worst["check"] = max(worst["check"], statistics.median(check))
             worst["derive"] = max(worst["derive"], statistics.median(derive))
             line = (
@@ -62,7 +65,7 @@ def main():
                 f"{max(derive):>7.3f}"
             )
             if before:
-                old = timed(before + ["derive", str(path), "--emit", "numpy", "-o", out], args.repeat)
+                old = timed(before + ["derive", str(path), "--emit", args.before_emit, "-o", out], args.repeat)
                 line += f" {statistics.median(old):>18.3f}"
             print(line, flush=True)
     finally:

@@ -19,7 +19,14 @@ from .latex import latex
 def formula(expr) -> dict | None:
     if expr is None:
         return None
-    return {"latex": latex(expr), "sympy": sp.srepr(expr)}
+    return {"latex": latex(expr), "sympy": sp.srepr(_without_dummies(expr))}
+
+
+def _without_dummies(expr):
+    """The bound step index of a sum as a plain symbol ``_s``: a ``Dummy``'s srepr holds a
+    process-dependent index, and the record must be the same on every run."""
+    dummies = sorted(expr.atoms(sp.Dummy), key=sp.default_sort_key)
+    return expr.xreplace({d: sp.Symbol(f"_{d.name}", **d.assumptions0) for d in dummies})
 
 
 def record(d) -> dict:

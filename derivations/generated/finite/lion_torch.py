@@ -46,15 +46,12 @@ def _order(order):
         raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
 
 
-def _flat(theta):
-    """``theta`` (a tensor, or a dict of tensors read as one vector) as a vector, and the map back."""
-    if isinstance(theta, torch.Tensor):
-        return theta, lambda x: x
-    names = list(theta)
-    shapes = [theta[k].shape for k in names]
-    sizes = [theta[k].numel() for k in names]
-    flat = torch.cat([theta[k].reshape(-1) for k in names])
-    return flat, lambda x: {k: part.view(s) for k, part, s in zip(names, torch.split(x, sizes), shapes)}
+def _split(like):
+    """The map from one vector back to a dict of tensors shaped like ``like``."""
+    names = list(like)
+    shapes = [like[k].shape for k in names]
+    sizes = [like[k].numel() for k in names]
+    return lambda x: {k: part.view(s) for k, part, s in zip(names, torch.split(x, sizes), shapes)}
 
 
 class _Loss:
@@ -89,15 +86,22 @@ class _Loss:
 
 
 def _at(theta, loss_fn, create_graph=False):
-    """The flat ``theta`` (differentiable back to the caller's tensors), the map back, the loss protocol."""
-    flat, back = _flat(theta)
-    if not flat.requires_grad:
-        flat = flat.detach().requires_grad_()
-    return flat, back, _Loss(loss_fn(back(flat)), [flat], create_graph)
+    """``theta`` as one vector (differentiable back to the caller's tensors), the map back to its
+    kind, and the loss protocol there. A dict's own tensors are differentiated: the loss sees them
+    as given, and only the results are joined into one vector."""
+    if isinstance(theta, torch.Tensor):
+        leaf = theta if theta.requires_grad else theta.detach().requires_grad_()
+        return leaf, lambda x: x, _Loss(loss_fn(leaf), [leaf], create_graph)
+    leaves = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in theta.items()}
+    flat = torch.cat([v.reshape(-1) for v in leaves.values()])
+    return flat, _split(leaves), _Loss(loss_fn(leaves), list(leaves.values()), create_graph)
 
 
 def _differentiable(value, theta):
-    """A scalar tensor in the graph of ``theta``: a constant potential still differentiates (to zero)."""
+    """``value`` as a scalar tensor in the graph of ``theta``: a constant potential still
+    differentiates (to zero)."""
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        return value
     return torch.as_tensor(value, dtype=theta.dtype, device=theta.device) + 0 * theta.sum()
 
 
