@@ -266,9 +266,12 @@ def derivation_tex(d, standalone: bool = False) -> str:
     body.append(rf"\intertext{{The {what} ({d.regime} regime, order {d.order}): ${shape}$, with}}")
     for r, e in enumerate([d.update, *d.corrections]):
         body += rows(f"{psi}_{{{r}}}{sup}", e, printer)
-    if d.fields:
-        body.append(r"\intertext{where}")
-        for f, v in d.fields.items():
+    # Ψ_0 inside an atom is the update just printed: said in words, not printed twice
+    named = {f: v for f, v in d.fields.items() if f.name != "Psi_0"}
+    if named:
+        update = r", with $\Psi_0$ the update," if len(named) < len(d.fields) else ""
+        body.append(rf"\intertext{{where{update}}}")
+        for f, v in named.items():
             body += rows(printer.doprint(f), v, printer, numbered=False)
     if d.states:
         where = "along the memoryless history" if finite else "on the invariant manifold"
