@@ -42,6 +42,7 @@ from .calculus import (
 from .errors import DerivationError
 from .lower import Model, default_values, drop_transients, orientation_samples
 from .present import orient, radicands, tidy
+from .series import Series
 
 DIRECTION = FieldSymbol("@u", real=True)  # a fixed direction: D^m S[u, …, u]
 
@@ -99,17 +100,17 @@ def stationary(model: Model, order: int) -> Expansion:
     psi = [tidy(F.xreplace(S0).subs(h, 0))]
     # I − Φ_s of each component, the same at every order
     A = [sp.eye(len(block)) - _block_jacobian(block, phi, S0, h) for block in blocks] if order else []
+    chains: dict = {}  # (state, i) -> [S_i, D S_i[u], D² S_i[u, u], …], reused at every order
     for r in range(1, order + 1):
+        shifted = _shifted(S, psi, h, r, chains)
         S_r: dict = {}
         for block, A_block in zip(blocks, A):
-            known = {s: sum((h**i * S[i][s] for i in range(r)), sp.S.Zero) + h**r * S_r.get(s, 0) for s in syms}
-            rhs = sp.Matrix(
-                [_coefficient_at(phi[s], known, h, r) - _shifted_coefficient(S, psi, h, r, s) for s in block]
-            )
+            known = Series({s: [S[i][s] for i in range(r)] + [S_r.get(s, 0)] for s in syms}, h, r)
+            rhs = sp.Matrix([known.coefficient(phi[s], r) - shifted[s] for s in block])
             S_r.update({s: tidy(x) for s, x in zip(block, A_block.LUsolve(rhs))})
         S.append(S_r)
-        full = {s: sum((h**i * S[i][s] for i in range(r + 1)), sp.S.Zero) for s in syms}
-        psi.append(tidy(_coefficient_at(F, full, h, r)))
+        full = Series({s: [S[i][s] for i in range(r + 1)] for s in syms}, h, r)
+        psi.append(tidy(full.coefficient(F, r)))
     states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
     return _oriented(Expansion("stationary", order, psi[0], psi[1:], states, _notes(model, psi[0])), model)
 
@@ -164,11 +165,6 @@ def _check_points(exprs, S0, h):
             )
 
 
-def _coefficient_at(expr, series: dict, h, r: int):
-    """The ``h^r`` coefficient of ``expr`` with the states replaced by their series in ``h``."""
-    return coefficient(expand_points(expr.xreplace(series), r), h, r)
-
-
 def _block_jacobian(block, phi, S0, h):
     """``Φ_s`` of one component at the fixed point: per-coordinate scalars, or DerivationError."""
     rows = [phi[s].subs(h, 0) for s in block]
@@ -180,20 +176,21 @@ def _block_jacobian(block, phi, S0, h):
     return sp.Matrix(rows).jacobian(block).xreplace(S0)
 
 
-def _shifted_coefficient(S, psi, h, r, s):
-    """``[S_s(θ − hΨ(θ))]_r`` from the known ``S_0 … S_{r−1}`` and ``Ψ_0 … Ψ_{r−1}``, for state ``s``."""
-    delta = -h * sum((h**q * psi[q] for q in range(r)), sp.S.Zero)
-    total = sp.S.Zero
-    for i in range(r):
-        term, derivative = sp.S.Zero, S[i][s]
-        for m in range(0, r - i + 1):
-            if m > 0:
-                derivative = directional(derivative, DIRECTION)
-            term += derivative / sp.factorial(m)
-            if derivative == 0:
-                break
-        total += coefficient(term.xreplace({DIRECTION: delta}), h, r - i)  # h^i S_i: its h^(r-i) part
-    return total
+def _shifted(S, psi, h, r, chains) -> dict:
+    """``[S(θ − hΨ(θ))]_r`` for every state from the known ``S_0 … S_{r−1}`` and ``Ψ_0 … Ψ_{r−1}``:
+    ``Σ_i Σ_m [D^m S_i[δ, …, δ]]_{r−i} / m!`` with ``δ = −h Σ_q h^q Ψ_q``, which starts at ``h``."""
+    shift = Series({DIRECTION: [0, *(-p for p in psi[:r])]}, h, r)
+    out = {}
+    for s in S[0]:
+        total = sp.S.Zero
+        for i in range(r):
+            chain = chains.setdefault((s, i), [S[i][s]])
+            for m in range(1, r - i + 1):
+                if len(chain) <= m:
+                    chain.append(directional(chain[-1], DIRECTION))
+                total += shift.coefficient(chain[m], r - i) / sp.factorial(m)
+        out[s] = total
+    return out
 
 
 def _notes(model: Model, update) -> list[str]:
