@@ -325,11 +325,12 @@ def present_expansion(expansion, model) -> Presented:
     update = present(expansion.update, expansion.update, fields, samples)
     psi0 = update if update != expansion.update else expansion.update
 
-    def short(e):
-        return present(e, psi0, fields, samples)
+    def short(e, r):
+        # orders ≥ 2 stay as expanded (tidied per atom): shortening them costs more than deriving them
+        return present(e, psi0, fields, samples) if r <= 1 else e
 
-    corrections = [short(c) for c in expansion.corrections]
-    states = {k: [short(s) for s in v] for k, v in expansion.states.items()}
+    corrections = [short(c, r) for r, c in enumerate(expansion.corrections, 1)]
+    states = {k: [short(s, r) for r, s in enumerate(v)] for k, v in expansion.states.items()}
     return Presented(update, corrections, states, used_fields([update, *corrections, *sum(states.values(), [])]))
 
 

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 import memcorr
-from memcorr.calculus import THETA, G, Hess
+from memcorr.calculus import THETA, Dk, G, Hess
 from memcorr.present import unfold
 
 HEAD = "optimizer o\nstep h\n"
@@ -143,21 +143,38 @@ def test_finite_n_tends_to_the_stationary_correction():
     assert same(limit, stationary.correction.subs(b, sp.Rational(1, 3)))
 
 
-def test_higher_orders_match_the_exact_root_on_a_quadratic():
-    """On L = λθ²/2 heavy ball is linear: the memoryless map is θ ↦ μθ with μ the root of
-    z² − (1 + β − hλ) z + β near 1, so Ψ_r is the h^r coefficient of (1 − μ)/h. The atoms collapse
-    to Hess^r(g) = λ^(r+1) θ and every higher derivative vanishes."""
-    x = sp.Symbol("x", positive=True)  # x = hλ
+def test_heavy_ball_second_and_third_order():
+    """Heavy ball to any order (arXiv 2509.08483, Kovachki-style expansion; their Eq. for Ψ_2, Ψ_3):
+    Ψ_2 = β(1+β)/(2(1−β)⁵) (2H²g + ∇³L[g, g]) and Ψ_3 with the factors (1 + 3β + β²) and (1 + 4β + β²)."""
     d = memcorr.derive("heavy_ball", order=3)
     (b,) = params(d, "beta")
-    root_gap = ((1 - b + x) - sp.sqrt((1 - b + x) ** 2 - 4 * x)) / 2  # 1 − μ
-    series = sp.series(root_gap.subs(b, sp.Rational(3, 10)), x, 0, 5).removeO()
+    psi2 = b * (1 + b) / (2 * (1 - b) ** 5) * (2 * Hess(Hess(G)) + Dk(G, G))
+    assert same(d.corrections[1], psi2)
+    psi3 = b * (1 + 3 * b + b**2) / (1 - b) ** 7 * (Hess(Hess(Hess(G))) + Dk(G, Hess(G)))
+    psi3 += b * (1 + 4 * b + b**2) / (1 - b) ** 7 * (Hess(Dk(G, G)) / 2 + Dk(G, G, G) / 6)
+    assert same(d.corrections[2], psi3)
+
+
+@pytest.mark.slow
+def test_higher_orders_match_the_exact_root_on_a_quadratic():
+    """On L = λθ²/2 heavy ball is linear: the memoryless map is θ ↦ μθ with μ the slow root of
+    μ² − (1 + β − hλ) μ + β = 0, so Ψ_r is the h^r coefficient of (1 − μ)/h, to order 6, for every β
+    (the coefficients are Narayana-type polynomials in β over powers of 1 − β). The atoms collapse
+    to Hess^r(g) = λ^(r+1) θ and every higher derivative vanishes."""
+    x = sp.Symbol("x", positive=True)  # x = hλ
+    order = 6
+    d = memcorr.derive("heavy_ball", order=order)
+    (b,) = params(d, "beta")
+    c = sp.Symbol("c", positive=True)  # c = 1 − β, so that √((1 − β)²) is 1 − β
+    root_gap = ((c + x) - sp.sqrt((c + x) ** 2 - 4 * x)) / 2  # 1 − μ, the root near 1
+    series = sp.series(root_gap, x, 0, order + 2).removeO().subs(c, 1 - b)
     for r, psi in enumerate([d.expansion.update] + d.expansion.corrections):
         nested = G
         for _ in range(r):
             nested = Hess(nested)
-        coefficient = psi.subs(b, sp.Rational(3, 10)).coeff(nested) if r else psi.subs(b, sp.Rational(3, 10)) / G
-        assert sp.simplify(coefficient - series.coeff(x, r + 1)) == 0
+        quadratic = psi.replace(lambda e: isinstance(e, Dk), lambda e: sp.S.Zero)  # ∇³L = 0
+        coefficient = sp.expand(quadratic).coeff(nested) if r else psi / G
+        assert sp.simplify(coefficient - series.coeff(x, r + 1)) == 0, r
 
 
 def test_heavy_ball_in_two_step_form_is_heavy_ball():

@@ -1,0 +1,79 @@
+"""Whole-process derivation time by order, with the number of terms of each ``Ψ_r``, as a table.
+
+For heavy ball, Adam (its stationary map is Adam's without bias correction: the corrections
+decay), AdaBelief and AdamW, ``memcorr derive NAME --order R`` for R = 1, 2, … until one run
+takes longer than the limit (60 s). With ``--before REF`` the same runs at the commit ``REF``
+(a temporary git worktree), side by side.
+
+Targets (issue "any order, fast"): heavy ball order 6 ≤ 30 s (order 8 reported), Adam order 3
+≤ 15 s (order 4 reported), AdaBelief order 3 ≤ 60 s. Heavy ball's term counts are the rooted
+trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
+
+    python benchmarks/order_time.py [--before REF] [--limit 60] [--max-order 8]
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ["heavy_ball", "adam", "adabelief", "adamw"]
+RUN = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import sympy as sp, memcorr; "
+    "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
+    "print(' '.join(str(len(sp.Add.make_args(sp.expand(c)))) for c in d.expansion.corrections))"
+)
+
+
+def timed(root: str, name: str, order: int, limit: float):
+    """Seconds and the term counts of Ψ_1 … Ψ_order, or None past the limit."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN, root, name, str(order)], capture_output=True, text=True, timeout=limit
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} --order {order} failed at {root}:\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start, proc.stdout.split()
+
+
+def worktree(ref: str) -> str:
+    folder = tempfile.mkdtemp(prefix="memcorr_before_")
+    command = ["git", "-C", str(ROOT), "worktree", "add", "--detach", folder, ref]
+    subprocess.run(command, check=True, capture_output=True)
+    return folder
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", metavar="REF")
+    ap.add_argument("--limit", type=float, default=60.0)
+    ap.add_argument("--max-order", type=int, default=8)
+    args = ap.parse_args()
+    before = worktree(args.before) if args.before else None
+    print(f"{'program':<12} {'order':>5} {'now s':>8} {'before s':>10}  terms of Ψ_1 … Ψ_R")
+    try:
+        for name in PROGRAMS:
+            now_done = old_done = False
+            for order in range(1, args.max_order + 1):
+                now = None if now_done else timed(str(ROOT), name, order, args.limit)
+                old = timed(before, name, order, args.limit) if before and not old_done else None
+                now_done, old_done = now is None, old is None
+                if now_done and (old_done or not before):
+                    print(f"{name:<12} {order:>5} {'> ' + str(int(args.limit)):>8}")
+                    break
+                now_text = f"{now[0]:>8.2f}" if now else f"{'> ' + str(int(args.limit)):>8}"
+                old_text = f"{old[0]:>10.2f}" if old else (f"{'> ' + str(int(args.limit)):>10}" if before else "")
+                print(f"{name:<12} {order:>5} {now_text} {old_text:>10}  {' '.join(now[1]) if now else ''}", flush=True)
+    finally:
+        if before:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", before], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
