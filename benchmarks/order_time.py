@@ -21,10 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ["heavy_ball", "adam", "adabelief", "adamw"]
+# terms: the distinct products of atoms (a coefficient polynomial in the parameters is one term)
 RUN = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import sympy as sp, memcorr; "
+    "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.calculus import linear_terms; "
     "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
-    "print(' '.join(str(len(sp.Add.make_args(sp.expand(c)))) for c in d.expansion.corrections))"
+    "print(' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
 )
 
 

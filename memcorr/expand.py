@@ -359,15 +359,24 @@ def _window_sum(F_s, s, n, k):
 
 # ------------------------------------------------------------ modified flow
 def modified_flow(e: Expansion) -> Expansion:
-    """The ODE ``θ' = −Ψ̃(θ)`` whose time-``h`` flow is the memoryless map (method.md §5):
-    ``Ψ̃_0 = Ψ_0``, ``Ψ̃_1 = Ψ_1 + ½ DΨ_0[Ψ_0]``. In the finite regime ``n`` is held for the step."""
-    if e.order != 1:
-        raise DerivationError("the modified flow is derived at first order in this version (--order 1)")
-    flow = tidy(e.corrections[0] + directional(e.update, e.update) / 2)
+    """The ODE ``θ' = −Ψ̃(θ)``, ``Ψ̃ = Σ h^r Ψ̃_r``, whose time-``h`` flow is the memoryless map to
+    the expansion's order (method.md §5; backward error analysis). The flow's step is
+    ``Σ_k h^k/k! L^{k−1} f`` with ``f = −Ψ̃`` and ``L u = D u[f]``; matching ``h^{r+1}`` with the
+    map's ``−Ψ_r`` gives ``Ψ̃_r = Ψ_r + [Σ_{k≥2} h^k/k! L^{k−1} f]_{r+1}``, ``f`` known below ``r``
+    (first order: ``Ψ̃_1 = Ψ_1 + ½ DΨ_0[Ψ_0]``). In the finite regime ``n`` is held for the step."""
+    h = sp.Dummy("h", positive=True)
+    flow = [e.update]
+    for r in range(1, e.order + 1):
+        f = -sp.Add(*[h**j * flow[j] for j in range(r)])
+        step, lie = sp.S.Zero, f
+        for k in range(2, r + 2):
+            lie = directional(lie, f)
+            step += h**k / sp.factorial(k) * lie
+        flow.append(tidy(e.corrections[r - 1] + Series({}, h, r + 1).coefficient(step, r + 1)))
     notes = e.notes + (
         ["the flow holds n fixed over each step (the map changes with n)"] if e.regime == "finite" else []
     )
-    return Expansion(e.regime, e.order, e.update, [flow], e.states, notes)
+    return Expansion(e.regime, e.order, e.update, flow[1:], e.states, notes)
 
 
 def expand(model: Model, order: int = 1, regime: str = "stationary") -> Expansion:

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 import memcorr
-from memcorr.calculus import THETA, Dk, G, Hess
+from memcorr.calculus import THETA, Dk, G, Hess, linear_terms
 from memcorr.present import unfold
 
 HEAD = "optimizer o\nstep h\n"
@@ -155,6 +155,14 @@ def test_heavy_ball_second_and_third_order():
     assert same(d.corrections[2], psi3)
 
 
+def test_heavy_ball_terms_are_rooted_trees():
+    """Heavy ball's Ψ_r has one term per rooted tree with r + 1 nodes (OEIS A000081: 1, 1, 2, 4, 9,
+    20, …), as in the B-series of the memoryless map (arXiv 2509.08483)."""
+    d = memcorr.derive("heavy_ball", order=5)
+    counts = [len({f for _, f in linear_terms(c)}) for c in [d.expansion.update, *d.expansion.corrections]]
+    assert counts == [1, 1, 2, 4, 9, 20]
+
+
 @pytest.mark.slow
 def test_higher_orders_match_the_exact_root_on_a_quadratic():
     """On L = λθ²/2 heavy ball is linear: the memoryless map is θ ↦ μθ with μ the slow root of
@@ -184,3 +192,60 @@ def test_heavy_ball_in_two_step_form_is_heavy_ball():
     (b,) = params(two_step, "beta")
     assert same(two_step.update, G / (1 - b))
     assert same(two_step.correction, b / (1 - b) ** 3 * Hess(G))
+
+
+def test_gradient_descent_flow_to_second_order():
+    """Backward error analysis of gradient descent (Hairer, Lubich & Wanner, Geometric Numerical
+    Integration, IX.1; the modified equation of the explicit Euler method):
+    Ψ̃_1 = ½ ∇²L ∇L and Ψ̃_2 = ⅓ (∇²L)² ∇L + 1/12 ∇³L[∇L, ∇L]."""
+    d = memcorr.derive("gd", order=2, target="flow")
+    assert same(d.corrections[0], Hess(G) / 2)
+    assert same(d.corrections[1], Hess(Hess(G)) / 3 + Dk(G, G) / 12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["heavy_ball", "adabelief"])
+def test_flow_time_h_map_is_the_memoryless_map(name):
+    """By numbers: integrating θ' = −Σ h^r Ψ̃_r over a time h (RK4, fine steps) lands on the order-2
+    memoryless map θ − h Σ h^r Ψ_r to O(h⁴); with Ψ̃_2 dropped, only to O(h³)."""
+    import numpy as np
+
+    from memcorr.evaluate import evaluate
+    from memcorr.losses import builtin
+
+    loss, x0 = builtin("nonconvex")
+    flow = memcorr.derive(name, order=2, target="flow")
+    mapped = memcorr.derive(name, order=2)
+    values = {p.symbol: p.default for p in flow.model.params.values()}
+    values |= {
+        flow.model.params[k].symbol: v
+        for k, v in {"eps": 0.1, "beta1": 0.5, "beta2": 0.8, "beta": 0.5}.items()
+        if k in flow.model.params
+    }
+
+    def field(terms, x):
+        return sum(evaluate(t, loss, x, values) for t in terms)
+
+    def flow_map(h, keep):
+        psi = [flow.expansion.update, *flow.expansion.corrections][: keep + 1]
+        terms = [h**r * p for r, p in enumerate(psi)]
+        x, steps = np.array(x0, float), 40
+        dt = h / steps
+        for _ in range(steps):
+            k1 = -field(terms, x)
+            k2 = -field(terms, x + dt / 2 * k1)
+            k3 = -field(terms, x + dt / 2 * k2)
+            k4 = -field(terms, x + dt * k3)
+            x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return x
+
+    def memoryless(h):
+        psi = [mapped.expansion.update, *mapped.expansion.corrections]
+        return x0 - h * field([h**r * p for r, p in enumerate(psi)], np.array(x0, float))
+
+    hs = [0.04, 0.02, 0.01]
+    slopes = {}
+    for keep in (1, 2):
+        errors = [np.max(np.abs(flow_map(h, keep) - memoryless(h))) for h in hs]
+        slopes[keep] = np.polyfit(np.log(hs), np.log(errors), 1)[0]
+    assert slopes[2] >= 3.75 and slopes[1] < 3.3, slopes
