@@ -401,13 +401,45 @@ def gradient(scalar):
 
 
 def _reduction_gradient(atom):
+    """``∇`` of a reduction: ``∇Σ_i E_i = (DE)ᵀ 1``, ``∇⟨A, B⟩ = (DA)ᵀB + (DB)ᵀA``, ``∇‖E‖ = (DE)ᵀE/‖E‖``."""
     if isinstance(atom, CoordSum):
-        e = atom.args[0]
-        if outer_atoms(e) or e.free_symbols & {LOSS}:
-            raise ValueError(f"cannot take the gradient of {atom}: its summand holds an atom")
-        return Hess(real_diff(e, G)) + real_diff(e, THETA)
+        return vjp(atom.args[0], sp.S.One)
     if isinstance(atom, Norm):
-        return _reduction_gradient(CoordSum(atom.args[0] ** 2)) / (2 * atom)
+        return vjp(atom.args[0], atom.args[0]) / atom
     if isinstance(atom, Dot):
-        return _reduction_gradient(CoordSum(atom.args[0] * atom.args[1]))
+        a, b = atom.args
+        return vjp(a, b) + vjp(b, a)
     raise ValueError(f"cannot take the gradient of {atom}")
+
+
+def vjp(expr, v):
+    """``(D expr)ᵀ v``: the transposed derivative of the field ``expr`` at θ applied to the field ``v``.
+
+    ``θ`` contributes ``v``, ``g`` contributes ``∇²L v`` (symmetric), ``Hess(X)`` contributes
+    ``∇³L[w, X] + (DX)ᵀ∇²L w`` with ``w = ∂expr/∂Hess ⊙ v`` (the third derivative is symmetric),
+    ``D_k`` likewise, and a scalar atom ``s`` contributes ``∇s · Σ_i w_i``."""
+    expr = sp.sympify(expr)
+    atoms = outer_atoms(expr)
+    dummies = {a: sp.Dummy(real=True) for a in atoms}
+    flat = expr.xreplace(dummies)
+    back = {d: a for a, d in dummies.items()}
+
+    def weight(x):
+        return (real_diff(flat, x) * v).xreplace(back)
+
+    result = weight(THETA) + Hess(weight(G))
+    if flat.has(LOSS):
+        result += G * CoordSum(weight(LOSS))
+    for atom, d in dummies.items():
+        w = weight(d)
+        if w == 0:
+            continue
+        if isinstance(atom, (Hess, Dk)):
+            args = atom.args
+            result += Dk(w, *args)
+            result += sp.Add(*[vjp(a, Dk(*args[:i], w, *args[i + 1 :])) for i, a in enumerate(args)])
+        elif isinstance(atom, (CoordSum, Dot, Norm)):
+            result += _reduction_gradient(atom) * CoordSum(w)
+        else:
+            raise ValueError(f"cannot differentiate {atom} back (a gradient or loss at another point)")
+    return result

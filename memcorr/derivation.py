@@ -16,15 +16,17 @@ import importlib.util
 import sys
 import tempfile
 import types
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy as sp
 
+from .calculus import Dot
 from .errors import DerivationError
 from .expand import Expansion, expand, modified_flow
 from .lower import Model, orientation_samples, with_values
 from .perturb import Perturbation, find
+from .potentials import OrderPotential, higher_potentials
 from .present import NamedField, Presented, orient, present, present_expansion, shortest
 
 REGIMES = ("stationary", "finite")
@@ -42,6 +44,7 @@ class Derivation:
     target: str
     perturbation: Perturbation
     presented: Presented
+    potentials: list[OrderPotential] = field(default_factory=list)  # G_r for r ≥ 2, or why none
 
     @property
     def name(self) -> str:
@@ -149,7 +152,19 @@ def derive(
     presented = present_expansion(expansion, model)
     checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}
     perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
-    return Derivation(model, expansion, target, _presented_perturbation(perturbation, presented, model), presented)
+    potentials = higher_potentials(expansion.corrections, perturbation.preconditioner)
+    samples = orientation_samples(model)
+    potentials = [replace(p, potential=_collected(p.potential, samples)) for p in potentials]
+    short = _presented_perturbation(perturbation, presented, model)
+    return Derivation(model, expansion, target, short, presented, potentials)
+
+
+def _collected(potential, samples):
+    """``Σ c_i ⟨a_i, b_i⟩`` with the coefficients factored and oriented (``1 − β``, not ``β − 1``)."""
+    if potential is None:
+        return None
+    terms = sp.collect(sp.expand(potential), [a for a in potential.atoms(Dot)], evaluate=False)
+    return sp.Add(*[orient(sp.factor(c), samples) * a for a, c in terms.items()])
 
 
 def _presented_perturbation(p: Perturbation, presented: Presented, model: Model) -> Perturbation:

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 import memcorr
-from memcorr.calculus import THETA, Dk, G, Hess, linear_terms
+from memcorr.calculus import THETA, Dk, Dot, G, Hess, gradient, linear_terms
 from memcorr.present import unfold
 
 HEAD = "optimizer o\nstep h\n"
@@ -249,3 +249,21 @@ def test_flow_time_h_map_is_the_memoryless_map(name):
         errors = [np.max(np.abs(flow_map(h, keep) - memoryless(h))) for h in hs]
         slopes[keep] = np.polyfit(np.log(hs), np.log(errors), 1)[0]
     assert slopes[2] >= 3.75 and slopes[1] < 3.3, slopes
+
+
+def test_heavy_ball_second_order_potential():
+    """Heavy ball's order-2 field is a gradient (arXiv 2509.08483): Ψ_2 = P ⊙ ∇G_2 with P = 1/(1 − β)
+    and G_2 = β(1+β)/(2(1−β)⁴) ⟨∇L, ∇²L ∇L⟩."""
+    d = memcorr.derive("heavy_ball", order=2)
+    (b,) = params(d, "beta")
+    (order2,) = d.potentials
+    assert order2.order == 2 and order2.potential is not None
+    assert same(order2.potential, b * (1 + b) / (2 * (1 - b) ** 4) * Dot(G, Hess(G)))
+    assert same(gradient(order2.potential) / (1 - b), d.corrections[1])
+
+
+def test_gradient_descent_second_order_flow_is_not_a_gradient():
+    d = memcorr.derive("gd", order=2, target="flow")
+    (order2,) = d.potentials
+    assert order2.potential is None and "not a gradient field" in order2.reason
+    assert "not a gradient field" in d.summary()

@@ -131,3 +131,13 @@ def test_description_with_special_characters_is_escaped(tmp_path):
     assert r"50\% of\_the \& \#1 \{best\}" in tex
     if PDFLATEX:
         compile_tex(tex, tmp_path)
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name, target", [("heavy_ball", "map"), ("gd", "flow"), ("adabelief", "map")])
+def test_higher_order_documents_compile(name, target, tmp_path):
+    """One line per order: Ψ_2, Ψ_3 with ∇³L and ∇⁴L, and G_r (or why there is none)."""
+    d = memcorr.derive(name, order=3, target=target)
+    tex = d.to_latex(standalone=True)
+    assert r"\Psi_{3}" in tex and r"\nabla^{3} L" in tex
+    compile_tex(tex, tmp_path)

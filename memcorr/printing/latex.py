@@ -282,6 +282,12 @@ def derivation_tex(d, standalone: bool = False) -> str:
             lines = rows(f"{{{names.get(name, symbol_tex(name))}}}{sup}_j", state, printer, numbered=False)
             body += lines[:-1] + [lines[-1].replace(r" \nonumber", rf"{rest} \nonumber")]
     body += _perturbation_rows(d, printer, h)
+    for q in d.potentials:
+        if q.potential is not None:
+            body.append(rf"\intertext{{Order {q.order}: ${psi}_{{{q.order}}} = P \odot \nabla G_{{{q.order}}}$ with}}")
+            body += rows(f"G_{{{q.order}}}", q.potential, printer)
+        else:
+            body.append(rf"\intertext{{Order {q.order}: ${psi}_{{{q.order}}}/P$ is not a gradient field.}}")
     align = _join(body)
     return _document(d, align) if standalone else align
 

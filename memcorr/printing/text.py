@@ -118,7 +118,7 @@ def summary(d) -> str:
             for r, s in enumerate(series):
                 label = f"S{str(r).translate(SUBSCRIPTS)}" if d.regime == "stationary" else "S^(n)"
                 lines.append(f"    {readable_name(name)}: {label} = {text(s)}")
-    lines += [""] + perturbation_lines(d)
+    lines += [""] + perturbation_lines(d) + higher_lines(d, head)
     lines += ["", "  " + LEGEND]
     lines += [f"  note: {note}" for note in d.notes]
     return "\n".join(lines)
@@ -147,6 +147,18 @@ def perturbation_lines(d) -> list[str]:
     if p.coefficient_at_defaults is not None:
         verdict += f";  at the defaults: {p.verdict_at_defaults} (coefficient {p.coefficient_at_defaults:.4g})"
     return lines + [verdict]
+
+
+def higher_lines(d, head: str) -> list[str]:
+    """One line per order r ≥ 2: ``G_r`` with ``Ψ_r = P·∇G_r``, or that ``Ψ_r`` is no gradient field."""
+    out = []
+    for p in d.potentials:
+        r = str(p.order).translate(SUBSCRIPTS)
+        if p.potential is not None:
+            out.append(f"  order {p.order}: G{r} = {text(p.potential)}   ({head}{r} = P·∇G{r})")
+        else:
+            out.append(f"  order {p.order}: no potential — {p.reason.replace('Ψ_', head).replace(str(p.order), r, 1)}")
+    return out
 
 
 def _names(d) -> dict:

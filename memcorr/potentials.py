@@ -1,0 +1,96 @@
+"""The implied loss beyond first order: ``Ψ_r = P ⊙ ∇G_r`` for r ≥ 2 (method.md §4, per order).
+
+Input: the corrections ``Ψ_2 … Ψ_R`` (long forms) and the first order's reading ``P``.
+Output: one ``OrderPotential`` per order — ``G_r`` as a combination, with constant
+coefficients, of inner products ``⟨a, b⟩`` of the fields ``Ψ_r/P`` is built from (``g``,
+``θ``, its atoms and their arguments), found by linear algebra on the canonical terms of
+``∇⟨a, b⟩`` (``calculus.gradient``) and checked by differentiating back; or no potential,
+with the field left over, when no combination has that gradient (gradient descent's
+modified flow: ``Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g]`` is no gradient field).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .calculus import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms
+
+MAX_CANDIDATES = 120  # inner products tried; beyond, the order is reported without a potential
+
+
+@dataclass
+class OrderPotential:
+    """``G_r`` with ``Ψ_r = P ⊙ ∇G_r``, or ``potential None`` and the reason."""
+
+    order: int
+    potential: sp.Expr | None
+    reason: str = ""
+
+
+def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
+    """One entry per order r ≥ 2 of ``corrections`` (``[Ψ_1, Ψ_2, …]``)."""
+    out = []
+    for r, psi in enumerate(corrections[1:], start=2):
+        if preconditioner is None:
+            out.append(OrderPotential(r, None, "no first-order reading P to precondition with"))
+            continue
+        field = sp.expand(psi / preconditioner)
+        potential = integrate(field)
+        reason = "" if potential is not None else f"Ψ_{r}/P is not a gradient field of inner products of its terms"
+        out.append(OrderPotential(r, potential, reason))
+    return out
+
+
+def integrate(field):
+    """A scalar ``G`` with ``∇G = field``, from inner products of the field's pieces; None if none."""
+    if field == 0:
+        return sp.S.Zero
+    pieces = sorted(_pieces(field), key=sp.default_sort_key)
+    candidates = [Dot(a, b) for a, b in itertools.combinations_with_replacement(pieces, 2)]
+    candidates = [c for c in candidates if c != 0][:MAX_CANDIDATES]
+    unknowns = sp.symbols(f"c0:{len(candidates)}")
+    target = _coefficients(field)
+    equations: dict = {key: -value for key, value in target.items()}
+    for c, candidate in zip(unknowns, candidates):
+        for key, value in _coefficients(gradient(candidate)).items():
+            equations[key] = equations.get(key, 0) + c * value
+    solutions = sp.linsolve(list(equations.values()), unknowns)
+    if not solutions:
+        return None
+    (solution,) = solutions
+    free = {u: 0 for u in unknowns}  # a free coefficient multiplies an inner product with zero gradient
+    potential = sp.factor_terms(sp.Add(*[s.xreplace(free) * c for s, c in zip(solution, candidates)]))
+    check = sp.expand(gradient(potential) - field)
+    return potential if all(sp.simplify(v) == 0 for v in _coefficients(check).values()) else None
+
+
+def _pieces(field) -> set:
+    """``g``, ``θ``, the field atoms of ``field`` and, recursively, their arguments."""
+    found = {G, THETA}
+
+    def visit(e):
+        for atom in outer_atoms(e):
+            if isinstance(atom, FieldAtom):
+                found.add(atom)
+            for arg in atom.args:
+                if isinstance(atom, (Hess, Dk)):
+                    found.update(t for _, t in linear_terms(arg) if t != 1)
+                visit(arg)
+
+    visit(field)
+    return found
+
+
+def _coefficients(expr) -> dict:
+    """``expr`` as ``{(field part, scalar atoms): parameter coefficient}``: two expressions are equal
+    when these are."""
+    out: dict = {}
+    for coeff, fld in linear_terms(sp.expand(expr)):
+        factors = sp.Mul.make_args(coeff)
+        reduced = sp.Mul(*[f for f in factors if outer_atoms(f) or f.has(LOSS)])
+        key = (fld, reduced)
+        out[key] = out.get(key, 0) + sp.Mul(*[f for f in factors if not (outer_atoms(f) or f.has(LOSS))])
+    return out
