@@ -244,3 +244,23 @@ def test_memoryless_needs_a_closure_and_known_hyperparameters():
 def test_unknown_backend_is_a_derivation_error():
     with pytest.raises(memcorr.DerivationError, match="backend"):
         memcorr.load_module(derived(BUNDLED[0]), backend="jax")
+
+
+@pytest.mark.parametrize("name", ["heavy_ball", "adabelief"])
+def test_higher_orders_agree_with_numpy(name):
+    """Orders 2 and 3: ∇³L and ∇⁴L by differentiating the gradient along each direction in turn."""
+    d = memcorr.derive(bundled(name), order=3)
+    numpy_module, torch_module = memcorr.load_module(d), memcorr.load_module(d, backend="torch")
+    hyper = short_memory(d)
+    for order in (2, 3):
+        assert close(
+            numpy_module.memoryless(THETA, LOSS, 0.01, order=order, **hyper),
+            torch_module.memoryless(torch.tensor(THETA), loss_fn, 0.01, order=order, **hyper),
+        )
+        assert close(
+            numpy_module.correction(THETA, LOSS, order=order, **hyper),
+            torch_module.correction(torch.tensor(THETA), loss_fn, order=order, **hyper),
+        )
+    state = torch_module.initial_state(torch.tensor(THETA), loss_fn, 0.01, order=3, **hyper)
+    expected = numpy_module.initial_state(THETA, LOSS, 0.01, order=3, **hyper)
+    assert all(close(expected[k], v) for k, v in state.items())
