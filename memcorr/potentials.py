@@ -18,7 +18,8 @@ import sympy as sp
 
 from .calculus import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms
 
-MAX_CANDIDATES = 120  # inner products tried; beyond, the order is reported without a potential
+MAX_PIECES = 10  # at most 55 inner products tried; a larger field is reported without a potential
+MAX_OPS = 600  # fields longer than this are not tried either: the ansatz would cost more than the derivation
 
 
 @dataclass
@@ -38,19 +39,24 @@ def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
             out.append(OrderPotential(r, None, "no first-order reading P to precondition with"))
             continue
         field = sp.expand(psi / preconditioner)
-        potential = integrate(field)
+        pieces = _pieces(field)
+        if len(pieces) > MAX_PIECES or sp.count_ops(field) > MAX_OPS:
+            reason = f"Ψ_{r}/P has {len(pieces)} pieces and {sp.count_ops(field)} operations: too large to try"
+            out.append(OrderPotential(r, None, reason))
+            continue
+        potential = integrate(field, pieces)
         reason = "" if potential is not None else f"Ψ_{r}/P is not a gradient field of inner products of its terms"
         out.append(OrderPotential(r, potential, reason))
     return out
 
 
-def integrate(field):
-    """A scalar ``G`` with ``∇G = field``, from inner products of the field's pieces; None if none."""
+def integrate(field, pieces):
+    """A scalar ``G`` with ``∇G = field``, from inner products of ``pieces``; None if none."""
     if field == 0:
         return sp.S.Zero
-    pieces = sorted(_pieces(field), key=sp.default_sort_key)
+    pieces = sorted(pieces, key=sp.default_sort_key)
     candidates = [Dot(a, b) for a, b in itertools.combinations_with_replacement(pieces, 2)]
-    candidates = [c for c in candidates if c != 0][:MAX_CANDIDATES]
+    candidates = [c for c in candidates if c != 0]
     unknowns = sp.symbols(f"c0:{len(candidates)}")
     target = _coefficients(field)
     equations: dict = {key: -value for key, value in target.items()}

@@ -72,9 +72,11 @@ class _Loss:
         return self.dgrad(theta, v)
 
     def dgrad(self, theta, *vs):
+        # the directions are constants (detached): differentiating ∇²L v_1 again must not
+        # differentiate v_1 too. A potential G holds no Hessians, so penalty's gradient is whole.
         d = self._grad
         for i, v in enumerate(vs):
-            d = self._differentiate([d], [v], self._create_graph or i < len(vs) - 1)
+            d = self._differentiate([d], [v.detach()], self._create_graph or i < len(vs) - 1)
         return d
 
 
