@@ -23,12 +23,14 @@ import math
 import sympy as sp
 
 from .calculus import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, linear_terms, real_diff
+from .errors import DerivationError
 
 Coefficients = list
 
 
-class SeriesError(ValueError):
-    """The expression has no power series in ``h`` this engine can take (e.g. ``1/h``)."""
+class SeriesError(DerivationError):
+    """The expression has no power series in ``h`` this engine can take (e.g. ``1/h``): the program
+    cannot be derived, and the command line says so (exit 2)."""
 
 
 def convolve(a: Coefficients, b: Coefficients, R: int) -> Coefficients:
