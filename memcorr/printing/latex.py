@@ -237,6 +237,11 @@ def _number(text: str) -> str:
 
 
 # ------------------------------------------------------------- the derivation
+def program_names(model) -> dict[str, str]:
+    """Paper names for every name of the program: the step, the parameters, the states and temporaries."""
+    return paper_names([model.checked.step, *model.params, *ProgramTex(model.checked, {}).fields])
+
+
 def tex_escape(text: str) -> str:
     """Plain text (a description) for LaTeX's text mode."""
     special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#"}
@@ -248,7 +253,7 @@ def derivation_tex(d, standalone: bool = False) -> str:
     """``d.to_latex``: one ``align`` — the program, the memoryless map, the named fields, the states,
     the implied loss and its verdict; ``standalone`` wraps it in a document for ``pdflatex``."""
     m = d.model
-    names = paper_names([m.checked.step, *m.params, *ProgramTex(m.checked, {}).fields])
+    names = program_names(m)
     printer = MemcorrLatexPrinter(names)
     program = ProgramTex(m.checked, names)
     h = names[m.checked.step]
@@ -366,7 +371,7 @@ def _document(d, align: str) -> str:
 def formula_rows(d) -> list[str]:
     """``Ψ_r &= …`` and ``G &= …`` in the program's paper names, one row each (for Jupyter)."""
     m = d.model
-    printer = MemcorrLatexPrinter(paper_names([m.checked.step, *m.params, *ProgramTex(m.checked, {}).fields]))
+    printer = MemcorrLatexPrinter(program_names(m))
     psi = r"\tilde\Psi" if d.target == "flow" else r"\Psi"
     out = [f"{psi}_{{{r}}} &= {printer.doprint(e)}" for r, e in enumerate([d.update, *d.corrections])]
     if d.perturbation.potential is not None:
