@@ -5,6 +5,10 @@ decay), AdaBelief and AdamW, ``memcorr derive NAME --order R`` for R = 1, 2, …
 takes longer than the limit (60 s). With ``--before REF`` the same runs at the commit ``REF``
 (a temporary git worktree), side by side.
 
+Two columns per commit: ``derive`` is the whole command (map, perturbation, potentials, summary);
+``map`` is the map alone (parse, check, lower and the manifold recursion, also a whole process),
+so that commits that compute different things downstream still compare like with like.
+
 Targets (issue "any order, fast"): heavy ball order 6 ≤ 30 s (order 8 reported), Adam order 3
 ≤ 15 s (order 4 reported), AdaBelief order 3 ≤ 60 s. Heavy ball's term counts are the rooted
 trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
@@ -22,19 +26,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ["heavy_ball", "adam", "adabelief", "adamw"]
 # terms: the distinct products of atoms (a coefficient polynomial in the parameters is one term)
-RUN = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.calculus import linear_terms; "
-    "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
-    "print(' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
-)
+RUN = {
+    "derive": (
+        "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.calculus import linear_terms; "
+        "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
+        "print(' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
+    ),
+    "map": (
+        "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.expand import expand; "
+        "expand(memcorr.load(sys.argv[2]), int(sys.argv[3]))"
+    ),
+}
 
 
-def timed(root: str, name: str, order: int, limit: float):
+def timed(root: str, name: str, order: int, limit: float, what: str = "derive"):
     """Seconds and the term counts of Ψ_1 … Ψ_order, or None past the limit."""
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", RUN, root, name, str(order)], capture_output=True, text=True, timeout=limit
+            [sys.executable, "-c", RUN[what], root, name, str(order)], capture_output=True, text=True, timeout=limit
         )
     except subprocess.TimeoutExpired:
         return None
@@ -57,7 +67,9 @@ def main():
     ap.add_argument("--max-order", type=int, default=8)
     args = ap.parse_args()
     before = worktree(args.before) if args.before else None
-    print(f"{'program':<12} {'order':>5} {'now s':>8} {'before s':>10}  terms of Ψ_1 … Ψ_R")
+    limit = f"> {int(args.limit)}"
+    header = f"{'program':<12} {'order':>5} {'derive s':>9} {'map s':>7} {'before: derive':>15} {'map':>7}"
+    print(f"{header}  terms of Ψ_1 … Ψ_R")
     try:
         for name in PROGRAMS:
             now_done = old_done = False
@@ -66,11 +78,16 @@ def main():
                 old = timed(before, name, order, args.limit) if before and not old_done else None
                 now_done, old_done = now is None, old is None
                 if now_done and (old_done or not before):
-                    print(f"{name:<12} {order:>5} {'> ' + str(int(args.limit)):>8}")
+                    print(f"{name:<12} {order:>5} {limit:>9}")
                     break
-                now_text = f"{now[0]:>8.2f}" if now else f"{'> ' + str(int(args.limit)):>8}"
-                old_text = f"{old[0]:>10.2f}" if old else (f"{'> ' + str(int(args.limit)):>10}" if before else "")
-                print(f"{name:<12} {order:>5} {now_text} {old_text:>10}  {' '.join(now[1]) if now else ''}", flush=True)
+                now_map = timed(str(ROOT), name, order, args.limit, "map") if now else None
+                old_map = timed(before, name, order, args.limit, "map") if old else None
+                cells = [f"{t[0]:.2f}" if t else limit for t in (now, now_map)]
+                if before:
+                    cells += [f"{t[0]:.2f}" if t else limit for t in (old, old_map)]
+                widths = [9, 7, 15, 7][: len(cells)]
+                row = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+                print(f"{name:<12} {order:>5} {row}  {' '.join(now[1]) if now else ''}", flush=True)
     finally:
         if before:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", before], capture_output=True)

@@ -337,6 +337,22 @@ class _Sign(sp.Function):
         return sp.S.Zero
 
 
+def simplify(expr):
+    """The shortest of a few cheap rewritings of ``expr`` (cancelled, common factors pulled out,
+    powers combined).
+
+    Used instead of ``sympy.simplify``, which imports ``sympy.physics.units`` on its first
+    call: a third of a second, a quarter of a whole ``memcorr derive``. The memcorr results
+    (rational functions of parameters, powers and atoms) need nothing more; zero tests read
+    ``simplify(a - b) == 0`` as before."""
+    expr = sp.sympify(expr)
+    if expr.is_Atom:
+        return expr
+    cancelled = sp.cancel(expr)
+    forms = [expr, cancelled, sp.factor_terms(expr), sp.factor_terms(cancelled), sp.powsimp(expr), sp.together(expr)]
+    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
 def _drop_deltas(expr):
     return expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
 

@@ -38,6 +38,7 @@ from .calculus import (
     linear_terms,
     outer_atoms,
     real_diff,
+    simplify,
 )
 from .errors import DerivationError
 from .lower import Model, default_values, drop_transients, orientation_samples
@@ -152,7 +153,7 @@ def _fixed_point(block, phi, upstream, h) -> dict:
         solutions = []
     if not solutions or any(s not in solutions[0] for s in block):
         raise DerivationError(f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of {', '.join(map(str, block))}")
-    return {s: radicands(sp.simplify(solutions[0][s])) for s in block}
+    return {s: radicands(simplify(solutions[0][s])) for s in block}
 
 
 def _check_points(exprs, S0, h):
@@ -314,7 +315,7 @@ def _closed_sum(weight, s, lo, hi):
     """``Σ_{s=lo}^{hi} weight`` in closed form, taking the generic branch of any Piecewise."""
     total = sp.summation(sp.expand_power_exp(weight), (s, lo, hi))
     total = total.replace(lambda e: isinstance(e, sp.Piecewise), _generic_branch)
-    return sp.factor_terms(sp.simplify(total))
+    return sp.factor_terms(simplify(total))
 
 
 def _generic_branch(pw):

@@ -31,7 +31,7 @@ from fractions import Fraction
 import mpmath
 import sympy as sp
 
-from .calculus import LOSS, THETA, CoordSum, Dot, FieldSymbol, G, Grad, LossAt, Norm, outer_atoms
+from .calculus import LOSS, THETA, CoordSum, Dot, FieldSymbol, G, Grad, LossAt, Norm, outer_atoms, simplify
 from .check import Checked, history_lag, sum_bound
 from .errors import DSLError, DSLWarning, Span
 from .parse import Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl, Pow
@@ -262,7 +262,7 @@ class _Lowering:
         marks = term.atoms(_HistoryAt)
         weight, x = term.as_independent(*marks, as_Add=False) if marks else (term, sp.S.One)
         constant, geometric = weight.as_independent(k, as_Add=False)
-        ratio = sp.simplify(geometric.subs(k, k + 1) / geometric)
+        ratio = simplify(geometric.subs(k, k + 1) / geometric)
         if x.has(k) or ratio.has(k) or ratio.has(self.n):
             raise DSLError(
                 "the weights of a sum over the history must be geometric in the index (like `beta^k`)",
@@ -375,7 +375,7 @@ def rescale_differences(states: dict[str, StateVar], theta_new, h, checked: Chec
         (s for s in states.values() if s.origin == "lag" and s.name.startswith("theta[")), key=lambda s: s.name
     )
     at_zero = (THETA - theta_new).subs(h, 0)
-    if not lags or at_zero == 0 or sp.simplify(at_zero.xreplace({s.symbol: THETA for s in lags})) != 0:
+    if not lags or at_zero == 0 or simplify(at_zero.xreplace({s.symbol: THETA for s in lags})) != 0:
         return states, theta_new
     diffs = {s.name: FieldSymbol(f"d{s.name}", real=True) for s in lags}
     to_diff = {s.symbol: THETA - h * diffs[s.name] for s in lags}
@@ -554,7 +554,7 @@ def theta_form(theta_new, h, checked: Checked):
     diff = THETA - theta_new
     st = checked.statements[checked.theta_index]
     at_zero = diff.subs(h, 0)
-    if at_zero != 0 and sp.simplify(at_zero) != 0:
+    if at_zero != 0 and simplify(at_zero) != 0:
         raise DSLError(
             f"the update is not `theta - {h} * (…)`: theta − (new theta) = {sp.sstr(at_zero)} when {h} = 0",
             st.span,

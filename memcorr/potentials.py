@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .calculus import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms
+from .calculus import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms, simplify
 
 MAX_PIECES = 10  # at most 55 inner products tried; a larger field is reported without a potential
 MAX_OPS = 600  # fields longer than this are not tried either: the ansatz would cost more than the derivation
@@ -38,10 +38,13 @@ def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
         if preconditioner is None:
             out.append(OrderPotential(r, None, "no first-order reading P to precondition with"))
             continue
+        pieces = _pieces(psi / preconditioner)
+        if len(pieces) > MAX_PIECES:  # said before expanding: the expansion alone can take seconds
+            out.append(OrderPotential(r, None, f"Ψ_{r}/P has {len(pieces)} pieces: too large to try"))
+            continue
         field = sp.expand(psi / preconditioner)
-        pieces = _pieces(field)
-        if len(pieces) > MAX_PIECES or sp.count_ops(field) > MAX_OPS:
-            reason = f"Ψ_{r}/P has {len(pieces)} pieces and {sp.count_ops(field)} operations: too large to try"
+        if sp.count_ops(field) > MAX_OPS:
+            reason = f"Ψ_{r}/P has {sp.count_ops(field)} operations expanded: too large to try"
             out.append(OrderPotential(r, None, reason))
             continue
         potential = integrate(field, pieces)
@@ -70,7 +73,7 @@ def integrate(field, pieces):
     free = {u: 0 for u in unknowns}  # a free coefficient multiplies an inner product with zero gradient
     potential = sp.factor_terms(sp.Add(*[s.xreplace(free) * c for s, c in zip(solution, candidates)]))
     check = sp.expand(gradient(potential) - field)
-    return potential if all(sp.simplify(v) == 0 for v in _coefficients(check).values()) else None
+    return potential if all(simplify(v) == 0 for v in _coefficients(check).values()) else None
 
 
 def _pieces(field) -> set:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .calculus import THETA, FieldAtom, FieldSymbol, G, Hess, distribute, is_scalar, linear_terms, outer_atoms
+from .calculus import THETA, FieldAtom, FieldSymbol, G, Hess, distribute, is_scalar, linear_terms, outer_atoms, simplify
 
 
 class NamedField(FieldSymbol):
@@ -248,7 +248,7 @@ def named_fields(temporaries: dict, at_fixed_point) -> list[NamedField]:
         candidate = NamedField(name, value)
         if value.has(FieldAtom) or not affine_in_g(candidate) or not value.has(THETA):
             continue
-        if any(sp.simplify(value - f.definition) == 0 for f in out):
+        if any(simplify(value - f.definition) == 0 for f in out):
             continue
         out.append(candidate)
     return out

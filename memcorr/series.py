@@ -22,7 +22,7 @@ import math
 
 import sympy as sp
 
-from .calculus import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, linear_terms, real_diff
+from .calculus import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, linear_terms, real_diff, simplify
 from .errors import DerivationError
 
 Coefficients = list
@@ -189,7 +189,7 @@ class Series:
         """``∇L`` or ``L`` at ``θ + δ(h)`` by Taylor's theorem in ``δ`` (which starts at ``h^1``):
         ``∇L(θ+δ) = Σ_m ∇^{m+1}L[δ^m]/m!`` and ``L(θ+δ) = L + Σ_{m≥1} ⟨δ, ∇^m L[δ^{m−1}]⟩/m!``."""
         point = self.of(atom.args[0])
-        if sp.simplify(point[0] - THETA) != 0:
+        if simplify(point[0] - THETA) != 0:
             raise SeriesError(f"{atom} is not taken at theta + O(h)")
         delta = [sp.S.Zero] + point[1:]
         if isinstance(atom, Grad):
