@@ -154,7 +154,10 @@ def derive(
     perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
     potentials = higher_potentials(expansion.corrections, perturbation.preconditioner)
     samples = orientation_samples(model)
-    potentials = [replace(p, potential=_collected(p.potential, samples)) for p in potentials]
+    potentials = [
+        replace(p, potential=_collected(p.potential, samples), non_gradient=orient(p.non_gradient, samples))
+        for p in potentials
+    ]
     short = _presented_perturbation(perturbation, presented, model)
     return Derivation(model, expansion, target, short, presented, potentials)
 

@@ -4,9 +4,13 @@ Input: the corrections ``Ψ_2 … Ψ_R`` (long forms) and the first order's read
 Output: one ``OrderPotential`` per order — ``G_r`` as a combination, with constant
 coefficients, of inner products ``⟨a, b⟩`` of the fields ``Ψ_r/P`` is built from (``g``,
 ``θ``, its atoms and their arguments), found by linear algebra on the canonical terms of
-``∇⟨a, b⟩`` (``calculus.gradient``) and checked by differentiating back; or no potential,
-with the field left over, when no combination has that gradient (gradient descent's
-modified flow: ``Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g]`` is no gradient field).
+``∇⟨a, b⟩`` (``calculus.gradient``) and checked by differentiating back.
+
+When no combination has that gradient, ``Ψ_r/P = ∇G_r + N_r``: ``G_r`` matches the terms with
+the most derivatives of ``L`` (those only a potential's Hessians can produce), then each lower
+derivative count while that stays consistent, and ``N_r`` is what is left — gradient descent's
+modified flow ``Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g] = ∇(1/12 ⟨g, Hg⟩) + ⅙H²g``: its non-gradient part
+is ``⅙H²g`` (as Rosca et al., JMLR 2023, §3, split it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .calculus import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms, simplify
+from .present import tidy
 
 MAX_PIECES = 10  # at most 55 inner products tried; a larger field is reported without a potential
 MAX_OPS = 600  # fields longer than this are not tried either: the ansatz would cost more than the derivation
@@ -24,11 +29,17 @@ MAX_OPS = 600  # fields longer than this are not tried either: the ansatz would 
 
 @dataclass
 class OrderPotential:
-    """``G_r`` with ``Ψ_r = P ⊙ ∇G_r``, or ``potential None`` and the reason."""
+    """``Ψ_r = P ⊙ (∇G_r + N_r)``: ``N_r`` (``non_gradient``) zero when ``G_r`` is exact;
+    ``potential None`` and the reason when the field was not tried."""
 
     order: int
     potential: sp.Expr | None
     reason: str = ""
+    non_gradient: sp.Expr = sp.S.Zero
+
+    @property
+    def exact(self) -> bool:
+        return self.potential is not None and self.non_gradient == 0
 
 
 def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
@@ -47,33 +58,48 @@ def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
             reason = f"Ψ_{r}/P has {sp.count_ops(field)} operations expanded: too large to try"
             out.append(OrderPotential(r, None, reason))
             continue
-        potential = integrate(field, pieces)
-        reason = "" if potential is not None else f"Ψ_{r}/P is not a gradient field of inner products of its terms"
-        out.append(OrderPotential(r, potential, reason))
+        potential, rest = integrate(field, pieces)
+        reason = "" if rest == 0 else f"Ψ_{r}/P is not a gradient field of inner products of its terms"
+        out.append(OrderPotential(r, potential, reason, rest))
     return out
 
 
 def integrate(field, pieces):
-    """A scalar ``G`` with ``∇G = field``, from inner products of ``pieces``; None if none."""
+    """``(G, N)`` with ``∇G + N = field``, ``G`` from inner products of ``pieces``: ``N = 0`` when
+    ``field`` is a gradient, otherwise the part left after matching the most-derivative terms."""
     if field == 0:
-        return sp.S.Zero
+        return sp.S.Zero, sp.S.Zero
     pieces = sorted(pieces, key=sp.default_sort_key)
     candidates = [Dot(a, b) for a, b in itertools.combinations_with_replacement(pieces, 2)]
     candidates = [c for c in candidates if c != 0]
     unknowns = sp.symbols(f"c0:{len(candidates)}")
-    target = _coefficients(field)
-    equations: dict = {key: -value for key, value in target.items()}
+    equations: dict = {key: -value for key, value in _coefficients(field).items()}
     for c, candidate in zip(unknowns, candidates):
         for key, value in _coefficients(gradient(candidate)).items():
             equations[key] = equations.get(key, 0) + c * value
-    solutions = sp.linsolve(list(equations.values()), unknowns)
-    if not solutions:
-        return None
-    (solution,) = solutions
+    solution = None
+    for level in sorted({_derivatives(key) for key in equations}, reverse=True):
+        found = sp.linsolve([value for key, value in equations.items() if _derivatives(key) >= level], unknowns)
+        if not found:
+            break
+        (solution,) = found
+    if solution is None:
+        return sp.S.Zero, field
     free = {u: 0 for u in unknowns}  # a free coefficient multiplies an inner product with zero gradient
     potential = sp.factor_terms(sp.Add(*[s.xreplace(free) * c for s, c in zip(solution, candidates)]))
-    check = sp.expand(gradient(potential) - field)
-    return potential if all(simplify(v) == 0 for v in _coefficients(check).values()) else None
+    rest = _coefficients(field - gradient(potential))
+    return potential, tidy(sp.Add(*[simplify(v) * f * scalars for (f, scalars), v in rest.items()]))
+
+
+def _derivatives(key) -> int:
+    """The highest derivative of ``L`` in the term ``key`` of ``_coefficients`` (``g`` 1, ``Hess`` 2, ``D_k`` k + 1)."""
+    field_part, scalars = key
+    return _highest(field_part * scalars)
+
+
+def _highest(e) -> int:
+    own = 1 if e == G else 2 if isinstance(e, Hess) else len(e.args) + 1 if isinstance(e, Dk) else 0
+    return max([own, *(_highest(a) for a in e.args)])
 
 
 def _pieces(field) -> set:

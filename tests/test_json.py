@@ -36,3 +36,12 @@ def test_emit_json_writes_the_file(run_cli, tmp_path):
 def test_a_derivation_renders_in_jupyter():
     tex = memcorr.derive("heavy_ball")._repr_latex_()
     assert tex.startswith("$\\begin{aligned}") and "\\Psi_{1}" in tex and "G &=" in tex
+
+
+def test_json_reports_the_non_gradient_part_per_order():
+    """Gradient descent's flow at order 2: ⅙H²g is left over (tests/test_known_results.py)."""
+    record = json.loads(memcorr.derive("gd", order=2, target="flow").to_json())
+    (order2,) = record["potentials"]
+    assert order2["order"] == 2 and order2["exact"] is False and "not a gradient" in order2["reason"]
+    rest = sp.sympify(eval(order2["non_gradient"]["sympy"], {**vars(sp), **vars(memcorr.calculus)}))
+    assert sp.simplify(rest - memcorr.calculus.Hess(memcorr.calculus.Hess(G)) / 6) == 0

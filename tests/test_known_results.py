@@ -263,7 +263,22 @@ def test_heavy_ball_second_order_potential():
 
 
 def test_gradient_descent_second_order_flow_is_not_a_gradient():
+    """Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g] = ∇(1/12 ⟨g, Hg⟩) + ⅙H²g: the third derivatives are matched by a
+    potential, ⅙H²g is left as the non-gradient part (Rosca et al., "On a continuous time model of
+    gradient descent dynamics and instability in deep learning", TMLR 2023, eq. 9)."""
     d = memcorr.derive("gd", order=2, target="flow")
     (order2,) = d.potentials
-    assert order2.potential is None and "not a gradient field" in order2.reason
-    assert "not a gradient field" in d.summary()
+    assert not order2.exact and "not a gradient field" in order2.reason
+    assert same(order2.potential, Dot(G, Hess(G)) / 12)
+    assert same(order2.non_gradient, Hess(Hess(G)) / 6)
+    assert same(gradient(order2.potential) + order2.non_gradient, d.corrections[1])
+    assert "non-gradient part" in d.summary() and "N_{2}" in d.to_latex()
+
+
+def test_heavy_ball_flow_non_gradient_parts_sum_back():
+    """Heavy ball's flow at orders 2 and 3: P ⊙ (∇G_r + N_r) is Ψ̃_r, and β = 0 gives gradient descent's split."""
+    d = memcorr.derive("heavy_ball", order=3, target="flow")
+    (b,) = params(d, "beta")
+    for q, psi in zip(d.potentials, d.corrections[1:]):
+        assert not q.exact and same((gradient(q.potential) + q.non_gradient) / (1 - b), psi)
+    assert same(d.potentials[0].non_gradient.subs(b, 0), Hess(Hess(G)) / 6)

@@ -59,7 +59,16 @@ def record(d) -> dict:
             "coefficient_at_defaults": p.coefficient_at_defaults,
             "reason": p.reason,
         },
-        "potentials": [{"order": q.order, "potential": formula(q.potential), "reason": q.reason} for q in d.potentials],
+        "potentials": [
+            {
+                "order": q.order,
+                "potential": formula(q.potential),
+                "non_gradient": formula(q.non_gradient),
+                "exact": q.exact,
+                "reason": q.reason,
+            }
+            for q in d.potentials
+        ],
         "notes": list(d.notes),
     }
 

@@ -17,7 +17,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..calculus import FieldSymbol, G
+from ..calculus import Dot, FieldSymbol, G
 from ..parse import Assign, Call, Chain, History, IndexedSum, Name, Neg, Num, Pow, StateDecl
 
 ALIASES = {
@@ -59,6 +59,10 @@ class MemcorrLatexPrinter(LatexPrinter):
         # a thin space between factors: "\\partial_j L \\eta" would read as one symbol L\\eta
         super().__init__({"mul_symbol": r"\,"})
         self.names = names or {}
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # ⟨a, b⟩ is its own bracket; sympy reads the class name Dot as sympy.vector's dot product
+        return not isinstance(expr, Dot) and super()._needs_mul_brackets(expr, first, last)
 
     def _print_Pow(self, expr, exp=None):
         if isinstance(expr.base, FieldSymbol) and expr.base == G and expr.exp.is_positive and expr.exp != sp.S.Half:
@@ -288,11 +292,19 @@ def derivation_tex(d, standalone: bool = False) -> str:
             body += lines[:-1] + [lines[-1].replace(r" \nonumber", rf"{rest} \nonumber")]
     body += _perturbation_rows(d, printer, h)
     for q in d.potentials:
-        if q.potential is not None:
-            body.append(rf"\intertext{{Order {q.order}: ${psi}_{{{q.order}}} = P \odot \nabla G_{{{q.order}}}$ with}}")
-            body += rows(f"G_{{{q.order}}}", q.potential, printer)
+        r = q.order
+        if q.exact:
+            body.append(rf"\intertext{{Order {r}: ${psi}_{{{r}}} = P \odot \nabla G_{{{r}}}$ with}}")
+            body += rows(f"G_{{{r}}}", q.potential, printer)
+        elif q.potential is not None:
+            body.append(
+                rf"\intertext{{Order {r}: ${psi}_{{{r}}}/P$ is not a gradient field: "
+                rf"${psi}_{{{r}}} = P \odot (\nabla G_{{{r}}} + N_{{{r}}})$ with the non-gradient part $N_{{{r}}}$:}}"
+            )
+            body += rows(f"G_{{{r}}}", q.potential, printer, numbered=False)
+            body += rows(f"N_{{{r}}}", q.non_gradient, printer)
         else:
-            body.append(rf"\intertext{{Order {q.order}: ${psi}_{{{q.order}}}/P$ is not a gradient field.}}")
+            body.append(rf"\intertext{{Order {r}: ${psi}_{{{r}}}/P$ was too large to integrate.}}")
     align = _join(body)
     return _document(d, align) if standalone else align
 

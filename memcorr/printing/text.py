@@ -150,14 +150,20 @@ def perturbation_lines(d) -> list[str]:
 
 
 def higher_lines(d, head: str) -> list[str]:
-    """One line per order r ≥ 2: ``G_r`` with ``Ψ_r = P·∇G_r``, or that ``Ψ_r`` is no gradient field."""
+    """One line per order r ≥ 2: ``G_r`` with ``Ψ_r = P·∇G_r``; where ``Ψ_r`` is no gradient field,
+    the part ``G_r`` explains and the non-gradient part ``N_r``; or why it was not tried."""
     out = []
     for p in d.potentials:
         r = str(p.order).translate(SUBSCRIPTS)
-        if p.potential is not None:
+        reason = p.reason.replace("Ψ_", head).replace(str(p.order), r, 1)
+        if p.exact:
             out.append(f"  order {p.order}: G{r} = {text(p.potential)}   ({head}{r} = P·∇G{r})")
+        elif p.potential is not None:
+            out.append(f"  order {p.order}: {reason}: {head}{r} = P·(∇G{r} + N{r}) with")
+            out.append(f"    G{r} = {text(p.potential)}")
+            out.append(f"    N{r} = {text(p.non_gradient)}   (non-gradient part)")
         else:
-            out.append(f"  order {p.order}: no potential — {p.reason.replace('Ψ_', head).replace(str(p.order), r, 1)}")
+            out.append(f"  order {p.order}: no potential — {reason}")
     return out
 
 
