@@ -7,10 +7,10 @@ coefficients, of inner products ``⟨a, b⟩`` of the fields ``Ψ_r/P`` is built
 ``∇⟨a, b⟩`` (``calculus.gradient``) and checked by differentiating back.
 
 When no combination has that gradient, ``Ψ_r/P = ∇G_r + N_r``: ``G_r`` matches the terms with
-the most derivatives of ``L`` (those only a potential's Hessians can produce), then each lower
-derivative count while that stays consistent, and ``N_r`` is what is left — gradient descent's
-modified flow ``Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g] = ∇(1/12 ⟨g, Hg⟩) + ⅙H²g``: its non-gradient part
-is ``⅙H²g`` (as Rosca et al., JMLR 2023, §3, split it).
+the highest derivative of ``L`` (only a potential's Hessians can produce those), then the next
+lower ones while the equations stay consistent, and ``N_r`` is what is left. Gradient descent's
+modified flow ``Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g] = ∇(1/12 ⟨g, Hg⟩) + ⅙H²g`` leaves ``⅙H²g``, the split
+of Rosca et al. (TMLR 2023) for the second-order modified flow of gradient descent.
 """
 
 from __future__ import annotations

@@ -265,7 +265,8 @@ def test_heavy_ball_second_order_potential():
 def test_gradient_descent_second_order_flow_is_not_a_gradient():
     """Ψ̃_2 = ⅓H²g + 1/12 ∇³L[g, g] = ∇(1/12 ⟨g, Hg⟩) + ⅙H²g: the third derivatives are matched by a
     potential, ⅙H²g is left as the non-gradient part (Rosca et al., "On a continuous time model of
-    gradient descent dynamics and instability in deep learning", TMLR 2023, eq. 9)."""
+    gradient descent dynamics and instability in deep learning", TMLR 2023: the second-order
+    modified flow of gradient descent)."""
     d = memcorr.derive("gd", order=2, target="flow")
     (order2,) = d.potentials
     assert not order2.exact and "not a gradient field" in order2.reason
