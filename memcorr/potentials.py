@@ -54,9 +54,9 @@ def higher_potentials(corrections, preconditioner) -> list[OrderPotential]:
             out.append(OrderPotential(r, None, f"Ψ_{r}/P has {len(pieces)} pieces: too large to try"))
             continue
         field = sp.expand(psi / preconditioner)
-        if sp.count_ops(field) > MAX_OPS:
-            reason = f"Ψ_{r}/P has {sp.count_ops(field)} operations expanded: too large to try"
-            out.append(OrderPotential(r, None, reason))
+        ops = sp.count_ops(field)
+        if ops > MAX_OPS:
+            out.append(OrderPotential(r, None, f"Ψ_{r}/P has {ops} operations expanded: too large to try"))
             continue
         potential, rest = integrate(field, pieces)
         reason = "" if rest == 0 else f"Ψ_{r}/P is not a gradient field of inner products of its terms"
@@ -77,9 +77,10 @@ def integrate(field, pieces):
     for c, candidate in zip(unknowns, candidates):
         for key, value in _coefficients(gradient(candidate)).items():
             equations[key] = equations.get(key, 0) + c * value
+    levels = {key: _derivatives(key) for key in equations}
     solution = None
-    for level in sorted({_derivatives(key) for key in equations}, reverse=True):
-        found = sp.linsolve([value for key, value in equations.items() if _derivatives(key) >= level], unknowns)
+    for level in sorted(set(levels.values()), reverse=True):
+        found = sp.linsolve([value for key, value in equations.items() if levels[key] >= level], unknowns)
         if not found:
             break
         (solution,) = found
