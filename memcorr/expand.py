@@ -26,16 +26,10 @@ import networkx as nx
 import sympy as sp
 
 from .calculus import (
-    LOSS,
-    THETA,
     FieldSymbol,
-    G,
     Grad,
     LossAt,
     directional,
-    distribute,
-    expand_points,
-    linear_terms,
     outer_atoms,
     real_diff,
     simplify,
@@ -113,10 +107,10 @@ def stationary(model: Model, order: int) -> Expansion:
         full = Series({s: [S[i][s] for i in range(r + 1)] for s in syms}, h, r)
         psi.append(tidy(full.coefficient(F, r)))
     states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
-    return _oriented(Expansion("stationary", order, psi[0], psi[1:], states, _notes(model, psi[0])), model)
+    return oriented(Expansion("stationary", order, psi[0], psi[1:], states, kink_notes(model, psi[0])), model)
 
 
-def _oriented(e: Expansion, model: Model) -> Expansion:
+def oriented(e: Expansion, model: Model) -> Expansion:
     values = orientation_samples(model)
     return Expansion(
         e.regime,
@@ -194,7 +188,7 @@ def _shifted(S, psi, h, r, chains) -> dict:
     return out
 
 
-def _notes(model: Model, update) -> list[str]:
+def kink_notes(model: Model, update) -> list[str]:
     """What the result relied on: derivatives of kinks (in the program, or in ``Ψ_0`` such as
     ``sqrt(g^2) = |g|``) taken where they are differentiable."""
     if any(e.has(sp.sign, sp.Abs, sp.Max, sp.Min) for e in [model.F, *model.Phi, update]):
@@ -203,159 +197,6 @@ def _notes(model: Model, update) -> list[str]:
             "(sign' = 0, abs' = sign): the result holds away from their kinks"
         ]
     return []
-
-
-# ------------------------------------------------------------ finite n
-def finite(model: Model, order: int) -> Expansion:
-    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic."""
-    if order != 1:
-        raise DerivationError(
-            "the finite regime is first order (method.md §1); use --regime stationary for higher orders"
-        )
-    h, n = model.h, model.n
-    s = sp.Dummy("s", integer=True, nonnegative=True)
-    recursions, lags = _classify(model)
-    F = expand_points(model.F, 1)
-
-    def memoryless_states(step):
-        """Every state after ``step`` updates with all iterates equal to theta."""
-        values = {}
-        for sym, (a, b, init) in recursions.items():
-            values[sym] = a**step * init + b * _geometric(a, step)
-        for sym, (base, _) in lags.items():
-            values[sym] = base
-        return values
-
-    def F_bar(step):
-        return _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(step)).subs(n, step), step)
-
-    update = tidy(F_bar(n))
-    at_n = memoryless_states(n)
-    # one term per source of memory, each tidied on its own: they read as separate effects
-    terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
-    F0, F_s = F.subs(h, 0), F_bar(s)
-    for sym, (a, b, init) in recursions.items():
-        W = _weighted_sum(F_s, (a ** (n - s - 1) - a**n) / (1 - a), s, n)
-        Q = _window_sum(F_s, s, n, n)
-        terms.append(_state_derivative(F0, at_n, sym, directional(b, W) + a**n * directional(init, Q), n))
-    for sym, (base, k) in lags.items():
-        Q = _window_sum(F_s, s, n, sp.Min(k, n))
-        terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
-    states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
-    return _oriented(
-        Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, _notes(model, update)), model
-    )
-
-
-def _state_derivative(F0, at_n, sym, delta, n):
-    """``F_s[δ]``: the derivative of ``F`` when the state ``sym`` moves by the field ``δ``.
-
-    Taken as ``d/dt F(s + tδ)`` so that reductions (``norm(m)``) and gradients at a state
-    (``grad(theta[n-1])``) are differentiated as the operators they are, not coordinatewise."""
-    if delta == 0:
-        return sp.S.Zero
-    t = sp.Dummy("t", real=True)
-    moved = F0.xreplace({**at_n, sym: at_n[sym] + t * delta})
-    return _cancel_transients(coefficient(expand_points(moved, 1), t, 1), n)
-
-
-def _geometric(a, steps):
-    """``Σ_{i<steps} a^i``."""
-    return steps if a == 1 else (1 - a**steps) / (1 - a)
-
-
-def _cancel_transients(expr, step):
-    """Cancel bias corrections like ``(1 − β^(n+1)) g / (1 − β^(n+1))``, under roots too,
-    factoring only the products that involve the step so that the rest keeps its shape."""
-    # keep b^(n-s) whole inside sums (no overflow); the stand-ins are fields, as the sums are
-    sums = {e: FieldSymbol(f"@sum{i}") for i, e in enumerate(sorted(expr.atoms(sp.Sum), key=sp.default_sort_key))}
-    expr = radicands(sp.expand_power_exp(expr.xreplace(sums)))
-    expr = expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
-    return expr.xreplace({d: e for e, d in sums.items()})
-
-
-def _classify(model: Model):
-    """Split the states into linear recursions ``s ← a s + b(θ)`` and lags; else DerivationError."""
-    h, n = model.h, model.n
-    syms = set(model.symbols)
-    recursions, lags = {}, {}
-    for st in model.states:
-        if st.velocity:
-            raise DerivationError(
-                f"state `{st.name}` is in velocity form (it carries the step size); "
-                "the finite regime needs states independent of h"
-            )
-        if st.origin == "lag" and st.name.split("[")[0] in ("theta", "g"):
-            base = THETA if st.name.startswith("theta") else G
-            lags[st.symbol] = (base, int(st.name.split("-")[1].rstrip("]")))
-            continue
-        a = sp.diff(st.update, st.symbol)
-        b = sp.expand(st.update - a * st.symbol)
-        if a.free_symbols & (syms | {h, n, THETA, G, LOSS}) or outer_atoms(a) or b.free_symbols & (syms | {h, n}):
-            raise DerivationError(
-                f"state `{st.name}` is not a linear recursion s <- a*s + b(theta) fed "
-                "by the current iterate alone; the finite regime covers those "
-                "(use --regime stationary)"
-            )
-        recursions[st.symbol] = (a, b, st.init)
-    return recursions, lags
-
-
-def _separate(expr, s):
-    """``expr(s)`` as ``Σ q_t(s) E_t``: scalar weights depending on ``s`` times fields free of ``s``."""
-    terms = {}
-    for coeff, fld in linear_terms(expr):
-        if fld.has(s):
-            return None
-        terms[fld] = terms.get(fld, 0) + coeff
-    return terms
-
-
-def _closed_sum(weight, s, lo, hi):
-    """``Σ_{s=lo}^{hi} weight`` in closed form, taking the generic branch of any Piecewise."""
-    total = sp.summation(sp.expand_power_exp(weight), (s, lo, hi))
-    total = total.replace(lambda e: isinstance(e, sp.Piecewise), _generic_branch)
-    return sp.factor_terms(simplify(total))
-
-
-def _generic_branch(pw):
-    for expr, cond in pw.args:
-        if cond is sp.true or isinstance(cond, sp.Ne):
-            return expr
-    return pw.args[-1][0]
-
-
-def _field_sum(expr, weight, s, lo, hi):
-    """``Σ_{s=lo}^{hi} weight(s) · expr(s)`` for a field ``expr``: closed form where the weights
-    are geometric (sums of ``s^k b^s``), else one ``Sum`` that generated code evaluates by a loop."""
-    parts = _separate(expr, s)
-    if parts is None or not all(_geometric_in(weight * q, s) for q in parts.values()):
-        return sp.Sum(weight * expr, (s, lo, hi))
-    return sp.Add(*[_closed_sum(weight * q, s, lo, hi) * fld for fld, q in parts.items()])
-
-
-def _geometric_in(weight, s) -> bool:
-    """Is ``weight`` a sum of products of ``s^k`` and ``b^(a s + c)``, which sum in closed form?"""
-    for term in distribute(sp.expand_power_exp(weight)):
-        for f in sp.Mul.make_args(term):
-            if not f.has(s):
-                continue
-            if f.is_Pow and not f.base.has(s) and sp.diff(f.exp, s, 2) == 0:
-                continue
-            if f == s or (f.is_Pow and f.base == s and f.exp.is_positive and f.exp.is_integer):
-                continue
-            return False
-    return True
-
-
-def _weighted_sum(F_s, weight, s, n):
-    """``W = Σ_{s=0}^{n−1} w(n, s) F̄(s)``, the direction of ``D b`` for a recursion."""
-    return _field_sum(F_s, weight, s, 0, n - 1)
-
-
-def _window_sum(F_s, s, n, k):
-    """``Q_k = Σ_{s=n−k}^{n−1} F̄(s)``: the displacement ``θ^(n−k) − θ^(n)`` over ``h``, to first order."""
-    return _field_sum(F_s, sp.S.One, s, n - k, n - 1)
 
 
 # ------------------------------------------------------------ modified flow
@@ -384,5 +225,7 @@ def expand(model: Model, order: int = 1, regime: str = "stationary") -> Expansio
     if regime == "stationary":
         return stationary(model, order)
     if regime == "finite":
+        from .finite import finite  # finite.py builds on this module's Expansion
+
         return finite(model, order)
     raise DerivationError(f"unknown regime `{regime}`: use stationary or finite")

@@ -100,10 +100,13 @@ class ProtocolPrinter(NumPyPrinter):
         """A sum over past steps. An elementwise summand is evaluated for all steps at once
         (the step index as a column against the coordinates); one with reductions or loss
         calls loops. The zero start keeps an empty sum (n = 0) array-shaped."""
-        term, (var, lo, hi) = expr.args
+        *inner, (var, lo, hi) = expr.limits  # sympy merges nested sums: the last range is outermost
+        term = sp.Sum(expr.function, *inner) if inner else expr.function
         v, body = self._print(var), self._print(term)
         lo, hi = self._print(lo), self._print(hi)
-        if outer_atoms(term):
+        moving = any(a.has(var) or b.has(var) for s in term.atoms(sp.Sum) for _, a, b in s.limits)
+        if outer_atoms(term) or moving:
+            # a Hessian per step, or an inner sum whose range moves with the step: a loop
             return f"sum(({body} for {v} in range({lo}, {hi} + 1)), {self.zeros()})"
         steps = f"{self._module}.arange({lo}, {hi} + 1)"
         if is_scalar(term):  # the same in every coordinate: one value per step
@@ -148,7 +151,9 @@ def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=
     shaped like ``theta`` unless ``scalar``."""
     # sums over steps are loops: computed first, whole, so that no subexpression of a summand
     # (which may hold the loop variable) is moved out of its loop
-    sums = sorted({e for x in exprs for e in x.atoms(sp.Sum)}, key=sp.default_sort_key)
+    # (a sum inside another, reading its step, stays inside it)
+    sums = {e for x in exprs for e in x.atoms(sp.Sum) if not any(isinstance(s, sp.Dummy) for s in e.free_symbols)}
+    sums = sorted(sums, key=sp.default_sort_key)
     sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
     exprs = [x.xreplace(sum_temps) for x in exprs]
     atoms = _innermost_first(exprs)

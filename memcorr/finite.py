@@ -1,0 +1,413 @@
+"""Stage 5 (finite n): state-space model -> the first-order memoryless map at step ``n`` (method.md §1).
+
+Input: ``lower.Model``. Output: ``expand.Expansion`` with ``n`` symbolic: ``Ψ_0 = F^(n)(θ, …, θ)``,
+``Ψ_1 = M^(n)(θ)`` and the states along the memoryless history.
+
+Two constructions of the same theorem:
+
+- ``_linear``: states that are linear recursions ``s ← a s + b(θ)`` fed by the current iterate,
+  and lags of ``θ`` and ``g``: each source of memory is one closed term (the bundled forms).
+- ``_general``: any triangular system, ``s ← a s + b`` with a constant rate ``a`` and ``b``
+  reading the states before it, nonlinearly (AdaBelief's ``(g − m)²``, RMSprop's momentum fed by
+  ``g/(√v + ε)``, EMAs of EMAs, the velocity form): the first-order response ``δ`` of the states
+  to the past displacements, as sums over past steps (``history_sum``), closed where geometric.
+
+Geometric sums take the generic branch (decay rates different from 1 and from each other).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .calculus import (
+    LOSS,
+    THETA,
+    FieldSymbol,
+    G,
+    Hess,
+    directional,
+    distribute,
+    expand_points,
+    linear_terms,
+    outer_atoms,
+    real_diff,
+    simplify,
+)
+from .errors import DerivationError
+from .expand import Expansion, coefficient, kink_notes, oriented
+from .lower import Model
+from .present import radicands, tidy
+
+
+def finite(model: Model, order: int) -> Expansion:
+    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic."""
+    if order != 1:
+        raise DerivationError(
+            "the finite regime is first order (method.md §1); use --regime stationary for higher orders"
+        )
+    try:
+        recursions, lags = _classify(model)
+    except DerivationError:
+        return oriented(_general(model), model)
+    return oriented(_linear(model, recursions, lags), model)
+
+
+def _linear(model: Model, recursions: dict, lags: dict) -> Expansion:
+    """Every source of memory as one closed term: recursions ``s ← a s + b(θ)`` and lags."""
+    h, n = model.h, model.n
+    s = sp.Dummy("s", integer=True, nonnegative=True)
+    F = expand_points(model.F, 1)
+
+    def memoryless_states(step):
+        """Every state after ``step`` updates with all iterates equal to theta."""
+        values = {}
+        for sym, (a, b, init) in recursions.items():
+            values[sym] = a**step * init + b * _geometric(a, step)
+        for sym, (base, _) in lags.items():
+            values[sym] = base
+        return values
+
+    def F_bar(step):
+        return _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(step)).subs(n, step), step)
+
+    update = tidy(F_bar(n))
+    at_n = memoryless_states(n)
+    # one term per source of memory, each tidied on its own: they read as separate effects
+    terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
+    F0, F_s = F.subs(h, 0), F_bar(s)
+    for sym, (a, b, init) in recursions.items():
+        W = _weighted_sum(F_s, (a ** (n - s - 1) - a**n) / (1 - a), s, n)
+        Q = _window_sum(F_s, s, n, n)
+        terms.append(_state_derivative(F0, at_n, sym, directional(b, W) + a**n * directional(init, Q), n))
+    for sym, (base, k) in lags.items():
+        Q = _window_sum(F_s, s, n, sp.Min(k, n))
+        terms.append(_state_derivative(F0, at_n, sym, directional(base, Q), n))
+    states = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
+    return Expansion("finite", 1, update, [sp.Add(*[tidy(t) for t in terms])], states, kink_notes(model, update))
+
+
+def _state_derivative(F0, at_n, sym, delta, n):
+    """``F_s[δ]``: the derivative of ``F`` when the state ``sym`` moves by the field ``δ``.
+
+    Taken as ``d/dt F(s + tδ)`` so that reductions (``norm(m)``) and gradients at a state
+    (``grad(theta[n-1])``) are differentiated as the operators they are, not coordinatewise."""
+    if delta == 0:
+        return sp.S.Zero
+    t = sp.Dummy("t", real=True)
+    moved = F0.xreplace({**at_n, sym: at_n[sym] + t * delta})
+    return _cancel_transients(coefficient(expand_points(moved, 1), t, 1), n)
+
+
+def _geometric(a, steps):
+    """``Σ_{i<steps} a^i``."""
+    return steps if a == 1 else (1 - a**steps) / (1 - a)
+
+
+def _cancel_transients(expr, step):
+    """Cancel bias corrections like ``(1 − β^(n+1)) g / (1 − β^(n+1))``, under roots too,
+    factoring only the products that involve the step so that the rest keeps its shape."""
+    # keep b^(n-s) whole inside sums (no overflow); the stand-ins are fields, as the sums are
+    sums = {e: FieldSymbol(f"@sum{i}") for i, e in enumerate(sorted(expr.atoms(sp.Sum), key=sp.default_sort_key))}
+    expr = radicands(sp.expand_power_exp(expr.xreplace(sums)))
+    expr = expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
+    return expr.xreplace({d: e for e, d in sums.items()})
+
+
+def _classify(model: Model):
+    """Split the states into linear recursions ``s ← a s + b(θ)`` and lags; else DerivationError."""
+    h, n = model.h, model.n
+    syms = set(model.symbols)
+    recursions, lags = {}, {}
+    for st in model.states:
+        if st.velocity:
+            raise DerivationError(
+                f"state `{st.name}` is in velocity form (it carries the step size); "
+                "the finite regime needs states independent of h"
+            )
+        if st.origin == "lag" and st.name.split("[")[0] in ("theta", "g"):
+            base = THETA if st.name.startswith("theta") else G
+            lags[st.symbol] = (base, int(st.name.split("-")[1].rstrip("]")))
+            continue
+        a = sp.diff(st.update, st.symbol)
+        b = sp.expand(st.update - a * st.symbol)
+        if a.free_symbols & (syms | {h, n, THETA, G, LOSS}) or outer_atoms(a) or b.free_symbols & (syms | {h, n}):
+            raise DerivationError(
+                f"state `{st.name}` is not a linear recursion s <- a*s + b(theta) fed "
+                "by the current iterate alone; the finite regime covers those "
+                "(use --regime stationary)"
+            )
+        recursions[st.symbol] = (a, b, st.init)
+    return recursions, lags
+
+
+def _separate(expr, s):
+    """``expr(s)`` as ``Σ q_t(s) E_t``: scalar weights depending on ``s`` times fields free of ``s``."""
+    terms = {}
+    for coeff, fld in linear_terms(expr):
+        if fld.has(s):
+            return None
+        terms[fld] = terms.get(fld, 0) + coeff
+    return terms
+
+
+def _closed_sum(weight, s, lo, hi):
+    """``Σ_{s=lo}^{hi} weight`` in closed form, taking the generic branch of any Piecewise."""
+    total = sp.summation(sp.expand_power_exp(weight), (s, lo, hi))
+    total = total.replace(lambda e: isinstance(e, sp.Piecewise), _generic_branch)
+    return sp.factor_terms(simplify(total))
+
+
+def _generic_branch(pw):
+    for expr, cond in pw.args:
+        if cond is sp.true or isinstance(cond, sp.Ne):
+            return expr
+    return pw.args[-1][0]
+
+
+def _field_sum(expr, weight, s, lo, hi):
+    """``Σ_{s=lo}^{hi} weight(s) · expr(s)`` for a field ``expr``: closed form where the weights
+    are geometric (sums of ``s^k b^s``), else one ``Sum`` that generated code evaluates by a loop."""
+    parts = _separate(expr, s)
+    if parts is None or not all(_geometric_in(weight * q, s) for q in parts.values()):
+        return sp.Sum(weight * expr, (s, lo, hi))
+    return sp.Add(*[_closed_sum(weight * q, s, lo, hi) * fld for fld, q in parts.items()])
+
+
+def _geometric_in(weight, s) -> bool:
+    """Is ``weight`` a sum of products of ``s^k`` and ``b^(a s + c)``, which sum in closed form?"""
+    for term in distribute(sp.expand_power_exp(weight)):
+        for f in sp.Mul.make_args(term):
+            if not f.has(s):
+                continue
+            if f.is_Pow and not f.base.has(s) and sp.diff(f.exp, s, 2) == 0:
+                continue
+            if f == s or (f.is_Pow and f.base == s and f.exp.is_positive and f.exp.is_integer):
+                continue
+            return False
+    return True
+
+
+def _weighted_sum(F_s, weight, s, n):
+    """``W = Σ_{s=0}^{n−1} w(n, s) F̄(s)``, the direction of ``D b`` for a recursion."""
+    return _field_sum(F_s, weight, s, 0, n - 1)
+
+
+def _window_sum(F_s, s, n, k):
+    """``Q_k = Σ_{s=n−k}^{n−1} F̄(s)``: the displacement ``θ^(n−k) − θ^(n)`` over ``h``, to first order."""
+    return _field_sum(F_s, sp.S.One, s, n - k, n - 1)
+
+
+# ------------------------------------------------------------ any triangular state system
+def _general(model: Model) -> Expansion:
+    """method.md §1 as the first-order response of the states to the past displacements.
+
+    Along the memoryless history (every iterate ``θ``, ``h = 0``) the states are ``σ_t``,
+    ``σ_{t+1} = Φ(σ_t, θ)``. On the true history ending at ``θ^(n) = θ`` the iterates are
+    ``θ^(t) = θ + h q_t``, ``q_t = Σ_{v=t}^{n−1} F̄(v)``, and the states ``σ_t + h δ_t``:
+    ``δ_{t+1} = Φ_s δ_t + Φ_θ[q_t] + ∂_h Φ``, ``δ_0 = D init[q_0]``. Then ``M^(n) = F_s δ_n + ∂_h F``.
+    With ``s ← a s + b`` (constant ``a``, ``b`` reading earlier states) both are sums over past
+    steps: ``x_t = a^t x_0 + Σ_{u<t} a^(t−1−u) forcing(u)``."""
+    h, n = model.h, model.n
+    states = _triangular(model)
+    t = sp.Dummy("t", integer=True, nonnegative=True)
+    phi = {st.symbol: expand_points(st.update, 1) for st in states}
+    F = expand_points(model.F, 1)
+    sigma: dict = {}  # σ_t, a function of the dummy t
+    delta: dict = {}  # δ_t
+    rate = {}
+    for st in states:
+        s = st.symbol
+        rate[s] = a = sp.diff(phi[s].subs(h, 0), s)
+        u = sp.Dummy("u", integer=True, nonnegative=True)
+        feed = sp.expand((phi[s].subs(h, 0) - a * s).subs(n, u).xreplace(_at(sigma, t, u)))
+        sigma[s] = _recursion(a, st.init, radicands(feed), t, u)
+
+    def F_bar(step):
+        return _cancel_transients(F.subs(h, 0).subs(n, step).xreplace(_at(sigma, t, step)), step)
+
+    def q(step):  # θ^(step) − θ^(n), over h, to first order
+        v = sp.Dummy("v", integer=True, nonnegative=True)
+        return sp.Sum(F_bar(v), (v, step, n - 1))
+
+    for st in states:
+        s, a = st.symbol, rate[st.symbol]
+        u = sp.Dummy("u", integer=True, nonnegative=True)
+        # the program's n is the step u here; q and δ keep the history's end n
+        b = (phi[s].subs(h, 0) - a * s).subs(n, u)
+        at_u = _at(sigma, t, u)
+        forcing = (
+            directional(b, q(u)).xreplace(at_u)
+            + _along(b, at_u, _at(delta, t, u))
+            + real_diff(phi[s], h).subs(h, 0).subs(n, u).xreplace(at_u)
+        )
+        delta[s] = _recursion(a, directional(st.init, q(0)), forcing, t, u)
+    at_n = _at(sigma, t, n)
+    correction = real_diff(F, h).subs(h, 0).xreplace(at_n) + _along(F.subs(h, 0), at_n, _at(delta, t, n))
+    update = tidy(F_bar(n))
+    out = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
+    return Expansion("finite", 1, update, [_tidy_outside_sums(correction)], out, kink_notes(model, update))
+
+
+def _tidy_outside_sums(expr):
+    """``tidy`` for the terms without an atom inside a sum (a loop with a Hessian per step stays
+    as built: tidy groups terms by their atoms and would divide a sum by an atom inside it)."""
+    terms = distribute(expr)
+    looped = [t for t in terms if any(_bound_inside(a) for a in outer_atoms(t))]
+    return tidy(sp.Add(*[t for t in terms if t not in looped])) + sp.Add(*looped)
+
+
+def _bound_inside(atom) -> bool:
+    return any(isinstance(s, sp.Dummy) for s in atom.free_symbols)
+
+
+def _triangular(model: Model) -> list:
+    """The states in an order where each reads only itself (linearly, at a constant rate) and
+    those before it; DerivationError otherwise."""
+    h = model.h
+    pending = {st.symbol: st for st in model.states}
+    out = []
+    while pending:
+        ready = [
+            st
+            for s, st in pending.items()
+            if not (expand_points(st.update, 1).subs(h, 0).free_symbols & (set(pending) - {s}))
+        ]
+        if not ready:
+            names = ", ".join(str(s) for s in pending)
+            raise DerivationError(
+                f"the states {names} feed each other; the finite regime needs a triangular system "
+                "(each state read only by the states after it)"
+            )
+        for st in ready:
+            s = st.symbol
+            at_zero = expand_points(st.update, 1).subs(h, 0)
+            a = sp.diff(at_zero, s)
+            if (
+                a.free_symbols - {p.symbol for p in model.params.values()}
+                or outer_atoms(a)
+                or sp.diff(at_zero, s, 2) != 0
+            ):
+                raise DerivationError(
+                    f"state `{st.name}` is not s <- a*s + b with a constant rate a (it is {at_zero}); "
+                    "the finite regime needs memory that decays at a fixed rate"
+                )
+            out.append(st)
+            del pending[s]
+    return out
+
+
+def _at(values: dict, t, step) -> dict:
+    """``values`` (functions of the dummy ``t``) at ``step``."""
+    return {s: x.xreplace({t: step}) for s, x in values.items()}
+
+
+def _recursion(a, start, forcing, t, u):
+    """``x_t`` of ``x_{t+1} = a x_t + forcing(t)``, ``x_0 = start``: ``a^t start + Σ_{u<t} a^(t−1−u) forcing(u)``."""
+    if a == 0:  # a lag: the forcing one step back, the start at t = 0
+        previous = forcing.xreplace({u: t - 1})
+        return (
+            previous
+            if simplify(previous.xreplace({t: 0}) - start) == 0
+            else sp.Piecewise((start, sp.Eq(t, 0)), (previous, True))
+        )
+    return a**t * start + history_sum(a ** (t - 1 - u) * forcing, u, 0, t - 1)
+
+
+def _along(expr, at, moves: dict):
+    """``d/dε expr(σ + ε δ)`` at ``ε = 0``: the states moved by ``δ``; reductions of states
+    (``norm(m)``) and gradients at states are differentiated as the operators they are."""
+    moves = {s: d for s, d in moves.items() if d != 0 and expr.has(s)}
+    if not moves:
+        return sp.S.Zero
+    e = sp.Dummy("e", real=True)
+    moved = expr.xreplace({s: at[s] + e * moves.get(s, 0) if s in moves else at[s] for s in at})
+    return coefficient(expand_points(moved, 1), e, 1)
+
+
+def history_sum(expr, u, lo, hi):
+    """``Σ_{u=lo}^{hi} expr``, with the sum pushed as far in as linearity allows.
+
+    Per term: a weight in ``u`` alone sums in closed form where geometric; a Hessian whose
+    argument depends on ``u`` takes the sum inside (``Σ c_u H[X_u] = H[Σ c_u X_u]``); a nested sum
+    whose range depends on ``u`` is swapped (``Σ_u c_u Σ_{v=u}^{N} X_v = Σ_v X_v Σ_{u≤v} c_u``,
+    ``Σ_u c_u Σ_{v<u} X_v = Σ_v X_v Σ_{u>v} c_u``); whatever is left stays one ``Sum`` that the
+    generated code evaluates."""
+    out = sp.S.Zero
+    for term in distribute(expr):
+        pulled = _pull_out(term)
+        if pulled != term:
+            out += history_sum(pulled, u, lo, hi)
+            continue
+        factors = sp.Mul.make_args(term)
+        free = sp.Mul(*[f for f in factors if not f.has(u)])
+        dep = [f for f in factors if f.has(u)]
+        if not dep:
+            out += free * (hi - lo + 1)
+            continue
+        weight = [f for f in dep if _pure(f)]
+        rest = [f for f in dep if not _pure(f)]
+        c = sp.Mul(*weight)
+        if not rest:
+            out += free * _field_sum(c, sp.S.One, u, lo, hi)
+        elif len(rest) == 1 and isinstance(rest[0], Hess):
+            out += free * Hess(history_sum(c * rest[0].args[0], u, lo, hi))
+        else:
+            nested = [f for f in rest if isinstance(f, sp.Sum) and _bounds_on(f, u)]
+            swapped = (
+                _swap(nested[0], sp.Mul(*[f for f in dep if f is not nested[0]]), u, lo, hi)
+                if len(nested) == 1
+                else None
+            )
+            out += free * (swapped if swapped is not None else sp.Sum(sp.Mul(*dep), (u, lo, hi)))
+    return out
+
+
+def _pull_out(term):
+    """Every sum factor of ``term`` split into its terms, with the factors that do not depend on
+    its own index taken outside (``Σ_v a^u X_v = a^u Σ_v X_v``)."""
+    factors = sp.Mul.make_args(term)
+    sums = [f for f in factors if isinstance(f, sp.Sum)]
+    if not sums:
+        return term
+    out = sp.Mul(*[f for f in factors if not isinstance(f, sp.Sum)])
+    for s in sums:
+        body, v, lo, hi = _outermost(s)
+        split = sp.S.Zero
+        for part in distribute(sp.expand_power_exp(body)):  # a^(u − v) = a^u a^(−v)
+            inside = [f for f in sp.Mul.make_args(part) if f.has(v)]
+            outside = [f for f in sp.Mul.make_args(part) if not f.has(v)]
+            split += sp.Mul(*outside) * _field_sum(sp.Mul(*inside), sp.S.One, v, lo, hi)
+        out *= split
+    return out
+
+
+def _outermost(s: sp.Sum):
+    """``Σ_{v=lo}^{hi} body`` for the outermost range of ``s`` (sympy merges nested sums into
+    one with several ranges, innermost first)."""
+    v, lo, hi = s.limits[-1]
+    body = sp.Sum(s.function, *s.limits[:-1]) if len(s.limits) > 1 else s.function
+    return body, v, lo, hi
+
+
+def _pure(f) -> bool:
+    """A weight: numbers, parameters and step indices only (no field, atom or sum)."""
+    return not (f.has(sp.Sum) or outer_atoms(f) or any(isinstance(x, FieldSymbol) for x in f.free_symbols))
+
+
+def _bounds_on(s: sp.Sum, u) -> bool:
+    return any(a.has(u) or b.has(u) for _, a, b in s.limits)
+
+
+def _swap(inner: sp.Sum, c, u, lo, hi):
+    """``Σ_{u=lo}^{hi} c_u Σ_{v=A(u)}^{B(u)} X_v`` with the order of summation exchanged, for
+    ``A = u, B ≥ hi`` fixed (a window to the end) or ``A`` fixed, ``B = u − 1`` (the past)."""
+    X, v, A, B = _outermost(inner)
+    if X.has(u):  # the body must not read the outer step (pulled out before)
+        return None
+    w = sp.Dummy("w", integer=True, nonnegative=True)
+    if A == u and not B.has(u) and simplify(B - hi) == 0:
+        return history_sum(X.xreplace({v: w}) * history_sum(c, u, lo, w), w, lo, B)
+    if B == u - 1 and not A.has(u):
+        # v runs to hi: the inner range u = v+1 … hi is empty at v = hi, so the bounds match the rest
+        return history_sum(X.xreplace({v: w}) * history_sum(c, u, w + 1, hi), w, A, hi)
+    return None
