@@ -220,14 +220,17 @@ def _general(model: Model) -> Expansion:
         rate[s] = a = sp.diff(phi[s].subs(h, 0), s)
         u = sp.Dummy("u", integer=True, nonnegative=True)
         feed = sp.expand((phi[s].subs(h, 0) - a * s).subs(n, u).xreplace(_at(sigma, t, u)))
-        sigma[s] = _recursion(a, st.init, radicands(feed), t, u)
+        sigma[s] = tidy(_recursion(a, st.init, radicands(feed), t, u))
 
     def F_bar(step):
         return _cancel_transients(F.subs(h, 0).subs(n, step).xreplace(_at(sigma, t, step)), step)
 
+    step_v = sp.Dummy("v", integer=True, nonnegative=True)
+    F_v = tidy(F_bar(step_v))
+
     def q(step):  # θ^(step) − θ^(n), over h, to first order
         v = sp.Dummy("v", integer=True, nonnegative=True)
-        return sp.Sum(F_bar(v), (v, step, n - 1))
+        return sp.Sum(F_v.xreplace({step_v: v}), (v, step, n - 1))
 
     for st in states:
         s, a = st.symbol, rate[st.symbol]
@@ -240,24 +243,35 @@ def _general(model: Model) -> Expansion:
             + _along(b, at_u, _at(delta, t, u))
             + real_diff(phi[s], h).subs(h, 0).subs(n, u).xreplace(at_u)
         )
-        delta[s] = _recursion(a, directional(st.init, q(0)), forcing, t, u)
+        # summed at t = n only, where every range ends at n − 1 and the sums can be exchanged
+        delta[s] = _recursion(a, directional(st.init, q(0)), forcing, t, u, summed=False)
     at_n = _at(sigma, t, n)
     correction = real_diff(F, h).subs(h, 0).xreplace(at_n) + _along(F.subs(h, 0), at_n, _at(delta, t, n))
+    correction = _summed(correction)
     update = tidy(F_bar(n))
     out = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
-    return Expansion("finite", 1, update, [_tidy_outside_sums(correction)], out, kink_notes(model, update))
+    return Expansion("finite", 1, update, [_tidy_closed(correction)], out, kink_notes(model, update))
 
 
-def _tidy_outside_sums(expr):
-    """``tidy`` for the terms without an atom inside a sum (a loop with a Hessian per step stays
-    as built: tidy groups terms by their atoms and would divide a sum by an atom inside it)."""
+def _tidy_closed(expr):
+    """``tidy`` for the closed terms; terms with a sum over steps stay as built (tidy groups
+    terms by their atoms, and an atom inside a sum reads that sum's step)."""
     terms = distribute(expr)
-    looped = [t for t in terms if any(_bound_inside(a) for a in outer_atoms(t))]
-    return tidy(sp.Add(*[t for t in terms if t not in looped])) + sp.Add(*looped)
+    open_ = [t for t in terms if t.has(sp.Sum)]
+    sums = _gathered(sp.Add(*open_))
+    stable = {s: sp.Sum(_stable(s.function), *s.limits) for s in sums.atoms(sp.Sum)}
+    return tidy(sp.Add(*[t for t in terms if not t.has(sp.Sum)])) + sums.xreplace(stable)
 
 
-def _bound_inside(atom) -> bool:
-    return any(isinstance(s, sp.Dummy) for s in atom.free_symbols)
+def _stable(body):
+    """Powers of one base combined (``β^n β^(−k) = β^(n−k)``), quotients split first
+    (``(β1/β2)^k = β1^k β2^(−k)``): no factor overflows where the product does not."""
+
+    def steps(p):  # a power growing with the steps, of a product of parameters
+        return p.is_Pow and p.base.is_Mul and _pure(p.base) and not p.exp.is_number
+
+    split = sp.expand_power_exp(body).replace(steps, lambda p: sp.Mul(*[b**p.exp for b in sp.Mul.make_args(p.base)]))
+    return sp.powsimp(split, combine="exp")
 
 
 def _triangular(model: Model) -> list:
@@ -301,8 +315,9 @@ def _at(values: dict, t, step) -> dict:
     return {s: x.xreplace({t: step}) for s, x in values.items()}
 
 
-def _recursion(a, start, forcing, t, u):
-    """``x_t`` of ``x_{t+1} = a x_t + forcing(t)``, ``x_0 = start``: ``a^t start + Σ_{u<t} a^(t−1−u) forcing(u)``."""
+def _recursion(a, start, forcing, t, u, summed=True):
+    """``x_t`` of ``x_{t+1} = a x_t + forcing(t)``, ``x_0 = start``: ``a^t start + Σ_{u<t} a^(t−1−u) forcing(u)``;
+    the sum left unevaluated unless ``summed`` (it is summed once its range is known)."""
     if a == 0:  # a lag: the forcing one step back, the start at t = 0
         previous = forcing.xreplace({u: t - 1})
         return (
@@ -310,7 +325,51 @@ def _recursion(a, start, forcing, t, u):
             if simplify(previous.xreplace({t: 0}) - start) == 0
             else sp.Piecewise((start, sp.Eq(t, 0)), (previous, True))
         )
+    if not summed:
+        return a**t * start + sp.Sum(a ** (t - 1 - u) * forcing, (u, 0, t - 1))
     return a**t * start + history_sum(a ** (t - 1 - u) * forcing, u, 0, t - 1)
+
+
+def _summed(expr):
+    """Every outermost sum of ``expr`` through ``history_sum``."""
+    outermost = [s for s in expr.atoms(sp.Sum) if not any(isinstance(x, sp.Dummy) for x in s.free_symbols)]
+    return expr.xreplace({s: history_sum(*_outermost(s)) for s in outermost})
+
+
+def _gathered(expr):
+    """Sums over the same steps as one sum (each is a pass over the steps in the generated code):
+    ``c_1 Σ_v A_v + c_2 Σ_v B_v = Σ_v (c_1 A_v + c_2 B_v)`` for coefficients without atoms (an atom
+    inside a sum would be evaluated at every step), inside Hessians when they are scalars."""
+    groups: dict = {}
+    rest = []
+    for term in distribute(expr.replace(lambda e: isinstance(e, Hess), lambda e: Hess(_gathered(e.args[0])))):
+        factors = sp.Mul.make_args(term)
+        wrapped = [x for x in factors if isinstance(x, (sp.Sum, Hess)) and x.has(sp.Sum)]
+        inner = (
+            wrapped[0].args[0]
+            if len(wrapped) == 1 and isinstance(wrapped[0], Hess)
+            else wrapped[0]
+            if wrapped
+            else None
+        )
+        c = term / wrapped[0] if wrapped else None
+        if (
+            not isinstance(inner, sp.Sum)
+            or len(inner.limits) != 1
+            or (isinstance(wrapped[0], sp.Sum) and outer_atoms(c))
+        ):
+            rest.append(term)
+            continue
+        # in front of a Hessian only the scalar part of c goes inside; the rest is shared
+        outside = sp.Mul(*[x for x in sp.Mul.make_args(c) if not _pure(x)]) if isinstance(wrapped[0], Hess) else 1
+        v, lo, hi = inner.limits[0]
+        common, bodies = groups.setdefault((type(wrapped[0]), lo, hi, outside), (v, []))
+        bodies.append(c / outside * inner.function.xreplace({v: common}))
+    merged = []
+    for (kind, lo, hi, outside), (v, bodies) in groups.items():
+        total = sp.Sum(sp.Add(*bodies), (v, lo, hi))
+        merged.append(outside * Hess(total) if kind is Hess else total)
+    return sp.Add(*rest, *merged)
 
 
 def _along(expr, at, moves: dict):
@@ -319,9 +378,11 @@ def _along(expr, at, moves: dict):
     moves = {s: d for s, d in moves.items() if d != 0 and expr.has(s)}
     if not moves:
         return sp.S.Zero
+    # differentiated with the states and directions as symbols, which keeps it small, then filled in
     e = sp.Dummy("e", real=True)
-    moved = expr.xreplace({s: at[s] + e * moves.get(s, 0) if s in moves else at[s] for s in at})
-    return coefficient(expand_points(moved, 1), e, 1)
+    marks = {s: FieldSymbol(f"@d{i}") for i, s in enumerate(moves)}
+    derivative = coefficient(expand_points(expr.xreplace({s: s + e * m for s, m in marks.items()}), 1), e, 1)
+    return derivative.xreplace({m: moves[s] for s, m in marks.items()}).xreplace(at)
 
 
 def history_sum(expr, u, lo, hi):
@@ -334,6 +395,11 @@ def history_sum(expr, u, lo, hi):
     generated code evaluates."""
     out = sp.S.Zero
     for term in distribute(expr):
+        first = _first_step(term, u, lo)
+        if first is not None:  # a lag's start: the first step on its own, the rest one step later
+            at_lo, later = first
+            out += _summed(at_lo) + history_sum(later, u, lo + 1, hi)
+            continue
         pulled = _pull_out(term)
         if pulled != term:
             out += history_sum(pulled, u, lo, hi)
@@ -360,6 +426,15 @@ def history_sum(expr, u, lo, hi):
             )
             out += free * (swapped if swapped is not None else sp.Sum(sp.Mul(*dep), (u, lo, hi)))
     return out
+
+
+def _first_step(term, u, lo):
+    """``(term at u = lo, term for u > lo)`` when ``term`` holds ``Piecewise((A, Eq(u, lo)), (B, True))``."""
+    for pw in term.atoms(sp.Piecewise):
+        (a, cond), (b, _) = pw.args[0], pw.args[-1]
+        if len(pw.args) == 2 and cond == sp.Eq(u, lo):
+            return term.xreplace({pw: a}).xreplace({u: lo}), term.xreplace({pw: b})
+    return None
 
 
 def _pull_out(term):

@@ -15,18 +15,8 @@ BAD = sorted((PROGRAMS / "bad").glob("*.opt"))
 # programs outside a regime (issue "the finite regime for every program" widens the finite one)
 NOT_STATIONARY = {"decaying_step"}  # n outside decaying powers: finite only
 NOT_FINITE = {
-    "adabelief",  # states outside the finite-n class: nonlinear recursions, states fed by states
-    "nesterov_velocity",
-    "adadelta_torch",
-    "nadam_torch",
-    "rmsprop_momentum",
-    "lookahead_grad",
-    "nested_ema",
-    "velocity_heavy_ball",
-    "reduction_upstream",
-    "nesterov_lookahead",
-    "nesterov_sutskever",
-    "geometric_weights",
+    "adadelta_torch",  # a decay rate that depends on the state itself (acc_delta)
+    "nadam_torch",  # a decay rate that changes with the step (the mu product)
 }
 
 

@@ -152,8 +152,8 @@ def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=
     # sums over steps are loops: computed first, whole, so that no subexpression of a summand
     # (which may hold the loop variable) is moved out of its loop
     # (a sum inside another, reading its step, stays inside it)
-    sums = {e for x in exprs for e in x.atoms(sp.Sum) if not any(isinstance(s, sp.Dummy) for s in e.free_symbols)}
-    sums = sorted(sums, key=sp.default_sort_key)
+    outermost = {e for x in exprs for e in x.atoms(sp.Sum) if not any(isinstance(s, sp.Dummy) for s in e.free_symbols)}
+    sums = sorted(outermost, key=sp.default_sort_key)
     sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
     exprs = [x.xreplace(sum_temps) for x in exprs]
     atoms = _innermost_first(exprs)

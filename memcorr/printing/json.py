@@ -26,7 +26,10 @@ def _without_dummies(expr):
     """The bound step index of a sum as a plain symbol ``_s``: a ``Dummy``'s srepr holds a
     process-dependent index, and the record must be the same on every run."""
     dummies = sorted(expr.atoms(sp.Dummy), key=sp.default_sort_key)
-    return expr.xreplace({d: sp.Symbol(f"_{d.name}", **d.assumptions0) for d in dummies})
+    names = [d.name for d in dummies]
+    # nested sums may each bind a `_v`: numbered then, so that they stay distinct
+    label = {d: f"_{d.name}" if names.count(d.name) == 1 else f"_{d.name}{i}" for i, d in enumerate(dummies)}
+    return expr.xreplace({d: sp.Symbol(label[d], **d.assumptions0) for d in dummies})
 
 
 def record(d) -> dict:
