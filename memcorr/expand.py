@@ -50,6 +50,9 @@ class Expansion:
     corrections: list[sp.Expr]
     states: dict[str, list[sp.Expr]]
     notes: list[str] = field(default_factory=list)
+    # finite regime: where two decay rates coincide the generic closed forms divide 0/0; each
+    # (condition, expansion) is the derivation with the rates identified, taken where it holds
+    confluent: list[tuple[sp.Eq, Expansion]] = field(default_factory=list)
 
 
 def coefficient(expr, h, r: int):
@@ -119,6 +122,7 @@ def oriented(e: Expansion, model: Model) -> Expansion:
         [orient(c, values) for c in e.corrections],
         {k: [orient(x, values) for x in v] for k, v in e.states.items()},
         e.notes,
+        e.confluent,
     )
 
 

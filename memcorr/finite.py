@@ -17,6 +17,8 @@ Geometric sums take the generic branch (decay rates different from 1 and from ea
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .calculus import (
@@ -40,7 +42,8 @@ from .present import radicands, tidy
 
 
 def finite(model: Model, order: int) -> Expansion:
-    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic."""
+    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic, with the
+    derivations where two decay rates coincide (``Expansion.confluent``)."""
     if order != 1:
         raise DerivationError(
             "the finite regime is first order (method.md §1); use --regime stationary for higher orders"
@@ -48,8 +51,45 @@ def finite(model: Model, order: int) -> Expansion:
     try:
         recursions, lags = _classify(model)
     except DerivationError:
-        return oriented(_general(model), model)
-    return oriented(_linear(model, recursions, lags), model)
+        expansion = _general(model)
+    else:
+        expansion = _linear(model, recursions, lags)
+    expansion.confluent = [
+        (cond, finite(_identified(model, sub), order)) for cond, sub in _confluences(expansion, model).items()
+    ]
+    expansion.notes += [
+        f"where {cond.lhs} = {cond.rhs} the closed sums above divide 0/0; the generated map and "
+        "correction take their limit, the derivation with the rates identified (Expansion.confluent); "
+        "the penalty does not"
+        for cond, _ in expansion.confluent
+    ]
+    return oriented(expansion, model)
+
+
+def _confluences(e: Expansion, model: Model) -> dict:
+    """{condition: substitution} for each denominator factor relating two or more parameters
+    (``β1 − β3``, ``β2 − β1²``): a geometric sum's generic closed form, 0/0 where it vanishes."""
+    params = {p.symbol for p in model.params.values()}
+    exprs = sp.Tuple(e.update, *e.corrections, *[x for v in e.states.values() for x in v])
+    bases = {p.base for p in exprs.atoms(sp.Pow) if p.exp.is_negative and p.base.free_symbols <= params}
+    out: dict = {}
+    for base in sorted(bases, key=sp.default_sort_key):
+        numerator = sp.numer(sp.together(base))
+        for factor, _ in sp.factor_list(numerator)[1] if numerator.is_polynomial() else []:
+            if len(factor.free_symbols) < 2:
+                continue
+            for p in sorted(factor.free_symbols, key=str, reverse=True):  # β3 in terms of β1
+                solutions = sp.solve(factor, p)
+                if len(solutions) == 1:
+                    out.setdefault(sp.Eq(p, solutions[0]), {p: solutions[0]})
+                    break
+    return out
+
+
+def _identified(model: Model, sub: dict) -> Model:
+    """``model`` with a parameter replaced by an expression in the others."""
+    states = tuple(replace(st, update=st.update.xreplace(sub), init=st.init.xreplace(sub)) for st in model.states)
+    return replace(model, F=model.F.xreplace(sub), states=states)
 
 
 def _linear(model: Model, recursions: dict, lags: dict) -> Expansion:

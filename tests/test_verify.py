@@ -219,3 +219,27 @@ def test_general_finite_correction_equals_the_definition_by_brute_force(name):
         fast = module.correction(X0, LOSS, n=n, **hyper)
         slow = brute_force_correction(d, LOSS, X0, n, hyper)
         assert np.allclose(fast, slow, rtol=1e-5, atol=1e-7), (n, fast, slow)
+
+
+CONFLUENT = [  # decay rates that coincide: the generic closed forms divide 0/0 there
+    ("ademamix", dict(PARAMS["ademamix"], beta2=0.9)),  # beta2 == beta3
+    ("ademamix", dict(PARAMS["ademamix"], beta1=0.9, beta2=0.9)),  # all three equal
+    ("adabelief", dict(PARAMS["adabelief"], beta2=0.5)),  # beta2 == beta1
+    ("adabelief", dict(PARAMS["adabelief"], beta2=0.25)),  # beta2 == beta1**2
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, hyper", CONFLUENT, ids=lambda x: x if isinstance(x, str) else "")
+def test_confluent_rates_take_the_limit_form(name, hyper):
+    """Where rates coincide the generated code takes the derivation with them identified: finite,
+    equal to one JVP through n true steps, and it verifies."""
+    from memcorr.verify import brute_force_correction
+
+    d = memcorr.derive(name, regime="finite")
+    module = memcorr.load_module(d)
+    with np.errstate(all="raise"):  # no 0/0 on the way
+        for n in (1, 7, 40):
+            fast = module.correction(X0, LOSS, n=n, **hyper)
+            assert np.allclose(fast, brute_force_correction(d, LOSS, X0, n, hyper), rtol=1e-5, atol=1e-7), n
+    check_orders(verify(d, LOSS, X0, hyper), name)

@@ -182,6 +182,30 @@ def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=
     return lines
 
 
+def _formulas(x) -> dict:
+    """{function name: the expressions it returns} for an expansion."""
+    out = {"_psi0": [x.update]} | {f"_psi{r}": [c] for r, c in enumerate(x.corrections, 1)}
+    series = list(x.states.values())
+    for r in range(max((len(s) for s in series), default=0)):
+        out[f"_states{r}"] = [s[r] for s in series]
+    return out
+
+
+def _every_formula(x) -> list:
+    """The formulas of ``x`` and of its confluent forms."""
+    return [*_formulas(x).values(), *[e for _, special in x.confluent for e in _every_formula(special)]]
+
+
+def _branches(x, fname: str, printer) -> list[str]:
+    """The body of ``fname``: where two decay rates coincide (``x.confluent``), the limit form
+    first, under an ``if`` on the parameters; then the generic form."""
+    lines = []
+    for cond, special in x.confluent:
+        lines.append(f"if {printer.doprint(cond.lhs)} == {printer.doprint(cond.rhs)}:")
+        lines += ["    " + line for line in _branches(special, fname, printer)]
+    return lines + function_body(_formulas(x)[fname], printer, as_tuple=fname.startswith("_states"))
+
+
 def _dependency_order(assignments):
     pending = list(assignments)
     done: set = set()
@@ -232,23 +256,23 @@ def generate(d, printer_class) -> Generated:
     potential = d.perturbation.potential
     penalty = [unfold(potential)] if potential is not None else []
     # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
-    for e in [x.update, *x.corrections, *[s for series in x.states.values() for s in series], *penalty]:
-        for dummy in sorted(e.atoms(sp.Dummy), key=sp.default_sort_key):
+    for e in [*_every_formula(x), penalty]:
+        for dummy in sorted(sp.Tuple(*e).atoms(sp.Dummy), key=sp.default_sort_key):
             names.setdefault(dummy, f"_k{len(names)}")
     printer = printer_class(names)
     n_arg = ", n" if finite else ""
     params = ", ".join(names[p.symbol] for p in m.params.values())
     head = f"theta, L{n_arg}" + (f", {params}" if params else "")
 
-    formulas = [("_psi0", [x.update])] + [(f"_psi{r}", [c]) for r, c in enumerate(x.corrections, 1)]
-    formulas += [("_potential", penalty)] if penalty else []
-    series = list(x.states.values())
-    n_states = max((len(s) for s in series), default=0)
-    formulas += [(f"_states{r}", [s[r] for s in series]) for r in range(n_states)]
-    defs = []
-    for fname, exprs in formulas:
-        body = function_body(exprs, printer, as_tuple=fname.startswith("_states"), scalar=fname == "_potential")
-        defs.append(f"def {fname}({head}):\n" + "\n".join("    " + line for line in body))
+    n_states = max((len(s) for s in x.states.values()), default=0)
+    bodies = {fname: _branches(x, fname, printer) for fname in _formulas(x)}
+    if penalty:  # after the Ψ_r, before the states
+        bodies = (
+            {k: v for k, v in bodies.items() if k.startswith("_psi")}
+            | {"_potential": function_body(penalty, printer, scalar=True)}
+            | {k: v for k, v in bodies.items() if k.startswith("_states")}
+        )
+    defs = [f"def {fname}({head}):\n" + "\n".join("    " + line for line in body) for fname, body in bodies.items()]
     defs.append(f"_PSI = [{', '.join(f'_psi{r}' for r in range(d.order + 1))}]")
     defs.append(f"_STATES = [{', '.join(f'_states{r}' for r in range(n_states))}]")
 

@@ -3,7 +3,9 @@
 Input: ``Derivation``. Output: a JSON string with stable key order: ``name``,
 ``order``, ``regime``, ``target``, ``update`` and ``corrections`` (each formula as
 ``{"latex": …, "sympy": srepr}``), ``fields`` (the named fields the formulas use),
-``states`` and ``perturbation`` (its fields as formulas, strings, booleans and numbers).
+``states``, ``perturbation`` (its fields as formulas, strings, booleans and numbers),
+``potentials``, ``notes`` and ``confluent`` (finite regime: the map where two decay rates
+coincide, ``{"condition", "update", "corrections", "states", "confluent"}``).
 Named fields appear by name in the formulas; ``fields`` holds their definitions.
 """
 
@@ -73,6 +75,18 @@ def record(d) -> dict:
             for q in d.potentials
         ],
         "notes": list(d.notes),
+        "confluent": [_confluent(cond, x) for cond, x in d.expansion.confluent],
+    }
+
+
+def _confluent(cond, x) -> dict:
+    """The finite-n map where two decay rates coincide, its own confluent forms nested."""
+    return {
+        "condition": formula(cond),
+        "update": formula(x.update),
+        "corrections": [formula(c) for c in x.corrections],
+        "states": {name: [formula(s) for s in series] for name, series in x.states.items()},
+        "confluent": [_confluent(c, y) for c, y in x.confluent],
     }
 
 

@@ -30,6 +30,10 @@ Formulas (LaTeX):
     \Psi_1 = \frac{\alpha\,\beta_{3}\,\lambda\,\left(\beta_{3}\,\beta_{3}^{n}\,n - \beta_{3}^{n}\,n - \beta_{3}^{n} + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\alpha\,\beta_{3}\,\left(- \alpha\,\beta_{3}\,\beta_{3}^{2\,n} + 2\,\alpha\,\beta_{3}\,\beta_{3}^{n}\,n + \alpha\,\beta_{3}\,\beta_{3}^{n} - 2\,\alpha\,\beta_{3}^{n}\,n - \alpha\,\beta_{3}^{n} + \alpha + \beta_{3}\,\beta_{3}^{n}\,n - \beta_{3}^{n}\,n - \beta_{3}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1}\,\lambda\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} + \frac{\beta_{1}\,\left(- \alpha\,\beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{3}\,n + \alpha\,\beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{3} - \alpha\,\beta_{1}^{2}\,\beta_{1}^{n}\,n + \alpha\,\beta_{1}\,\beta_{1}^{n}\,\beta_{3}^{2}\,\beta_{3}^{n} - \alpha\,\beta_{1}\,\beta_{1}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{1}\,\beta_{1}^{n}\,\beta_{3}\,\beta_{3}^{n} - 3\,\alpha\,\beta_{1}\,\beta_{1}^{n}\,\beta_{3} + \alpha\,\beta_{1}\,\beta_{1}^{n}\,n + \alpha\,\beta_{1}\,\beta_{1}^{n} - \alpha\,\beta_{1}\,\beta_{3}^{2}\,\beta_{3}^{n} + \alpha\,\beta_{1}\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{1}\,\beta_{3} - \alpha\,\beta_{1} - \alpha\,\beta_{1}^{n}\,\beta_{3}^{2}\,\beta_{3}^{n} + \alpha\,\beta_{1}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{1}^{n}\,\beta_{3}^{2} - \alpha\,\beta_{1}^{n}\,\beta_{3}\,n + \alpha\,\beta_{3}^{2}\,\beta_{3}^{n} - \alpha\,\beta_{3}^{2} - \alpha\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{3} + \beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{3}\,n - \beta_{1}^{2}\,\beta_{1}^{n}\,n - \beta_{1}\,\beta_{1}^{n}\,\beta_{3}^{2}\,n - \beta_{1}\,\beta_{1}^{n}\,\beta_{3} + \beta_{1}\,\beta_{1}^{n}\,n + \beta_{1}\,\beta_{1}^{n} + \beta_{1}\,\beta_{3} - \beta_{1} + \beta_{1}^{n}\,\beta_{3}^{2}\,n + \beta_{1}^{n}\,\beta_{3}^{2} - \beta_{1}^{n}\,\beta_{3}\,n - \beta_{1}^{n}\,\beta_{3} - \beta_{3}^{2} + \beta_{3}\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{1} + \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} + \frac{\beta_{2}\,\lambda\,\left(\alpha\,\beta_{3}\,\beta_{3}^{n} - \alpha - 1\right)\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)} + \frac{\beta_{2}\,\left(\alpha\,\beta_{3}\,\beta_{3}^{n} - \alpha - 1\right)\,\left(- \alpha\,\beta_{2}^{2}\,\beta_{2}^{n}\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{2}^{2}\,\beta_{2}^{n}\,\beta_{3}\,n + \alpha\,\beta_{2}^{2}\,\beta_{2}^{n}\,\beta_{3} - \alpha\,\beta_{2}^{2}\,\beta_{2}^{n}\,n + \alpha\,\beta_{2}\,\beta_{2}^{n}\,\beta_{3}^{2}\,\beta_{3}^{n} - \alpha\,\beta_{2}\,\beta_{2}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{2}\,\beta_{2}^{n}\,\beta_{3}\,\beta_{3}^{n} - 3\,\alpha\,\beta_{2}\,\beta_{2}^{n}\,\beta_{3} + \alpha\,\beta_{2}\,\beta_{2}^{n}\,n + \alpha\,\beta_{2}\,\beta_{2}^{n} - \alpha\,\beta_{2}\,\beta_{3}^{2}\,\beta_{3}^{n} + \alpha\,\beta_{2}\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{2}\,\beta_{3} - \alpha\,\beta_{2} - \alpha\,\beta_{2}^{n}\,\beta_{3}^{2}\,\beta_{3}^{n} + \alpha\,\beta_{2}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{2}^{n}\,\beta_{3}^{2} - \alpha\,\beta_{2}^{n}\,\beta_{3}\,n + \alpha\,\beta_{3}^{2}\,\beta_{3}^{n} - \alpha\,\beta_{3}^{2} - \alpha\,\beta_{3}\,\beta_{3}^{n} + \alpha\,\beta_{3} + \beta_{2}^{2}\,\beta_{2}^{n}\,\beta_{3}\,n - \beta_{2}^{2}\,\beta_{2}^{n}\,n - \beta_{2}\,\beta_{2}^{n}\,\beta_{3}^{2}\,n - \beta_{2}\,\beta_{2}^{n}\,\beta_{3} + \beta_{2}\,\beta_{2}^{n}\,n + \beta_{2}\,\beta_{2}^{n} + \beta_{2}\,\beta_{3} - \beta_{2} + \beta_{2}^{n}\,\beta_{3}^{2}\,n + \beta_{2}^{n}\,\beta_{3}^{2} - \beta_{2}^{n}\,\beta_{3}\,n - \beta_{2}^{n}\,\beta_{3} - \beta_{3}^{2} + \beta_{3}\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{2} + \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
+
+Note: where beta3 = beta1 the closed sums above divide 0/0; the generated map and correction take their limit, the derivation with the rates identified (Expansion.confluent); the penalty does not
+
+Note: where beta3 = beta2 the closed sums above divide 0/0; the generated map and correction take their limit, the derivation with the rates identified (Expansion.confluent); the penalty does not
 """
 import torch
 
@@ -122,11 +126,134 @@ def _tensors(hyper, like):
 
 
 def _psi0(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
+    if beta3 == beta1:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            return g*(-alpha*beta1*beta1**n + alpha + 1)/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
+        g = L.grad(theta)
+        return g*(-alpha*beta1*beta1**n + alpha + 1)/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
+    if beta3 == beta2:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            return g*(-alpha*beta1*beta1**n + alpha + 1)/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
+        g = L.grad(theta)
+        return g*(-alpha*beta2*beta2**n + alpha + 1)/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
     g = L.grad(theta)
     return g*(-alpha*beta3*beta3**n + alpha + 1)/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
+    if beta3 == beta1:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            _x0 = abs(g)
+            _x1 = _x0 + eps
+            _x2 = _x1**(-1.0)
+            _x3 = alpha*beta1
+            _x4 = (1 - beta1)**(-1.0)
+            _x5 = _x2*_x4
+            _x6 = _x3*_x5
+            _x7 = beta1**n
+            _x8 = _x7*alpha
+            _x9 = _x7*n
+            _x10 = 2*n
+            _x11 = -_x7*alpha*beta1
+            _x13 = beta1/(-_x7*beta1 + 1)
+            _x14 = _x13*_x5
+            _x16 = _x0*_x13*_x4*(-_x11 - alpha - 1)/_x1**2
+            _a0 = L.hvp(theta, theta)
+            _x15 = _a0*wd*(-_x7 + _x9*beta1 - _x9 + 1)
+            _a1 = L.hvp(theta, _x2*g)
+            _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
+            return _x12*_x14 + _x12*_x16 + _x12*_x6 + _x14*_x15 + _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
+        g = L.grad(theta)
+        _x0 = abs(g)
+        _x1 = _x0 + eps
+        _x2 = _x1**(-1.0)
+        _x3 = alpha*beta1
+        _x4 = (1 - beta1)**(-1.0)
+        _x5 = _x2*_x4
+        _x6 = _x3*_x5
+        _x7 = beta1**n
+        _x8 = _x7*alpha
+        _x9 = _x7*n
+        _x10 = 2*n
+        _x11 = -_x7*alpha*beta1
+        _x13 = _x5*beta1/(-_x7*beta1 + 1)
+        _x16 = beta2**n
+        _x17 = _x16*n
+        _x18 = _x16*beta2
+        _x19 = _x18*n
+        _x20 = _x0*beta2*(-_x11 - alpha - 1)/(_x1**2*(1 - _x18)*(1 - beta2))
+        _x21 = beta1 - beta2
+        _x22 = beta1**2
+        _x23 = beta1*beta2
+        _x24 = _x22*_x8
+        _x25 = _x22*alpha
+        _x26 = beta2**2
+        _a0 = L.hvp(theta, theta)
+        _x14 = _a0*wd
+        _x15 = _x14*(-_x7 + _x9*beta1 - _x9 + 1)
+        _a1 = L.hvp(theta, _x2*g)
+        _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
+        return -_a1*_x20*_x4*(-_x11 + _x16*_x22*_x7*alpha + _x16*_x22*alpha*beta2*n + _x16*_x22*beta2*n - _x16*_x22 - _x16*_x25 + _x16*_x26*_x7*alpha*beta1 - _x16*_x26*alpha*beta1 + _x16*_x26*alpha*n + _x16*_x26*n + 3*_x16*alpha*beta1*beta2 + _x16*alpha*beta1*n + _x16*beta1*beta2 + _x16*beta1*n + _x16*beta1 - _x17*_x22 - _x17*_x25 - _x17*_x26*_x3 - _x17*_x26*beta1 - _x18*_x24 - _x18*_x8*beta1 - _x18*alpha - _x18 - _x19*alpha - _x19 - _x21 + _x22*_x7*alpha*beta2 + _x22*alpha + _x22 - _x23*_x8 - _x23 - _x24 - _x3 - alpha*beta1*beta2 + alpha*beta2)/_x21 + _x12*_x13 + _x12*_x6 + _x13*_x15 + _x14*_x20*(-_x16 - _x17 + _x19 + 1) + _x15*_x6 + torch.zeros_like(theta)
+    if beta3 == beta2:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            _x0 = abs(g)
+            _x1 = _x0 + eps
+            _x2 = _x1**(-1.0)
+            _x3 = alpha*beta1
+            _x4 = (1 - beta1)**(-1.0)
+            _x5 = _x2*_x4
+            _x6 = _x3*_x5
+            _x7 = beta1**n
+            _x8 = _x7*alpha
+            _x9 = _x7*n
+            _x10 = 2*n
+            _x11 = -_x7*alpha*beta1
+            _x13 = beta1/(-_x7*beta1 + 1)
+            _x14 = _x13*_x5
+            _x16 = _x0*_x13*_x4*(-_x11 - alpha - 1)/_x1**2
+            _a0 = L.hvp(theta, theta)
+            _x15 = _a0*wd*(-_x7 + _x9*beta1 - _x9 + 1)
+            _a1 = L.hvp(theta, _x2*g)
+            _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
+            return _x12*_x14 + _x12*_x16 + _x12*_x6 + _x14*_x15 + _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
+        g = L.grad(theta)
+        _x0 = abs(g)
+        _x1 = _x0 + eps
+        _x2 = _x1**(-1.0)
+        _x3 = (1 - beta2)**(-1.0)
+        _x4 = alpha*beta2
+        _x5 = _x2*_x3*_x4
+        _x6 = beta2**n
+        _x7 = _x6*alpha
+        _x8 = _x6*n
+        _x9 = 2*n
+        _x10 = _x7*beta2
+        _x11 = -_x10
+        _x15 = beta1**n
+        _x16 = _x15*n
+        _x17 = _x15*beta1
+        _x18 = _x17*n
+        _x19 = _x2*beta1/((1 - _x17)*(1 - beta1))
+        _x20 = beta2**2
+        _x21 = beta1*beta2
+        _x22 = _x15*_x20
+        _x23 = _x20*alpha
+        _x24 = _x15*beta2
+        _x25 = _x20*_x7
+        _x26 = _x16*beta2
+        _x27 = beta1**2
+        _x28 = _x16*_x27
+        _x29 = _x0*_x3*beta2*(-_x11 - alpha - 1)/(_x1**2*(-_x6*beta2 + 1))
+        _a0 = L.hvp(theta, theta)
+        _x13 = _a0*wd
+        _x14 = _x13*(-_x6 + _x8*beta2 - _x8 + 1)
+        _a1 = L.hvp(theta, _x2*g)
+        _x12 = _a1*(-_x11 - _x4*beta2**_x9 + 2*_x6*alpha*beta2*n + _x6*beta2*n - _x6 - _x7*_x9 - _x7 - _x8 + alpha + 1)
+        return _a1*_x19*_x3*(_x10*_x17 + _x11 + _x15*_x27*_x4 + _x16*_x20 + _x16*_x23 - _x16*_x4 + _x17*_x25 - 3*_x17*_x4 + _x17*alpha - _x17*beta2 + _x17 - _x18*_x20 - _x18*_x23 + _x18*alpha + _x18 - _x20 + _x21*_x7 + _x21 - _x22*_x7 + _x22*alpha + _x22 - _x23 - _x24*_x27*_x7 - _x24 - _x25*beta1 + _x25 + _x26*_x27 - _x26 + _x28*_x4 - _x28*alpha - _x28 + _x4*beta1 + _x4 - alpha*beta1 - beta1 + beta2)/(-beta1 + beta2) + _x12*_x29 + _x12*_x5 + _x13*_x19*(-_x15 - _x16 + _x18 + 1) + _x14*_x29 + _x14*_x5 + torch.zeros_like(theta)
     g = L.grad(theta)
     _x0 = abs(g)
     _x1 = _x0 + eps
@@ -176,6 +303,24 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
 
 
 def _states0(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
+    if beta3 == beta1:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            _x0 = 1 - beta1**n
+            _x1 = _x0*g
+            return _x1 + torch.zeros_like(theta), _x1 + torch.zeros_like(theta), _x0*g**2 + torch.zeros_like(theta)
+        g = L.grad(theta)
+        _x0 = g*(1 - beta1**n)
+        return _x0 + torch.zeros_like(theta), _x0 + torch.zeros_like(theta), g**2*(1 - beta2**n) + torch.zeros_like(theta)
+    if beta3 == beta2:
+        if beta2 == beta1:
+            g = L.grad(theta)
+            _x0 = 1 - beta1**n
+            _x1 = _x0*g
+            return _x1 + torch.zeros_like(theta), _x1 + torch.zeros_like(theta), _x0*g**2 + torch.zeros_like(theta)
+        g = L.grad(theta)
+        _x0 = 1 - beta2**n
+        return g*(1 - beta1**n) + torch.zeros_like(theta), _x0*g + torch.zeros_like(theta), _x0*g**2 + torch.zeros_like(theta)
     g = L.grad(theta)
     return g*(1 - beta1**n) + torch.zeros_like(theta), g*(1 - beta3**n) + torch.zeros_like(theta), g**2*(1 - beta2**n) + torch.zeros_like(theta)
 
