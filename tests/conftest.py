@@ -15,8 +15,8 @@ BAD = sorted((PROGRAMS / "bad").glob("*.opt"))
 # programs outside a regime (issue "the finite regime for every program" widens the finite one)
 NOT_STATIONARY = {"decaying_step"}  # n outside decaying powers: finite only
 NOT_FINITE = {
-    "adadelta_torch",  # a decay rate that depends on the state itself (acc_delta)
-    "nadam_torch",  # a decay rate that changes with the step (the mu product)
+    "adadelta",  # a decay rate that depends on the state itself (acc_delta)
+    "nadam",  # a decay rate that changes with the step (the mu product)
 }
 
 

@@ -42,8 +42,10 @@ def test_heavy_ball_as_an_explicit_history_sum_agrees():
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_adam_and_adamw_exact_in_eps(name):
     d = memcorr.derive(name)
-    b1, b2, eps = params(d, "beta1", "beta2", "eps")
-    wd = d.model.params["wd"].symbol if "wd" in d.model.params else 0
+    b1, b2, eps, wd = params(d, "beta1", "beta2", "eps", "weight_decay")
+    if name == "adam":  # torch's Adam adds the decay to the gradient (L2): the formula is AdamW's at 0
+        d = memcorr.derive(name, params={"weight_decay": "0"})
+        wd = 0
     F = G / (sp.Abs(G) + eps) + wd * THETA
     expected = Hess(F) / (sp.Abs(G) + eps) * (b1 / (1 - b1) - b2 / (1 - b2) * sp.Abs(G) / (sp.Abs(G) + eps))
     assert same(d.update, F)
@@ -117,7 +119,7 @@ def K(beta, n):
 @pytest.mark.parametrize("n", [1, 2, 3, 7])
 def test_finite_n_adamw_coefficient(n):
     d = memcorr.derive("adamw", regime="finite")
-    b1, b2, eps, wd = params(d, "beta1", "beta2", "eps", "wd")
+    b1, b2, eps, wd = params(d, "beta1", "beta2", "eps", "weight_decay")
     F = G / (sp.Abs(G) + eps) + wd * THETA
     expected = Hess(F) / (sp.Abs(G) + eps) * (K(b1, n) - K(b2, n) * sp.Abs(G) / (sp.Abs(G) + eps))
     assert same(d.update.subs(d.model.n, n), F)

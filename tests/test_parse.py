@@ -94,4 +94,4 @@ def test_domains_become_sympy_assumptions():
 
 def test_small_parameters_are_marked():
     model = memcorr.load("adamw")
-    assert model.params["eps"].small and not model.params["wd"].small
+    assert model.params["eps"].small and not model.params["weight_decay"].small

@@ -47,7 +47,7 @@ def test_adamw_as_eps_vanishes():
     # AdamW, Cattaneo & Shigida (NeurIPS 2025), the AdamW corollary; method.md §4:
     # coefficient β1/(1−β1) − β2/(1−β2) on ‖∇L‖₁ + λ(θ·∇L − L), anti-regularizing at the defaults (−990).
     d = memcorr.derive("adamw")
-    b1, b2, eps, wd = (sym(d, n) for n in ("beta1", "beta2", "eps", "wd"))
+    b1, b2, eps, wd = (sym(d, n) for n in ("beta1", "beta2", "eps", "weight_decay"))
     p = d.perturbation
     c = b1 / (1 - b1) - b2 / (1 - b2)
     assert p.form == "preconditioned" and not p.exact and p.remainder_order == "O(eps)"
@@ -101,8 +101,9 @@ def test_exact_sign_lion_has_no_correction():
 
 
 def test_rmsprop_anti_regularizes():
-    # RMSProp (method.md §4, the Adam result with β1 = 0): G = −α/(1−α) ‖∇L‖₁.
-    d = memcorr.derive("rmsprop")
+    # RMSProp (method.md §4, the Adam result with β1 = 0): G = −α/(1−α) ‖∇L‖₁ (torch's defaults:
+    # no momentum, no weight decay).
+    d = memcorr.derive("rmsprop", params={"momentum": "0", "weight_decay": "0"})
     a = sym(d, "alpha")
     p = d.perturbation
     assert p.verdict == "anti-regularizing" and p.condition == "False"
@@ -113,7 +114,7 @@ def test_adam_equal_betas_matches_soft_sign_lion():
     # Adam with β1 = β2 = β and soft-sign Lion with ρ1 = ρ2 = ρ (method.md §4): both are the same method on
     # L + h β/(1−β) Σ_i K(∂_i L), K' the method's own direction: Adam's K(x) = |x| − ε log(|x| + ε),
     # Lion's K(x) = √(x² + ε); the same G, each in its own K.
-    adam, lion = memcorr.derive("adam"), memcorr.derive("lion_softsign")
+    adam, lion = memcorr.derive("adam", params={"weight_decay": "0"}), memcorr.derive("lion_softsign")
     b, eps = sym(adam, "beta1"), sym(adam, "eps")
     equal = {sym(adam, "beta2"): b}
     p = find(adam.expansion.update.subs(equal), adam.expansion.corrections[0].subs(equal), adam.model.params)

@@ -129,8 +129,8 @@ def test_short_forms_equal_the_long_ones(path):
 SHORT_TARGETS = {
     "derivations/adamw.opt": 25,
     "tests/programs/good/adam_l2.opt": 40,
-    "tests/programs/good/nadam_torch.opt": 60,
-    "tests/programs/good/adadelta_torch.opt": 80,
+    "derivations/nadam.opt": 60,
+    "derivations/adadelta.opt": 80,
     "tests/programs/good/rmsprop_momentum.opt": 45,
 }
 

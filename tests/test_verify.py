@@ -20,11 +20,16 @@ LOSS, X0 = builtin("nonconvex")
 ADAMISH = dict(beta1=0.5, beta2=0.8, eps=0.1)  # the hyperparameters of method.md §1
 PARAMS = {
     "adabelief": dict(beta1=0.5, beta2=0.8, eps=0.05),
-    "adam": ADAMISH,
-    "adamw": dict(ADAMISH, wd=0.05),
+    "adamw": dict(ADAMISH, weight_decay=0.05),
+    "adam": dict(ADAMISH, weight_decay=0.05),
+    "adamax": dict(beta1=0.5, beta2=0.8, eps=0.1, weight_decay=0.05),
+    "nadam": dict(ADAMISH, weight_decay=0.05, momentum_decay=50),
+    "adadelta": dict(rho=0.5, eps=1.0, weight_decay=0.05),
+    "sgd_momentum": dict(momentum=0.5, dampening=0.2, weight_decay=0.05),
+    "sgd_nesterov": dict(momentum=0.5, weight_decay=0.05),
     "ademamix": dict(ADAMISH, beta3=0.9, alpha=2, wd=0.05),
     "nadamw": dict(ADAMISH, wd=0.05),
-    "rmsprop": dict(alpha=0.8, eps=0.1),
+    "rmsprop": dict(alpha=0.8, eps=0.1, weight_decay=0.05, momentum=0.5),
     "heavy_ball": dict(beta=0.5),
     "heavy_ball_sum": dict(beta=0.5),
     "nesterov": dict(beta=0.5),
@@ -80,6 +85,10 @@ def test_a_wrong_coefficient_is_caught():
 
 
 # ------------------------------------------------------- the outside set
+CUBIC = {  # finite forms too slow for verify's hundreds of steps; exact against the brute force below
+    "reduction_upstream": "a state fed by norm() of another: sums nested three deep, O(n^3) per call "
+    "(test_general_finite_correction_equals_the_definition_by_brute_force checks it at n <= 40)",
+}
 OUTSIDE_PARAMS = {
     "adam_eps_inside": dict(beta1=0.5, beta2=0.8, eps=0.1),
     "adam_l2": dict(beta1=0.5, beta2=0.8, eps=0.1),
@@ -110,6 +119,8 @@ def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tm
         with pytest.raises(memcorr.DerivationError):
             memcorr.derive(path, regime=regime)
         return
+    if regime == "finite" and path.stem in CUBIC:
+        pytest.skip(CUBIC[path.stem])
     d = memcorr.derive(path, regime=regime)
     module = emitted_module(path, tmp_path, regime, run_cli)
     report = verify(d, LOSS, X0, OUTSIDE_PARAMS.get(path.stem, {}), module=module)

@@ -45,6 +45,10 @@ class TorchCodePrinter(ProtocolPrinter):
             code = f"torch.where({self._print(branch.cond)}, {self._print(branch.expr)}, {code})"
         return code
 
+    def _print_Relational(self, expr):
+        """A tensor either way: a step index compared may be a Python int (``torch.where`` needs a tensor)."""
+        return f"torch.as_tensor(({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)}))"
+
     def _print_Heaviside(self, expr):
         return f"((torch.sign({self._print(expr.args[0])}) + 1) / 2)"  # 1/2 at 0, as numpy's
 

@@ -4,30 +4,32 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    optimizer adam "Adam (Kingma & Ba 2015), PyTorch ordering with bias correction"
+    # torch.optim.Adam as it runs: L2 weight decay added to the gradient, bias corrections
+    optimizer adam "Adam (Kingma & Ba 2015) as torch.optim.Adam runs it"
     step lr
     param beta1 = 0.9 in (0, 1)
     param beta2 = 0.999 in (0, 1)
     param eps = 1e-8 > 0 small
+    param weight_decay = 0 >= 0
     state m = 0
     state v = 0
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g^2
+    d = g + weight_decay * theta
+    m = beta1 * m + (1 - beta1) * d
+    v = beta2 * v + (1 - beta2) * d^2
     mhat = m / (1 - beta1^(n + 1))
     vhat = v / (1 - beta2^(n + 1))
     theta = theta - lr * mhat / (sqrt(vhat) + eps)
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L}{\varepsilon + \left|{\partial_j L}\right|}
-    \Psi_1 = \frac{\beta_{1}\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} - \frac{\beta_{2}\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)}
-    G = - \frac{\left(- \beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{2}\,\beta_{2}^{n} + \beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{2}\,n + \beta_{1}^{2}\,\beta_{1}^{n}\,\beta_{2} - \beta_{1}^{2}\,\beta_{1}^{n}\,n + \beta_{1}\,\beta_{1}^{n}\,\beta_{2}^{2}\,\beta_{2}^{n} - \beta_{1}\,\beta_{1}^{n}\,\beta_{2}\,n - 2\,\beta_{1}\,\beta_{1}^{n}\,\beta_{2} + \beta_{1}\,\beta_{1}^{n}\,n + \beta_{1}\,\beta_{1}^{n} - \beta_{1}\,\beta_{2}^{2}\,\beta_{2}^{n}\,n - \beta_{1}\,\beta_{2}^{2}\,\beta_{2}^{n} + \beta_{1}\,\beta_{2}\,\beta_{2}^{n}\,n + 2\,\beta_{1}\,\beta_{2}\,\beta_{2}^{n} - \beta_{1} + \beta_{2}^{2}\,\beta_{2}^{n}\,n - \beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}\,\beta_{2}^{n} + \beta_{2}\right)\,\left\lVert \nabla L \right\rVert_1}{\left(\beta_{1} - 1\right)\,\left(\beta_{2} - 1\right)\,\left(\beta_{1}\,\beta_{1}^{n} - 1\right)\,\left(\beta_{2}\,\beta_{2}^{n} - 1\right)}
+    \Psi_0 = \frac{\partial_j L}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|} + \frac{\theta_j\,\lambda}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|}
+    \Psi_1 = \frac{\partial_j L\,\beta_{1}\,\lambda\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} - \frac{\partial_j L\,\beta_{2}\,\lambda\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left|{\partial_j L + \theta_j\,\lambda}\right|}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{3}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)} + \frac{\theta_j\,\beta_{1}\,\lambda^{2}\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} - \frac{\theta_j\,\beta_{2}\,\lambda^{2}\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left|{\partial_j L + \theta_j\,\lambda}\right|}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{3}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)} + \frac{\beta_{1}\,\lambda\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\theta}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} + \frac{\beta_{1}\,\left(\beta_{1}\,\beta_{1}^{n}\,n - \beta_{1}^{n}\,n - \beta_{1}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)\,\left(- \beta_{1}\,\beta_{1}^{n} + 1\right)} - \frac{\beta_{2}\,\lambda\,\left(\left(\partial_j L\right)^{2} + 2\,\partial_j L\,\theta_j\,\lambda + \theta_j^{2}\,\lambda^{2} + \varepsilon\,\left|{\partial_j L + \theta_j\,\lambda}\right|\right)\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\theta}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{3}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)} - \frac{\beta_{2}\,\left(\left(\partial_j L\right)^{2} + 2\,\partial_j L\,\theta_j\,\lambda + \theta_j^{2}\,\lambda^{2} + \varepsilon\,\left|{\partial_j L + \theta_j\,\lambda}\right|\right)\,\left(\beta_{2}\,\beta_{2}^{n}\,n - \beta_{2}^{n}\,n - \beta_{2}^{n} + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{3}\,\left(- \beta_{2}\,\beta_{2}^{n} + 1\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
 import torch
 
-HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08}
+HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0}
 REGIME = 'finite'
 ORDER = 1
 STATES = ('m', 'v')
@@ -115,41 +117,44 @@ def _tensors(hyper, like):
     return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in p.items()}
 
 
-def _psi0(theta, L, n, beta1, beta2, eps):
+def _psi0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g/(eps + abs(g)) + torch.zeros_like(theta)
+    _x0 = theta*weight_decay
+    _x1 = (eps + abs(_x0 + g))**(-1.0)
+    return _x0*_x1 + _x1*g + torch.zeros_like(theta)
 
 
-def _psi1(theta, L, n, beta1, beta2, eps):
+def _psi1(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _x0 = abs(g)
-    _x1 = _x0 + eps
-    _x2 = _x1**(-1.0)
-    _x3 = beta1**n
-    _x4 = _x3*beta1
-    _x5 = beta2**n
-    _x6 = _x5*beta2
-    _a0 = L.hvp(theta, _x2*g)
-    return -_a0*_x0*beta2*(-_x5*n - _x5 + _x6*n + 1)/(_x1**2*(1 - _x6)*(1 - beta2)) + _a0*_x2*beta1*(-_x3*n - _x3 + _x4*n + 1)/((1 - _x4)*(1 - beta1)) + torch.zeros_like(theta)
+    _x0 = theta*weight_decay
+    _x1 = abs(_x0 + g)
+    _x2 = _x1 + eps
+    _x3 = _x2**(-1.0)
+    _x4 = beta1**n
+    _x5 = _x4*beta1
+    _x6 = beta1*(-_x4*n - _x4 + _x5*n + 1)/((1 - _x5)*(1 - beta1))
+    _x7 = _x3*_x6
+    _x9 = _x6/_x2**2
+    _x10 = g*weight_decay
+    _x11 = weight_decay**2
+    _x12 = _x11*theta
+    _x13 = beta2**n
+    _x14 = _x13*beta2
+    _x15 = beta2*(-_x13*n - _x13 + _x14*n + 1)/(_x2**3*(1 - _x14)*(1 - beta2))
+    _x16 = _x15*(2*_x0*g + _x1*eps + _x11*theta**2 + g**2)
+    _x17 = _x1*_x15
+    _a0 = L.hvp(theta, _x3*g)
+    _a1 = L.hvp(theta, _x3*theta)
+    _x8 = _a1*weight_decay
+    return -_a0*_x16 + _a0*_x7 - _x10*_x17 + _x10*_x9 - _x12*_x17 + _x12*_x9 - _x16*_x8 + _x7*_x8 + torch.zeros_like(theta)
 
 
-def _potential(theta, L, n, beta1, beta2, eps):
+def _states0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _x0 = beta1**n
-    _x1 = _x0*beta1
-    _x2 = beta2**n
-    _x3 = _x2*beta2
-    _x4 = beta1**2
-    _x5 = _x0*_x4
-    _x6 = beta2**2
-    _x7 = _x2*_x6
-    _a0 = torch.sum(abs(g))
-    return -_a0*(_x0*_x2*_x6*beta1 + _x0*_x4*beta2*n + _x0*_x4*beta2 + _x0*beta1*n + _x0*beta1 - _x1*beta2*n - 2*_x1*beta2 + _x2*_x6*n + _x2*beta1*beta2*n + 2*_x2*beta1*beta2 - _x3*_x5 - _x3*n - _x3 - _x5*n - _x7*beta1*n - _x7*beta1 - beta1 + beta2)/((_x1 - 1)*(_x3 - 1)*(beta1 - 1)*(beta2 - 1))
-
-
-def _states0(theta, L, n, beta1, beta2, eps):
-    g = L.grad(theta)
-    return g*(1 - beta1**n) + torch.zeros_like(theta), g**2*(1 - beta2**n) + torch.zeros_like(theta)
+    _x0 = beta1**n - 1
+    _x1 = theta*weight_decay
+    _x2 = beta2**n - 1
+    return -_x0*_x1 - _x0*g + torch.zeros_like(theta), -2*_x1*_x2*g - _x2*g**2 - _x2*theta**2*weight_decay**2 + torch.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]
@@ -166,7 +171,7 @@ def update(theta, loss_fn, /, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_psi0(theta, L, n, p['beta1'], p['beta2'], p['eps']).detach())
+        return back(_psi0(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def correction(theta, loss_fn, /, order=1, n=None, **hyper):
@@ -178,7 +183,7 @@ def correction(theta, loss_fn, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps']).detach())
+        return back(_PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def memoryless(theta, loss_fn, h, /, order=1, n=None, **hyper):
@@ -190,7 +195,7 @@ def memoryless(theta, loss_fn, h, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps']) for r in range(order + 1)).detach())
+        return back(sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(order + 1)).detach())
 
 
 def initial_state(theta, loss_fn, h, /, order=1, n=None, **hyper):
@@ -204,20 +209,20 @@ def initial_state(theta, loss_fn, h, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps']) for r in range(min(order, len(_STATES) - 1) + 1)]
+        terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
         return {name: back(sum(h**r * t[i] for r, t in enumerate(terms)).detach()) for i, name in enumerate(STATES)}
 
 
 def penalty(theta, loss_fn, h, /, n=None, **hyper):
     """h·G(θ), differentiable: training on ``loss + penalty`` is, to first order, what the memory does
-    (preconditioned form, leading order, remainder O(eps))."""
+    (no potential was found)."""
     if n is None:
         raise TypeError("the finite-n form needs the step counter n=")
     n = torch.as_tensor(n)
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn, create_graph=True)
         p = _tensors(hyper, theta)
-        return _differentiable(h * _potential(theta, L, n, p['beta1'], p['beta2'], p['eps']), theta)
+        raise ValueError('no potential: same-method: the coefficient -beta1*(eps + Abs(g + theta*weight_decay))*(beta1**n*beta1*n - beta1**n*n - beta1**n + 1)/((beta1 - 1)*(beta1**n*beta1 - 1)*(g*sign(g + theta*weight_decay) + theta*weight_decay*sign(g + theta*weight_decay) - eps - Abs(g + theta*weight_decay))) of Hess(g/(eps + Abs(g + theta*weight_decay))) is not constant, so the field is not a gradient; preconditioned: the coefficient g*beta1*(beta1**n*beta1*n - beta1**n*n - beta1**n + 1)/((g + theta*weight_decay)*(beta1 - 1)*(beta1**n*beta1 - 1)) of Hess(g/(eps + Abs(g + theta*weight_decay))) is not constant, so the field is not a gradient')  # the program has no potential: said, not guessed
 
 
 class Memoryless(torch.optim.Optimizer):
@@ -250,7 +255,7 @@ class Memoryless(torch.optim.Optimizer):
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
                 p = _tensors({k: group[k] for k in HYPER}, theta)
                 lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps']) for r in range(group["order"] + 1)).detach()
+                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(group["order"] + 1)).detach()
             offset = 0
             for q in params:
                 q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))

@@ -4,19 +4,21 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    optimizer adamw "AdamW (Loshchilov & Hutter 2019), PyTorch ordering with bias correction"
+    # torch.optim.AdamW as it runs: theta*(1 - lr*weight_decay), then the Adam step from the
+    # gradient at the undecayed theta
+    optimizer adamw "AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW runs it"
     step lr
     param beta1 = 0.9 in (0, 1)
     param beta2 = 0.999 in (0, 1)
     param eps = 1e-8 > 0 small
-    param wd = 0.01 >= 0
+    param weight_decay = 0.01 >= 0
     state m = 0
     state v = 0
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g^2
     mhat = m / (1 - beta1^(n + 1))
     vhat = v / (1 - beta2^(n + 1))
-    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + wd * theta)
+    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + weight_decay * theta)
 
 Formulas (LaTeX):
 
@@ -28,7 +30,7 @@ Note: derivatives of sign/abs/max/min were taken where they are differentiable (
 """
 import numpy
 
-HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'wd': 0.01}
+HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.01}
 REGIME = 'finite'
 ORDER = 1
 STATES = ('m', 'v')
@@ -50,12 +52,12 @@ def _order(order):
         raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
 
 
-def _psi0(theta, L, n, beta1, beta2, eps, wd):
+def _psi0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g/(eps + abs(g)) + theta*wd + numpy.zeros_like(theta)
+    return g/(eps + abs(g)) + theta*weight_decay + numpy.zeros_like(theta)
 
 
-def _psi1(theta, L, n, beta1, beta2, eps, wd):
+def _psi1(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     _x0 = abs(g)
     _x1 = _x0 + eps
@@ -67,12 +69,12 @@ def _psi1(theta, L, n, beta1, beta2, eps, wd):
     _x8 = _x7*beta2
     _x9 = _x0*beta2*(-_x7*n - _x7 + _x8*n + 1)/(_x1**2*(1 - _x8)*(1 - beta2))
     _a0 = L.hvp(theta, theta)
-    _x6 = _a0*wd
+    _x6 = _a0*weight_decay
     _a1 = L.hvp(theta, _x2*g)
     return _a1*_x5 - _a1*_x9 + _x5*_x6 - _x6*_x9 + numpy.zeros_like(theta)
 
 
-def _potential(theta, L, n, beta1, beta2, eps, wd):
+def _potential(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     loss_value = L.value(theta)
     _x0 = beta1**n
@@ -85,10 +87,10 @@ def _potential(theta, L, n, beta1, beta2, eps, wd):
     _x7 = _x2*_x6
     _a0 = numpy.sum(g*theta)
     _a1 = numpy.sum(abs(g))
-    return -(_a0*wd + _a1 - loss_value*wd)*(_x0*_x2*_x6*beta1 + _x0*_x4*beta2*n + _x0*_x4*beta2 + _x0*beta1*n + _x0*beta1 - _x1*beta2*n - 2*_x1*beta2 + _x2*_x6*n + _x2*beta1*beta2*n + 2*_x2*beta1*beta2 - _x3*_x5 - _x3*n - _x3 - _x5*n - _x7*beta1*n - _x7*beta1 - beta1 + beta2)/((_x1 - 1)*(_x3 - 1)*(beta1 - 1)*(beta2 - 1))
+    return -(_a0*weight_decay + _a1 - loss_value*weight_decay)*(_x0*_x2*_x6*beta1 + _x0*_x4*beta2*n + _x0*_x4*beta2 + _x0*beta1*n + _x0*beta1 - _x1*beta2*n - 2*_x1*beta2 + _x2*_x6*n + _x2*beta1*beta2*n + 2*_x2*beta1*beta2 - _x3*_x5 - _x3*n - _x3 - _x5*n - _x7*beta1*n - _x7*beta1 - beta1 + beta2)/((_x1 - 1)*(_x3 - 1)*(beta1 - 1)*(beta2 - 1))
 
 
-def _states0(theta, L, n, beta1, beta2, eps, wd):
+def _states0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     return g*(1 - beta1**n) + numpy.zeros_like(theta), g**2*(1 - beta2**n) + numpy.zeros_like(theta)
 
@@ -104,7 +106,7 @@ def update(theta, L, /, n=None, **hyper):
     if n is None:
         raise TypeError("the finite-n form needs the step counter n=")
     p = _checked(hyper)
-    return _psi0(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd'])
+    return _psi0(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay'])
 
 
 def correction(theta, L, /, order=1, n=None, **hyper):
@@ -113,7 +115,7 @@ def correction(theta, L, /, order=1, n=None, **hyper):
         raise TypeError("the finite-n form needs the step counter n=")
     _order(order)
     p = _checked(hyper)
-    return _PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd'])
+    return _PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay'])
 
 
 def memoryless(theta, L, h, /, order=1, n=None, **hyper):
@@ -122,7 +124,7 @@ def memoryless(theta, L, h, /, order=1, n=None, **hyper):
         raise TypeError("the finite-n form needs the step counter n=")
     _order(order)
     p = _checked(hyper)
-    return sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(order + 1))
+    return sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(order + 1))
 
 
 def initial_state(theta, L, h, /, order=1, n=None, **hyper):
@@ -133,7 +135,7 @@ def initial_state(theta, L, h, /, order=1, n=None, **hyper):
     p = _checked(hyper)
     if not STATES:
         return {}
-    terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
+    terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
 
 
@@ -142,4 +144,4 @@ def penalty(theta, L, /, n=None, **hyper):
     if n is None:
         raise TypeError("the finite-n form needs the step counter n=")
     p = _checked(hyper)
-    return float(_potential(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']))
+    return float(_potential(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']))

@@ -4,19 +4,21 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    optimizer adamw "AdamW (Loshchilov & Hutter 2019), PyTorch ordering with bias correction"
+    # torch.optim.AdamW as it runs: theta*(1 - lr*weight_decay), then the Adam step from the
+    # gradient at the undecayed theta
+    optimizer adamw "AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW runs it"
     step lr
     param beta1 = 0.9 in (0, 1)
     param beta2 = 0.999 in (0, 1)
     param eps = 1e-8 > 0 small
-    param wd = 0.01 >= 0
+    param weight_decay = 0.01 >= 0
     state m = 0
     state v = 0
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g^2
     mhat = m / (1 - beta1^(n + 1))
     vhat = v / (1 - beta2^(n + 1))
-    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + wd * theta)
+    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + weight_decay * theta)
 
 Formulas (LaTeX):
 
@@ -28,7 +30,7 @@ Note: derivatives of sign/abs/max/min were taken where they are differentiable (
 """
 import torch
 
-HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'wd': 0.01}
+HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.01}
 REGIME = 'finite'
 ORDER = 1
 STATES = ('m', 'v')
@@ -116,12 +118,12 @@ def _tensors(hyper, like):
     return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in p.items()}
 
 
-def _psi0(theta, L, n, beta1, beta2, eps, wd):
+def _psi0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g/(eps + abs(g)) + theta*wd + torch.zeros_like(theta)
+    return g/(eps + abs(g)) + theta*weight_decay + torch.zeros_like(theta)
 
 
-def _psi1(theta, L, n, beta1, beta2, eps, wd):
+def _psi1(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     _x0 = abs(g)
     _x1 = _x0 + eps
@@ -133,12 +135,12 @@ def _psi1(theta, L, n, beta1, beta2, eps, wd):
     _x8 = _x7*beta2
     _x9 = _x0*beta2*(-_x7*n - _x7 + _x8*n + 1)/(_x1**2*(1 - _x8)*(1 - beta2))
     _a0 = L.hvp(theta, theta)
-    _x6 = _a0*wd
+    _x6 = _a0*weight_decay
     _a1 = L.hvp(theta, _x2*g)
     return _a1*_x5 - _a1*_x9 + _x5*_x6 - _x6*_x9 + torch.zeros_like(theta)
 
 
-def _potential(theta, L, n, beta1, beta2, eps, wd):
+def _potential(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     loss_value = L.value(theta)
     _x0 = beta1**n
@@ -151,10 +153,10 @@ def _potential(theta, L, n, beta1, beta2, eps, wd):
     _x7 = _x2*_x6
     _a0 = torch.sum(g*theta)
     _a1 = torch.sum(abs(g))
-    return -(_a0*wd + _a1 - loss_value*wd)*(_x0*_x2*_x6*beta1 + _x0*_x4*beta2*n + _x0*_x4*beta2 + _x0*beta1*n + _x0*beta1 - _x1*beta2*n - 2*_x1*beta2 + _x2*_x6*n + _x2*beta1*beta2*n + 2*_x2*beta1*beta2 - _x3*_x5 - _x3*n - _x3 - _x5*n - _x7*beta1*n - _x7*beta1 - beta1 + beta2)/((_x1 - 1)*(_x3 - 1)*(beta1 - 1)*(beta2 - 1))
+    return -(_a0*weight_decay + _a1 - loss_value*weight_decay)*(_x0*_x2*_x6*beta1 + _x0*_x4*beta2*n + _x0*_x4*beta2 + _x0*beta1*n + _x0*beta1 - _x1*beta2*n - 2*_x1*beta2 + _x2*_x6*n + _x2*beta1*beta2*n + 2*_x2*beta1*beta2 - _x3*_x5 - _x3*n - _x3 - _x5*n - _x7*beta1*n - _x7*beta1 - beta1 + beta2)/((_x1 - 1)*(_x3 - 1)*(beta1 - 1)*(beta2 - 1))
 
 
-def _states0(theta, L, n, beta1, beta2, eps, wd):
+def _states0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     return g*(1 - beta1**n) + torch.zeros_like(theta), g**2*(1 - beta2**n) + torch.zeros_like(theta)
 
@@ -173,7 +175,7 @@ def update(theta, loss_fn, /, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_psi0(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']).detach())
+        return back(_psi0(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def correction(theta, loss_fn, /, order=1, n=None, **hyper):
@@ -185,7 +187,7 @@ def correction(theta, loss_fn, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']).detach())
+        return back(_PSI[order](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def memoryless(theta, loss_fn, h, /, order=1, n=None, **hyper):
@@ -197,7 +199,7 @@ def memoryless(theta, loss_fn, h, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(order + 1)).detach())
+        return back(sum(h**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(order + 1)).detach())
 
 
 def initial_state(theta, loss_fn, h, /, order=1, n=None, **hyper):
@@ -211,7 +213,7 @@ def initial_state(theta, loss_fn, h, /, order=1, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
+        terms = [_STATES[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
         return {name: back(sum(h**r * t[i] for r, t in enumerate(terms)).detach()) for i, name in enumerate(STATES)}
 
 
@@ -224,7 +226,7 @@ def penalty(theta, loss_fn, h, /, n=None, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn, create_graph=True)
         p = _tensors(hyper, theta)
-        return _differentiable(h * _potential(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']), theta)
+        return _differentiable(h * _potential(theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']), theta)
 
 
 class Memoryless(torch.optim.Optimizer):
@@ -257,7 +259,7 @@ class Memoryless(torch.optim.Optimizer):
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
                 p = _tensors({k: group[k] for k in HYPER}, theta)
                 lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(group["order"] + 1)).detach()
+                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(group["order"] + 1)).detach()
             offset = 0
             for q in params:
                 q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))

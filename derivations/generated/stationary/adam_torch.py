@@ -4,31 +4,35 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    optimizer adam "Adam (Kingma & Ba 2015), PyTorch ordering with bias correction"
+    # torch.optim.Adam as it runs: L2 weight decay added to the gradient, bias corrections
+    optimizer adam "Adam (Kingma & Ba 2015) as torch.optim.Adam runs it"
     step lr
     param beta1 = 0.9 in (0, 1)
     param beta2 = 0.999 in (0, 1)
     param eps = 1e-8 > 0 small
+    param weight_decay = 0 >= 0
     state m = 0
     state v = 0
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g^2
+    d = g + weight_decay * theta
+    m = beta1 * m + (1 - beta1) * d
+    v = beta2 * v + (1 - beta2) * d^2
     mhat = m / (1 - beta1^(n + 1))
     vhat = v / (1 - beta2^(n + 1))
     theta = theta - lr * mhat / (sqrt(vhat) + eps)
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L}{\varepsilon + \left|{\partial_j L}\right|}
-    \Psi_1 = \frac{\frac{\beta_{1}\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{1 - \beta_{1}} - \frac{\beta_{2}\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)}}{\varepsilon + \left|{\partial_j L}\right|}
-    {\Psi_{0}}_{j} = \frac{\partial_j L}{\varepsilon + \left|{\partial_j L}\right|}
-    G = \frac{\left(\beta_{1} - \beta_{2}\right)\,\left\lVert \nabla L \right\rVert_1}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{2}\right)}
+    \Psi_0 = \frac{{d}_{j}}{\varepsilon + \left|{{d}_{j}}\right|}
+    \Psi_1 = \frac{\frac{{d}_{j}\,\lambda\,\left(- \beta_{1}\,\beta_{2}\,\varepsilon + \beta_{1}\,\varepsilon + \beta_{1}\,\left|{{d}_{j}}\right| - \beta_{2}\,\left|{{d}_{j}}\right|\right)}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{2}\right)\,\left(\varepsilon + \left|{{d}_{j}}\right|\right)} + \frac{\beta_{1}\,\varepsilon\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{1 - \beta_{1}} + \frac{\left(\beta_{1} - \beta_{2}\right)\,\left|{{d}_{j}}\right|\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{2}\right)}}{\left(\varepsilon + \left|{{d}_{j}}\right|\right)^{2}}
+    {d}_{j} = \partial_j L + \theta_j\,\lambda
+    {\Psi_{0}}_{j} = \frac{{d}_{j}}{\varepsilon + \left|{{d}_{j}}\right|}
+    G = \frac{\left(\beta_{1} - \beta_{2}\right)\,\left\lVert d \right\rVert_1}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{2}\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
 import torch
 
-HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08}
+HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0}
 REGIME = 'stationary'
 ORDER = 1
 STATES = ('m', 'v')
@@ -116,35 +120,69 @@ def _tensors(hyper, like):
     return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in p.items()}
 
 
-def _psi0(theta, L, beta1, beta2, eps):
+def _psi0(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g/(eps + abs(g)) + torch.zeros_like(theta)
+    _x0 = theta*weight_decay
+    _x1 = (eps + abs(_x0 + g))**(-1.0)
+    return _x0*_x1 + _x1*g + torch.zeros_like(theta)
 
 
-def _psi1(theta, L, beta1, beta2, eps):
+def _psi1(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _x0 = abs(g)
-    _x1 = _x0 + eps
-    _x2 = _x1**(-1.0)
-    _a0 = L.hvp(theta, _x2*g)
-    return _a0*(_x2*beta1/(1 - beta1) - g**2*beta2/(_x0*_x1**2*(1 - beta2))) + torch.zeros_like(theta)
+    _x0 = theta*weight_decay
+    _x1 = abs(_x0 + g)
+    _x2 = _x1 + eps
+    _x3 = _x2**(-1.0)
+    _x4 = g*beta1
+    _x5 = 1/(_x2**2*(1 - beta1))
+    _x6 = _x5*weight_decay
+    _x7 = weight_decay**2
+    _x8 = _x7*theta
+    _x9 = g**2
+    _x10 = _x9*beta2
+    _x11 = _x1*beta1*eps
+    _x12 = theta**2
+    _x13 = _x12*_x7
+    _x14 = 2*_x0
+    _x15 = g*beta2
+    _x16 = 1/(_x1*(1 - beta2))
+    _x17 = _x16*(-_x10 - _x11*beta2 + _x11 + _x13*beta1 - _x13*beta2 - _x14*_x15 + _x14*_x4 + _x9*beta1)
+    _x18 = _x16/_x2**3
+    _x19 = _x18*beta2
+    _x20 = 3*_x18
+    _a0 = L.hvp(theta, _x3*g)
+    _a1 = L.hvp(theta, _x3*theta)
+    return _a0*_x17*_x5 + _a1*_x17*_x6 - _x10*_x20*_x8 - _x12*_x15*_x20*weight_decay**3 - _x19*g**3*weight_decay - _x19*theta**3*weight_decay**4 + _x4*_x6 + _x5*_x8*beta1 + torch.zeros_like(theta)
 
 
-def _potential(theta, L, beta1, beta2, eps):
+def _potential(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _a0 = torch.sum(abs(g))
+    _a0 = torch.sum(abs(g + theta*weight_decay))
     return _a0*(beta1 - beta2)/((1 - beta1)*(1 - beta2))
 
 
-def _states0(theta, L, beta1, beta2, eps):
+def _states0(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g + torch.zeros_like(theta), g**2 + torch.zeros_like(theta)
+    _x0 = theta*weight_decay
+    return _x0 + g + torch.zeros_like(theta), 2*_x0*g + g**2 + theta**2*weight_decay**2 + torch.zeros_like(theta)
 
 
-def _states1(theta, L, beta1, beta2, eps):
+def _states1(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _a0 = L.hvp(theta, g/(eps + abs(g)))
-    return _a0/(1 - beta1) + torch.zeros_like(theta), 2*_a0*g/(1 - beta2) + torch.zeros_like(theta)
+    _x0 = g + theta*weight_decay
+    _x1 = (eps + abs(_x0))**(-1.0)
+    _x2 = _x1*g
+    _x3 = _x1*theta
+    _x4 = (1 - beta1)**(-1.0)
+    _x5 = _x4*weight_decay
+    _x6 = weight_decay**2
+    _x7 = (1 - beta2)**(-1.0)
+    _x8 = 2*_x7
+    _x9 = _x0*_x8
+    _x10 = _x1*_x8
+    _a0 = L.hvp(theta, _x2)
+    _a1 = L.hvp(theta, _x3)
+    return _a0*_x4 + _a1*_x5 + _x2*_x5 + _x3*_x4*_x6 + torch.zeros_like(theta), _a0*_x9 + _a1*_x9*weight_decay + _x10*g**2*weight_decay + _x10*theta**2*weight_decay**3 + 4*_x2*_x6*_x7*theta + torch.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]
@@ -158,7 +196,7 @@ def update(theta, loss_fn, /, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_psi0(theta, L, p['beta1'], p['beta2'], p['eps']).detach())
+        return back(_psi0(theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def correction(theta, loss_fn, /, order=1, **hyper):
@@ -167,7 +205,7 @@ def correction(theta, loss_fn, /, order=1, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(_PSI[order](theta, L, p['beta1'], p['beta2'], p['eps']).detach())
+        return back(_PSI[order](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach())
 
 
 def memoryless(theta, loss_fn, h, /, order=1, **hyper):
@@ -176,7 +214,7 @@ def memoryless(theta, loss_fn, h, /, order=1, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        return back(sum(h**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps']) for r in range(order + 1)).detach())
+        return back(sum(h**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(order + 1)).detach())
 
 
 def initial_state(theta, loss_fn, h, /, order=1, **hyper):
@@ -187,7 +225,7 @@ def initial_state(theta, loss_fn, h, /, order=1, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn)
         p = _tensors(hyper, theta)
-        terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps']) for r in range(min(order, len(_STATES) - 1) + 1)]
+        terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
         return {name: back(sum(h**r * t[i] for r, t in enumerate(terms)).detach()) for i, name in enumerate(STATES)}
 
 
@@ -197,7 +235,7 @@ def penalty(theta, loss_fn, h, /, **hyper):
     with torch.enable_grad():
         theta, back, L = _at(theta, loss_fn, create_graph=True)
         p = _tensors(hyper, theta)
-        return _differentiable(h * _potential(theta, L, p['beta1'], p['beta2'], p['eps']), theta)
+        return _differentiable(h * _potential(theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']), theta)
 
 
 class Memoryless(torch.optim.Optimizer):
@@ -228,7 +266,7 @@ class Memoryless(torch.optim.Optimizer):
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
                 p = _tensors({k: group[k] for k in HYPER}, theta)
                 lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps']) for r in range(group["order"] + 1)).detach()
+                direction = sum(lr**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(group["order"] + 1)).detach()
             offset = 0
             for q in params:
                 q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))

@@ -4,19 +4,21 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    optimizer adamw "AdamW (Loshchilov & Hutter 2019), PyTorch ordering with bias correction"
+    # torch.optim.AdamW as it runs: theta*(1 - lr*weight_decay), then the Adam step from the
+    # gradient at the undecayed theta
+    optimizer adamw "AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW runs it"
     step lr
     param beta1 = 0.9 in (0, 1)
     param beta2 = 0.999 in (0, 1)
     param eps = 1e-8 > 0 small
-    param wd = 0.01 >= 0
+    param weight_decay = 0.01 >= 0
     state m = 0
     state v = 0
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g^2
     mhat = m / (1 - beta1^(n + 1))
     vhat = v / (1 - beta2^(n + 1))
-    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + wd * theta)
+    theta = theta - lr * (mhat / (sqrt(vhat) + eps) + weight_decay * theta)
 
 Formulas (LaTeX):
 
@@ -29,7 +31,7 @@ Note: derivatives of sign/abs/max/min were taken where they are differentiable (
 """
 import numpy
 
-HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'wd': 0.01}
+HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.01}
 REGIME = 'stationary'
 ORDER = 1
 STATES = ('m', 'v')
@@ -51,12 +53,12 @@ def _order(order):
         raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
 
 
-def _psi0(theta, L, beta1, beta2, eps, wd):
+def _psi0(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    return g/(eps + abs(g)) + theta*wd + numpy.zeros_like(theta)
+    return g/(eps + abs(g)) + theta*weight_decay + numpy.zeros_like(theta)
 
 
-def _psi1(theta, L, beta1, beta2, eps, wd):
+def _psi1(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     _x0 = abs(g)
     _x1 = _x0 + eps
@@ -65,28 +67,28 @@ def _psi1(theta, L, beta1, beta2, eps, wd):
     _x4 = g**2*beta2/(_x0*_x1**2*(1 - beta2))
     _a0 = L.hvp(theta, theta)
     _a1 = L.hvp(theta, _x2*g)
-    return _a0*(_x2*_x3*beta1*wd - _x4*wd) + _a1*(_x2*_x3*beta1 - _x4) + numpy.zeros_like(theta)
+    return _a0*(_x2*_x3*beta1*weight_decay - _x4*weight_decay) + _a1*(_x2*_x3*beta1 - _x4) + numpy.zeros_like(theta)
 
 
-def _potential(theta, L, beta1, beta2, eps, wd):
+def _potential(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     loss_value = L.value(theta)
     _a0 = numpy.sum(g*theta)
     _a1 = numpy.sum(abs(g))
-    return (beta1 - beta2)*(_a0*wd + _a1 - loss_value*wd)/((1 - beta1)*(1 - beta2))
+    return (beta1 - beta2)*(_a0*weight_decay + _a1 - loss_value*weight_decay)/((1 - beta1)*(1 - beta2))
 
 
-def _states0(theta, L, beta1, beta2, eps, wd):
+def _states0(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     return g + numpy.zeros_like(theta), g**2 + numpy.zeros_like(theta)
 
 
-def _states1(theta, L, beta1, beta2, eps, wd):
+def _states1(theta, L, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
     _x0 = (1 - beta1)**(-1.0)
     _x2 = 2*g/(1 - beta2)
     _a0 = L.hvp(theta, theta)
-    _x1 = _a0*wd
+    _x1 = _a0*weight_decay
     _a1 = L.hvp(theta, g/(eps + abs(g)))
     return _a1*_x0 + _x0*_x1 + numpy.zeros_like(theta), _a1*_x2 + _x1*_x2 + numpy.zeros_like(theta)
 
@@ -100,21 +102,21 @@ _STATES = [_states0, _states1]
 def update(theta, L, /, **hyper):
     """Ψ_0(θ): the memoryless update."""
     p = _checked(hyper)
-    return _psi0(theta, L, p['beta1'], p['beta2'], p['eps'], p['wd'])
+    return _psi0(theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay'])
 
 
 def correction(theta, L, /, order=1, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
     _order(order)
     p = _checked(hyper)
-    return _PSI[order](theta, L, p['beta1'], p['beta2'], p['eps'], p['wd'])
+    return _PSI[order](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay'])
 
 
 def memoryless(theta, L, h, /, order=1, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
     _order(order)
     p = _checked(hyper)
-    return sum(h**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(order + 1))
+    return sum(h**r * _PSI[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(order + 1))
 
 
 def initial_state(theta, L, h, /, order=1, **hyper):
@@ -123,11 +125,11 @@ def initial_state(theta, L, h, /, order=1, **hyper):
     p = _checked(hyper)
     if not STATES:
         return {}
-    terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']) for r in range(min(order, len(_STATES) - 1) + 1)]
+    terms = [_STATES[r](theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
 
 
 def penalty(theta, L, /, **hyper):
     """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
     p = _checked(hyper)
-    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps'], p['wd']))
+    return float(_potential(theta, L, p['beta1'], p['beta2'], p['eps'], p['weight_decay']))
