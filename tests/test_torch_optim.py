@@ -30,7 +30,7 @@ MIRRORS = {  # program: (torch class, hyperparameters with short memory, fixed a
     "adamw": ("AdamW", SHORT, {}),
     "nadam": ("NAdam", dict(SHORT, momentum_decay=50.0), {}),  # 0.96^(50 t): the schedule settles
     "adamax": ("Adamax", SHORT, {}),
-    "rmsprop": ("RMSprop", dict(alpha=0.5, eps=0.1, weight_decay=0.05, momentum=0.3), {}),
+    "rmsprop": ("RMSprop", dict(alpha=0.5, eps=0.1, weight_decay=0.05), {}),
     "adadelta": ("Adadelta", dict(rho=0.5, eps=1.0, weight_decay=0.05), {}),  # h << eps/|g|^2
 }
 
