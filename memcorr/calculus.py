@@ -459,3 +459,19 @@ def vjp(expr, v):
         else:
             raise ValueError(f"cannot differentiate {atom} back (a gradient or loss at another point)")
     return result
+
+
+def bound_indices(exprs) -> list[sp.Dummy]:
+    """The step indices bound by the sums in ``exprs``, in an order that does not depend on how
+    the Dummies were created (their creation order follows hash-seeded set iteration): by each
+    sum's text with every index masked, so that generated names are the same on every run."""
+    sums = {s for e in exprs for s in sp.preorder_traversal(e) if isinstance(s, sp.Sum)}
+
+    def masked(s):
+        return str(s.xreplace({d: sp.Symbol("_") for d in s.atoms(sp.Dummy)}))
+
+    order: list = []
+    for s in sorted(sums, key=masked):
+        order += [v for v, *_ in s.limits if isinstance(v, sp.Dummy) and v not in order]
+    rest = {d for e in exprs for d in e.atoms(sp.Dummy)} - set(order)
+    return order + sorted(rest, key=lambda d: d.name)

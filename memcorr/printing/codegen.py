@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..calculus import LOSS, THETA, FieldSymbol, G, is_scalar, outer_atoms
+from ..calculus import LOSS, THETA, FieldSymbol, G, bound_indices, is_scalar, outer_atoms
 from ..errors import DerivationError
 from ..present import unfold
 from .latex import latex
@@ -256,9 +256,8 @@ def generate(d, printer_class) -> Generated:
     potential = d.perturbation.potential
     penalty = [unfold(potential)] if potential is not None else []
     # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
-    for e in [*_every_formula(x), penalty]:
-        for dummy in sorted(sp.Tuple(*e).atoms(sp.Dummy), key=sp.default_sort_key):
-            names.setdefault(dummy, f"_k{len(names)}")
+    for dummy in bound_indices([e for exprs in [*_every_formula(x), penalty] for e in exprs]):
+        names.setdefault(dummy, f"_k{len(names)}")
     printer = printer_class(names)
     n_arg = ", n" if finite else ""
     params = ", ".join(names[p.symbol] for p in m.params.values())

@@ -15,6 +15,7 @@ import json
 
 import sympy as sp
 
+from ..calculus import bound_indices
 from .latex import latex
 
 
@@ -27,7 +28,7 @@ def formula(expr) -> dict | None:
 def _without_dummies(expr):
     """The bound step index of a sum as a plain symbol ``_s``: a ``Dummy``'s srepr holds a
     process-dependent index, and the record must be the same on every run."""
-    dummies = sorted(expr.atoms(sp.Dummy), key=sp.default_sort_key)
+    dummies = bound_indices([expr])
     names = [d.name for d in dummies]
     # nested sums may each bind a `_v`: numbered then, so that they stay distinct
     label = {d: f"_{d.name}" if names.count(d.name) == 1 else f"_{d.name}{i}" for i, d in enumerate(dummies)}
