@@ -12,10 +12,11 @@ Two regimes:
   ``S(θ − hΨ(θ)) = Φ(S(θ), θ)`` gives ``(I − Φ_s) S_r = [Φ]_r − [S(θ − hΨ)]_r``
   (brackets: the ``h^r`` coefficient of the known part), then ``Ψ_r = [F(S)]_r``.
 - ``finite`` (step ``n`` symbolic), first order: the seed's theorem,
-  ``Ψ_0 = F^(n)(θ, …, θ)`` and ``Ψ_1 = M^(n)(θ)``, for states that are linear
-  recursions ``s ← a s + b(θ)`` fed by the current iterate, and lags of ``θ`` and
-  ``g``. Geometric sums are summed in closed form (the generic branch, valid
-  when the decay rates differ from 1 and from each other).
+  ``Ψ_0 = F^(n)(θ, …, θ)`` and ``Ψ_1 = M^(n)(θ)``, for any triangular state
+  system with constant decay rates (``finite.py``).
+
+Before either, a ``max``/``min`` of a state's own value is replaced by its branch
+active at the fixed point (``active_branches``; Adamax).
 """
 
 from __future__ import annotations

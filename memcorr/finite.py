@@ -12,7 +12,9 @@ Two constructions of the same theorem:
   ``g/(√v + ε)``, EMAs of EMAs, the velocity form): the first-order response ``δ`` of the states
   to the past displacements, as sums over past steps (``history_sum``), closed where geometric.
 
-Geometric sums take the generic branch (decay rates different from 1 and from each other).
+Geometric sums take the generic branch (decay rates different from 1 and from each other);
+where a denominator relating two parameters vanishes (``β3 = β2``, ``β2 = β1²``), the program is
+derived again with the rates identified and kept in ``Expansion.confluent``.
 """
 
 from __future__ import annotations
