@@ -160,7 +160,8 @@ def test_fitted_order_is_infinite_for_an_exact_map():
 
 
 # F reads h beyond the step (a gradient at a look-ahead point): M^(n) of method.md §1 is then not the
-# whole correction (∂_h F adds to it), and the brute force, run at h = 1, is no reference: verify is
+# whole correction (∂_h F adds to it), and the brute force, run at h = 1, is no reference: verify
+# checks it (test_bundled_finite)
 STEP_DEPENDENT = {"nesterov_velocity"}
 
 
