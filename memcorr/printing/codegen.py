@@ -263,8 +263,8 @@ def generate(d, printer_class) -> Generated:
     params = ", ".join(names[p.symbol] for p in m.params.values())
     head = f"theta, L{n_arg}" + (f", {params}" if params else "")
 
-    n_states = max((len(s) for s in x.states.values()), default=0)
     bodies = {fname: _branches(x, fname, printer) for fname in _formulas(x)}
+    state_functions = [k for k in bodies if k.startswith("_states")]
     if penalty:  # after the Ψ_r, before the states
         bodies = (
             {k: v for k, v in bodies.items() if k.startswith("_psi")}
@@ -273,7 +273,7 @@ def generate(d, printer_class) -> Generated:
         )
     defs = [f"def {fname}({head}):\n" + "\n".join("    " + line for line in body) for fname, body in bodies.items()]
     defs.append(f"_PSI = [{', '.join(f'_psi{r}' for r in range(d.order + 1))}]")
-    defs.append(f"_STATES = [{', '.join(f'_states{r}' for r in range(n_states))}]")
+    defs.append(f"_STATES = [{', '.join(state_functions)}]")
 
     state_names = ", ".join(repr(s) for s in x.states)
     constants = (
