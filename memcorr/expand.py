@@ -90,6 +90,8 @@ def stationary(model: Model, order: int) -> Expansion:
     syms = model.symbols
     phi = dict(zip(syms, (_stationary_limit(u, model) for u in model.Phi)))
     F = _stationary_limit(model.F, model)
+    settled, sign_notes = _settled_signs([*phi.values(), F], model)
+    phi, F = {s: u.xreplace(settled) for s, u in phi.items()}, F.xreplace(settled)
     blocks = _components(phi)
 
     S0: dict = {}
@@ -112,7 +114,34 @@ def stationary(model: Model, order: int) -> Expansion:
         full = Series({s: [S[i][s] for i in range(r + 1)] for s in syms}, h, r)
         psi.append(tidy(full.coefficient(F, r)))
     states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
-    return oriented(Expansion("stationary", order, psi[0], psi[1:], states, kink_notes(model, psi[0])), model)
+    notes = sign_notes + kink_notes(model, psi[0])
+    return oriented(Expansion("stationary", order, psi[0], psi[1:], states, notes), model)
+
+
+def _settled_signs(exprs, model: Model) -> tuple[dict, list[str]]:
+    """``sign(e)`` of a parameter-only ``e`` once ``n`` has settled (RAdam's switch ``ρ_t > 5`` becomes
+    ``ρ_∞ > 5``): its value at the defaults, with a note giving where in the domain that value holds."""
+    params = {p.symbol: p for p in model.params.values()}
+    values = default_values(model.params)
+    settled, notes = {}, []
+    for node in sorted(set().union(*(e.atoms(sp.sign) for e in exprs)), key=sp.default_sort_key):
+        arg = node.args[0]
+        value = sp.sign(arg.subs(values))
+        if not arg.free_symbols or not arg.free_symbols <= set(params) or value == 0:
+            continue
+        settled[node] = value
+        where = ""
+        domain = params[next(iter(arg.free_symbols))].domain
+        if len(arg.free_symbols) == 1 and domain is not None:
+            (x,) = arg.free_symbols
+            ends = [sp.oo * e if abs(e) == float("inf") else sp.nsimplify(e) for e in (domain.lo, domain.hi)]
+            interval = sp.Interval(*ends, not domain.lo_closed, not domain.hi_closed)
+            region = sp.solveset(value * arg > 0, x, interval)
+            if region != interval and isinstance(region, sp.Interval):
+                left, right = ("<" if o else "≤" for o in (region.left_open, region.right_open))
+                where = f"; it holds where {region.start} {left} {x} {right} {region.end}"
+        notes.append(f"as n grows, {node} settles at {value} (its value at the defaults{where})")
+    return settled, notes
 
 
 def oriented(e: Expansion, model: Model) -> Expansion:
@@ -157,13 +186,23 @@ def _fixed_point(block, phi, upstream, h) -> dict:
 
 
 def _check_points(exprs, S0, h):
-    """Every gradient or loss at another point must be taken at theta + O(h)."""
+    """Every gradient or loss at another point must be taken at theta + O(h), and no root, power or
+    ``abs`` may sit at its singular point 0 on the manifold (centered RMSprop's ``sqrt(v − m²)``)."""
     for e in exprs:
         for atom in e.xreplace(S0).subs(h, 0).atoms(Grad, LossAt):
             raise DerivationError(
                 f"{atom} is evaluated at a point that does not approach theta as the "
                 "step size vanishes; only points theta + O(h) can be expanded"
             )
+        for node in e.atoms(sp.Pow, sp.Abs):
+            base = node.args[0]
+            if (isinstance(node, sp.Abs) or not node.exp.is_Integer) and base.has(*S0):
+                if sp.simplify(base.xreplace(S0).subs(h, 0)) == 0:
+                    raise DerivationError(
+                        f"{node} is singular on the invariant manifold: its argument {base} vanishes there "
+                        "for every loss, so the step has no expansion in powers of the step size "
+                        "(centered RMSprop's full-batch variance v − m² is this case)"
+                    )
 
 
 def _block_jacobian(block, phi, S0, h):

@@ -562,6 +562,10 @@ def theta_form(theta_new, h, checked: Checked):
         )
     F = over_h(diff, h)
     if F.subs(h, 0).has(sp.zoo, sp.nan, sp.oo):
+        # a quotient such as `(theta - h*u) / (1 + h*wd)` (Adan's decay): over one denominator h cancels
+        numerator, denominator = sp.fraction(sp.together(diff))
+        F = over_h(sp.expand(numerator), h) / denominator
+    if F.subs(h, 0).has(sp.zoo, sp.nan, sp.oo):
         raise DSLError(
             f"(theta − new theta)/{h} has no limit as {h} → 0",
             st.span,

@@ -340,13 +340,20 @@ def _warm_start(true, module, model, loss, x0, h, order, memory, hyper):
     history = _backward(module, loss, x0, h, order, memory, hyper, order + 2)
     if _sums_over_history(model):
         true.start(history[0])
-    else:
-        true.start(history[0], n0=STATIONARY_N)
-        manifold = module.initial_state(history[0], loss, h, order=order, **hyper)
-        for s in model.states:
-            if s.origin == "state":
-                true.states[s.name] = manifold[s.name] * (h if s.velocity else 1.0)
-    for theta in history[1:]:
+        for theta in history[1:]:
+            true.step(forced=theta)
+        return
+    true.start(history[0], n0=STATIONARY_N)
+    # the lags (g[n-1], …) fill from the history first: a state fed by them (Adan's EMA of
+    # g - g[n-1]) set before would take one step off the manifold, an O(h) error
+    lags = _max_lag(model)
+    for theta in history[1 : lags + 1]:
+        true.step(forced=theta)
+    manifold = module.initial_state(true.theta, loss, h, order=order, **hyper)
+    for s in model.states:
+        if s.origin == "state":
+            true.states[s.name] = manifold[s.name] * (h if s.velocity else 1.0)
+    for theta in history[lags + 1 :]:
         true.step(forced=theta)
 
 

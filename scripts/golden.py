@@ -4,7 +4,8 @@ For every bundled program at order 1:
 - NAME.txt: the terminal summaries of the stationary map, its modified flow and the finite regime;
 - stationary/ and finite/ (where the program allows): NAME.tex, NAME_numpy.py, NAME_torch.py,
   NAME.json, exactly what `memcorr derive NAME [--regime finite] --emit latex,numpy,torch,json -o DIR`
-  writes.
+  writes;
+- order2/NAME.json for the programs of ORDER2 (the catalogue prints their short order-2 terms).
 
 tests/test_golden.py fails when any is stale.
 
@@ -23,6 +24,9 @@ import memcorr  # noqa: E402
 from memcorr.cli import EMITTERS  # noqa: E402
 
 OUT = ROOT / "derivations" / "generated"
+# order 2 in seconds: the programs whose memory is linear in the gradient, and the sign-based ones
+ORDER2 = {"aggmo", "gd", "heavy_ball", "heavy_ball_sum", "lion", "lion_softsign", "nesterov", "nesterov_velocity"}
+ORDER2 |= {"qhm", "sgd_momentum", "sgd_nesterov", "signum"}
 
 
 def emitted(d, folder: Path) -> dict[Path, str]:
@@ -41,6 +45,8 @@ def expected() -> dict[Path, str]:
             finite_text = finite.summary()
         except memcorr.DerivationError as err:
             finite_text = f"finite regime: not derived: {err}"
+        if path.stem in ORDER2:
+            files[OUT / "order2" / f"{path.stem}.json"] = memcorr.derive(path, order=2).to_json()
         files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n"
     return files
 

@@ -137,3 +137,19 @@ def test_bundled_name_stands_for_a_path(run_cli):
     status, out, _ = run_cli("check", "lion", "--show")
     assert status == 0
     assert "m ← " in out and "sign(" in out
+
+
+REFUSED = {  # derivations/refused/: memcorr's reason, as the catalogue prints it
+    "yogi": "does not decay",
+    "rmsprop_centered": "singular on the invariant manifold",
+    "schedule_free": "must carry the step size",
+}
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_refused_library_programs_say_why_with_exit_2(name, run_cli):
+    path = ROOT / "derivations" / "refused" / f"{name}.opt"
+    status, out, err = run_cli("derive", path)
+    assert status == 2 and out == ""
+    assert REFUSED[name] in err and "Traceback" not in err
+    assert {p.stem for p in (ROOT / "derivations" / "refused").glob("*.opt")} == set(REFUSED)

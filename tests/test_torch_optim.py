@@ -32,6 +32,7 @@ MIRRORS = {  # program: (torch class, hyperparameters with short memory, fixed a
     "adamax": ("Adamax", SHORT, {}),
     "rmsprop": ("RMSprop", dict(alpha=0.5, eps=0.1, weight_decay=0.05), {}),
     "adadelta": ("Adadelta", dict(rho=0.5, eps=1.0, weight_decay=0.05), {}),  # h << eps/|g|^2
+    "radam": ("RAdam", dict(SHORT, beta2=0.7), {}),  # rho_inf = 5.67 > 5: rectified from step 10 on
 }
 
 

@@ -37,8 +37,14 @@ PARAMS = {
     "qhm": dict(beta=0.6),
     "lion": dict(beta1=0.5, beta2=0.8, wd=0.05),
     "lion_softsign": dict(beta1=0.5, beta2=0.8, eps=0.5, wd=0.05),
+    "signum": dict(beta=0.5, weight_decay=0.05),
+    "qhadam": dict(ADAMISH, nu1=0.7, nu2=0.9),
+    "aggmo": dict(beta1=0.5, beta2=0.7),
+    "adan": dict(beta1=0.5, beta2=0.6, beta3=0.8, eps=0.1, weight_decay=0.05),
+    "lamb": dict(ADAMISH, weight_decay=0.05),
+    "radam": dict(ADAMISH, weight_decay=0.05),  # rho_inf = 9 > 5: rectified once settled
 }
-EXACT = {"gd", "lion"}  # no memory effect at first order: corrected = uncorrected = true map
+EXACT = {"gd", "lion", "signum"}  # no memory effect at first order: corrected = uncorrected = true map
 
 
 def check_orders(report, name):
@@ -85,10 +91,6 @@ def test_a_wrong_coefficient_is_caught():
 
 
 # ------------------------------------------------------- the outside set
-OFF_MANIFOLD = {  # open: the warm start's residual stays order 1 while the trajectory reaches 2
-    "adan_like": "a state fed by g - g[n-1]: trajectory order 2.03 but residual 1.08 after the "
-    "2-step warm start; the stationary initial_state of such a state is suspect (open)",
-}
 SLOW_FINITE = {  # finite forms too slow for verify's hundreds of steps; exact against the brute force below
     "reduction_upstream": "a state fed by norm() of another: sums nested three deep, O(n^3) per call "
     "(test_general_finite_correction_equals_the_definition_by_brute_force checks it at n <= 40)",
@@ -101,7 +103,6 @@ OUTSIDE_PARAMS = {
     "normalized_momentum": dict(beta=0.5),
     "no_default": dict(beta=0.5),
     "layout": {},
-    "signum": {},
 }
 
 
@@ -127,8 +128,6 @@ def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tm
         return
     if regime == "finite" and path.stem in SLOW_FINITE:
         pytest.skip(SLOW_FINITE[path.stem])
-    if regime == "stationary" and path.stem in OFF_MANIFOLD:
-        pytest.skip(OFF_MANIFOLD[path.stem])
     d = memcorr.derive(path, regime=regime)
     module = emitted_module(path, tmp_path, regime, run_cli)
     report = verify(d, LOSS, X0, OUTSIDE_PARAMS.get(path.stem, {}), module=module)
@@ -159,10 +158,10 @@ def test_fitted_order_is_infinite_for_an_exact_map():
     assert abs(Report.fitted([0.1, 0.05, 0.025], [1e-2, 2.5e-3, 6.25e-4]) - 2) < 1e-9
 
 
-# F reads h beyond the step (a gradient at a look-ahead point): M^(n) of method.md §1 is then not the
-# whole correction (∂_h F adds to it), and the brute force, run at h = 1, is no reference: verify
-# checks it (test_bundled_finite)
-STEP_DEPENDENT = {"nesterov_velocity"}
+# F reads h beyond the step (a gradient at a look-ahead point, Adan's decay theta/(1 + h*wd)): M^(n)
+# of method.md §1 is then not the whole correction (∂_h F adds to it), and the brute force, run at
+# h = 1, is no reference: verify checks it (test_bundled_finite)
+STEP_DEPENDENT = {"nesterov_velocity", "adan"}
 
 
 @pytest.mark.slow

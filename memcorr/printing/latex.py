@@ -118,9 +118,16 @@ def _lines(terms: list[str]) -> list[str]:
     return lines
 
 
+UNSETTABLE = 2000  # visible characters: a line this wide passes TeX's largest dimension (about 5.7 m)
+
+
 def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) -> list[str]:
-    """Rows of an ``align``: ``lhs & = …`` and its continuation lines."""
+    """Rows of an ``align``: ``lhs & = …`` and its continuation lines; a formula with a line no page
+    can hold (RAdam's finite-n map) is named, not set, and the reader sent to its exact forms."""
     lines = broken(expr, printer)
+    if max(visible(line) for line in lines) > UNSETTABLE:
+        ops = sp.count_ops(expr)
+        lines = [rf"	ext{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]
     out = [f"{lhs} &{relation} {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
     return [row + ("" if numbered and i == len(out) - 1 else r" \nonumber") for i, row in enumerate(out)]
 

@@ -1,0 +1,49 @@
+"""The examples (issue "The paper's claims on a real network") run with --quick and show their claims."""
+
+import importlib
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+sys.path.insert(0, str(ROOT / "examples"))
+
+
+def run(name: str):
+    return importlib.import_module(name).main(["--quick"])
+
+
+@pytest.mark.slow
+def test_convergence_slopes_on_the_mlp():
+    """SGD(momentum) against its generated Memoryless: order 0 falls like h, order 1 like h²."""
+    slopes = run("convergence")["sgd_momentum"]
+    assert 0.8 <= slopes[0] <= 1.3, slopes
+    assert slopes[1] >= 1.75, slopes
+
+
+@pytest.mark.slow
+def test_adamw_trajectory_corrected_closer_where_the_sweep_shows_it_valid():
+    results = run("trajectory")
+    for h, d in results["along"].items():  # eps = 1e-2: the correction helps at every checkpoint
+        assert all(b < a for a, b in zip(d["order 0"][1:], d["order 1"][1:])), (h, d)
+    sweep = {eps: d["order 1"][-1] / d["order 0"][-1] for eps, d in results["sweep"].items()}
+    assert sweep[1e-1] < sweep[1e-2] < 1 < sweep[1e-5], sweep  # and stops helping as eps shrinks
+
+
+@pytest.mark.slow
+def test_adamw_regularizer_flips_sign_where_beta2_crosses_beta1():
+    results = run("regularizer")
+    for beta2, rows in results.items():
+        for g_adamw, l1, g_lion in rows:
+            assert l1 > 0 and g_lion >= 0
+            expected = 0 if beta2 == 0.9 else (1 if beta2 < 0.9 else -1)
+            assert (g_adamw > 1e-9) - (g_adamw < -1e-9) == expected, (beta2, g_adamw)
+
+
+@pytest.mark.slow
+def test_explicit_term_cancels_the_memory_of_sgd_momentum():
+    """SGD(momentum) on L − hG (G exact, same-method form) tracks its order-0 map to O(h²)."""
+    slopes = run("explicit")["slopes"]["sgd_momentum"]
+    assert slopes["explicit"] >= 1.75 and slopes["plain"] < 1.3, slopes
