@@ -1,6 +1,7 @@
 """The examples (issue "The paper's claims on a real network") run with --quick and show their claims."""
 
 import importlib
+import re
 import sys
 
 import pytest
@@ -47,3 +48,15 @@ def test_explicit_term_cancels_the_memory_of_sgd_momentum():
     """SGD(momentum) on L − hG (G exact, same-method form) tracks its order-0 map to O(h²)."""
     slopes = run("explicit")["slopes"]["sgd_momentum"]
     assert slopes["explicit"] >= 1.75 and slopes["plain"] < 1.3, slopes
+
+
+def test_tutorial_tables_are_the_committed_script_outputs():
+    """Every table row in docs/tutorial.md is a line the scripts printed into docs/figures/*.txt."""
+    outputs = {line.strip() for p in (ROOT / "docs" / "figures").glob("*.txt") for line in p.read_text().splitlines()}
+    text = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    blocks = text.split("```")[1::2]
+    rows = [line.strip() for b in blocks for line in b.splitlines() if re.search(r"\d\.\d+e[-+]\d\d", line)]
+    assert len(rows) > 20
+    assert [r for r in rows if r not in outputs] == []
+    for name in ("convergence", "trajectory", "regularizer", "explicit", "adamw_latex"):
+        assert (ROOT / "docs" / "figures" / f"{name}.png").exists(), name
