@@ -2,18 +2,19 @@
 
 Over a fixed horizon T, with h halved three times, the l-infinity distance between the parameters
 of the real optimizer (from its zero state) and of the generated finite-regime ``Memoryless`` of
-order 0 and 1. Theory (method.md §1): the order-r map's step differs from the true one by O(h^(r+2)),
-and T/h such errors leave a distance O(h^(r+1)) at the horizon: slope 1 for order 0, 2 for order 1.
+order 0 and 1; and, for SGD, orders 0 to 2 of the stationary regime with torch's momentum buffer
+started on the invariant manifold. Theory (method.md §1, §2): the order-r map's step differs from
+the true one by O(h^(r+2)), and T/h such errors leave a distance O(h^(r+1)) at the horizon.
 
     python examples/convergence.py [--quick] [--plot FILE.png]
 """
 
 from __future__ import annotations
 
-import argparse
+import copy
 
 import torch
-from digits import generated, problem, slope, trajectory
+from digits import arguments, flat, functional_loss, generated, loss_of, problem, pyplot, save, slope, trajectory
 
 # The distances settle at their slopes once the horizon holds many memory times (1/(1 - beta)
 # steps) at the largest h: at beta = 0.9, 40 steps give slopes 0.7 and 1.4, 400 steps 1.0 and 2.0.
@@ -48,31 +49,55 @@ def distances(name: str, quick: bool) -> tuple[list[float], dict[int, list[float
     return hs, errors
 
 
+def from_the_manifold(quick: bool) -> tuple[list[float], dict[int, list[float]]]:
+    """Orders 0, 1, 2 (the stationary regime; the finite one is first order): torch's SGD starts
+    with its momentum buffer on the invariant manifold, memcorr's order-2 ``initial_state``."""
+    module = generated("sgd_momentum", regime="stationary", order=2)
+    model, X, y = problem(quick)
+    momentum, steps0, h0 = (0.5, 20, 0.004) if quick else (0.9, 200, 0.002)
+    hs = [h0 / 2**k for k in range(4)]
+    errors: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    for h in hs:
+        steps = round(steps0 * h0 / h)
+        real = copy.deepcopy(model)
+        sgd = torch.optim.SGD(real.parameters(), lr=h, momentum=momentum)
+        params = dict(real.named_parameters())
+        manifold = module.initial_state(params, functional_loss(real, X, y), h, order=2, momentum=momentum)["buf"]
+        for name, p in params.items():
+            sgd.state[p]["momentum_buffer"] = manifold[name].clone()
+        closure = loss_of(real, X, y)
+        for _ in range(steps):
+            sgd.zero_grad()
+            closure().backward()
+            sgd.step()
+        for order in errors:
+            mine = trajectory(
+                model, X, y, lambda ps, h=h, r=order: module.Memoryless(ps, lr=h, order=r, momentum=momentum), steps
+            )[-1]
+            errors[order].append(float((flat(real) - mine).abs().max()))
+    return hs, errors
+
+
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a tiny size that runs in seconds (CI)")
-    ap.add_argument("--plot", help="write the log-log plot to this PNG file")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, argv)
     names = ["sgd_momentum"] if args.quick else list(CASES)
     results = {name: distances(name, args.quick) for name in names}
+    results["sgd_momentum (manifold start)"] = from_the_manifold(args.quick)
     slopes = {}
-    print(f"{'program':14} {'h':>10} {'order 0':>12} {'order 1':>12}")
+    print(f"{'program':30} {'h':>10} {'order 0':>12} {'order 1':>12} {'order 2':>12}")
     for name, (hs, errors) in results.items():
         for i, h in enumerate(hs):
-            print(f"{name:14} {h:10.5f} {errors[0][i]:12.3e} {errors[1][i]:12.3e}")
+            print(f"{name:30} {h:10.5f} " + " ".join(f"{errors[r][i]:12.3e}" for r in errors))
         slopes[name] = {order: slope(hs, e) for order, e in errors.items()}
-        print(f"{name:14} fitted slopes: order 0 {slopes[name][0]:.2f}, order 1 {slopes[name][1]:.2f}")
+        fitted = ", ".join(f"order {r} {v:.2f}" for r, v in slopes[name].items())
+        print(f"{name:30} fitted slopes: {fitted}")
     if args.plot:
         plot(results, args.plot)
     return slopes
 
 
 def plot(results, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, (hs, errors) in results.items():
         for order, e in errors.items():
@@ -83,8 +108,7 @@ def plot(results, path: str) -> None:
     ax.set_xlabel("step size h")
     ax.set_ylabel("max |θ_true − θ_memoryless| at the horizon")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path)
 
 
 if __name__ == "__main__":

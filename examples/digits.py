@@ -7,6 +7,7 @@ Nothing here is derived by hand: every memoryless optimizer and penalty comes fr
 
 from __future__ import annotations
 
+import argparse
 import copy
 
 import numpy as np
@@ -74,3 +75,26 @@ def trajectory(model0, X, y, make_optimizer, steps: int, every: int = 1, penalty
 def slope(hs, errors) -> float:
     """The fitted order: the slope of log(error) against log(h)."""
     return float(np.polyfit(np.log(hs), np.log(errors), 1)[0])
+
+
+def arguments(doc: str, argv=None) -> argparse.Namespace:
+    """Every example's command line: ``--quick`` (the CI size) and ``--plot FILE.png``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a tiny size that runs in seconds (CI)")
+    ap.add_argument("--plot", help="write the figure to this PNG file")
+    return ap.parse_args(argv)
+
+
+def pyplot():
+    """matplotlib's pyplot on its file backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: str) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

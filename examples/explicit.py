@@ -17,11 +17,10 @@ shows the explicit term moving AdamW away from its order-0 map (--quick runs SGD
 
 from __future__ import annotations
 
-import argparse
 import copy
 
 import torch
-from digits import flat, functional_loss, generated, loss_of, problem, slope
+from digits import arguments, flat, functional_loss, generated, loss_of, problem, pyplot, save, slope
 
 CASES = {  # program: (the real optimizer, memcorr's hyperparameters)
     "sgd_momentum": (lambda ps, h: torch.optim.SGD(ps, lr=h, momentum=0.5), dict(momentum=0.5)),
@@ -74,10 +73,7 @@ def distances(name: str, quick: bool) -> tuple[list[float], dict[str, list[float
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a tiny size that runs in seconds (CI)")
-    ap.add_argument("--plot", help="write the log-log plot to this PNG file")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, argv)
     results = {name: distances(name, args.quick) for name in (["sgd_momentum"] if args.quick else CASES)}
     print("max |theta - theta_order0| at the horizon: the optimizer on L (plain) and on L - hG (explicit)")
     print(f"{'program':14} {'h':>9} {'plain':>11} {'explicit':>11}")
@@ -93,11 +89,7 @@ def main(argv=None) -> dict:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, (hs, d) in results.items():
         ax.loglog(hs, d["plain"], "o--", label=f"{name} on L")
@@ -105,8 +97,7 @@ def plot(results: dict, path: str) -> None:
     ax.set_xlabel("step size h")
     ax.set_ylabel("max |θ − θ_order-0 map| at the horizon")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path)
 
 
 if __name__ == "__main__":

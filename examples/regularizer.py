@@ -11,10 +11,8 @@ iterates) stays non-negative.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
-from digits import functional_loss, generated, problem, trajectory
+from digits import arguments, functional_loss, generated, problem, pyplot, save, trajectory
 
 BETA1, BETA2S = 0.9, (0.8, 0.9, 0.95, 0.99, 0.999)
 H, DECAY = 1e-3, 1.0  # h·λ = 1e-3
@@ -60,10 +58,7 @@ def _unflatten(model, flat: torch.Tensor) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a tiny size that runs in seconds (CI)")
-    ap.add_argument("--plot", help="write the plot to this PNG file")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, argv)
     results = along_training(args.quick)
     print(f"{'beta2':>6} {'checkpoint':>10} {'G (AdamW)':>12} {'||grad L||_1':>13} {'G (Lion soft)':>14}")
     for beta2, rows in results.items():
@@ -75,11 +70,7 @@ def main(argv=None) -> dict:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for beta2, rows in results.items():
         ax.plot([r[0] for r in rows], "o-", label=f"AdamW, β2 = {beta2}")
@@ -89,8 +80,7 @@ def plot(results: dict, path: str) -> None:
     ax.set_xlabel("checkpoint along AdamW training")
     ax.set_ylabel("G (the implied loss is L + hG)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path)
 
 
 if __name__ == "__main__":
