@@ -14,7 +14,7 @@ from conftest import GOOD, NOT_STATIONARY, ROOT, derived
 
 import memcorr
 from memcorr.calculus import THETA, CoordSum, G, Hess, Norm
-from memcorr.printing.latex import WIDTH, MemcorrLatexPrinter, broken, latex, paper_names, visible
+from memcorr.printing.latex import WIDTH, MemcorrLatexPrinter, broken, latex, paper_names, rows, visible
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(
@@ -141,3 +141,11 @@ def test_higher_order_documents_compile(name, target, tmp_path):
     tex = d.to_latex(standalone=True)
     assert r"\Psi_{3}" in tex and r"\nabla^{3} L" in tex
     compile_tex(tex, tmp_path)
+
+
+def test_a_formula_no_page_can_hold_is_named_not_set():
+    """RAdam's finite-n map: a fraction over hundreds of terms has no line break TeX can take."""
+    x = sp.Symbol("x")
+    huge = 1 / sp.Add(*[sp.Symbol(f"a{i}") * x**i for i in range(600)])
+    (row,) = rows(r"\Psi_1", huge, MemcorrLatexPrinter())
+    assert r"\text{(" in row and "operations: too long to set" in row and "\t" not in row

@@ -127,7 +127,7 @@ def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) ->
     lines = broken(expr, printer)
     if max(visible(line) for line in lines) > UNSETTABLE:
         ops = sp.count_ops(expr)
-        lines = [rf"	ext{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]
+        lines = [rf"\text{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]
     out = [f"{lhs} &{relation} {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
     return [row + ("" if numbered and i == len(out) - 1 else r" \nonumber") for i, row in enumerate(out)]
 
