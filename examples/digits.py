@@ -51,8 +51,8 @@ def flat(model) -> torch.Tensor:
 def trajectory(model0, X, y, make_optimizer, steps: int, every: int = 1, penalty=None) -> list[torch.Tensor]:
     """Train a copy of ``model0`` for ``steps``; the flattened parameters every ``every`` steps.
 
-    A ``torch.optim`` optimizer gets ``backward`` on the loss (plus ``penalty(params, loss_fn)``
-    when given); a memcorr ``Memoryless`` gets the closure it differentiates itself."""
+    A ``torch.optim`` optimizer gets ``backward`` on the loss (plus ``penalty(params, loss_fn, n)``
+    at step ``n`` when given); a memcorr ``Memoryless`` gets the closure it differentiates itself."""
     model = copy.deepcopy(model0)
     optimizer = make_optimizer(model.parameters())
     closure, loss_fn = loss_of(model, X, y), functional_loss(model, X, y)
@@ -64,7 +64,7 @@ def trajectory(model0, X, y, make_optimizer, steps: int, every: int = 1, penalty
             optimizer.zero_grad()
             loss = closure()
             if penalty is not None:
-                loss = loss + penalty(dict(model.named_parameters()), loss_fn)
+                loss = loss + penalty(dict(model.named_parameters()), loss_fn, step - 1)
             loss.backward()
             optimizer.step()
         if step % every == 0:

@@ -17,10 +17,8 @@ shows the explicit term moving AdamW away from its order-0 map (--quick runs SGD
 
 from __future__ import annotations
 
-import copy
-
 import torch
-from digits import arguments, flat, functional_loss, generated, loss_of, problem, pyplot, save, slope
+from digits import arguments, generated, problem, pyplot, save, slope, trajectory
 
 CASES = {  # program: (the real optimizer, memcorr's hyperparameters)
     "sgd_momentum": (lambda ps, h: torch.optim.SGD(ps, lr=h, momentum=0.5), dict(momentum=0.5)),
@@ -29,30 +27,6 @@ CASES = {  # program: (the real optimizer, memcorr's hyperparameters)
         dict(beta1=0.5, beta2=0.8, eps=0.1, weight_decay=0.1),
     ),
 }
-
-
-def train(model0, X, y, make_optimizer, steps: int, module=None, h=None, hyper=None) -> torch.Tensor:
-    """The real optimizer on L, or on L − h G^(n) when ``module`` (the generated penalty) is given."""
-    model = copy.deepcopy(model0)
-    optimizer = make_optimizer(model.parameters())
-    closure, loss_fn = loss_of(model, X, y), functional_loss(model, X, y)
-    for n in range(steps):
-        optimizer.zero_grad()
-        loss = closure()
-        if module is not None:
-            loss = loss - module.penalty(dict(model.named_parameters()), loss_fn, h, n=n, **hyper)
-        loss.backward()
-        optimizer.step()
-    return flat(model)
-
-
-def order0(model0, X, y, module, h, hyper, steps) -> torch.Tensor:
-    model = copy.deepcopy(model0)
-    optimizer = module.Memoryless(model.parameters(), lr=h, order=0, **hyper)
-    closure = loss_of(model, X, y)
-    for _ in range(steps):
-        optimizer.step(closure)
-    return flat(model)
 
 
 def distances(name: str, quick: bool) -> tuple[list[float], dict[str, list[float]]]:
@@ -64,9 +38,11 @@ def distances(name: str, quick: bool) -> tuple[list[float], dict[str, list[float
     out: dict[str, list[float]] = {"plain": [], "explicit": []}
     for h in hs:
         steps = round(steps0 * h0 / h)
-        target = order0(model, X, y, module, h, hyper, steps)
-        plain = train(model, X, y, lambda ps, h=h: make(ps, h), steps)
-        explicit = train(model, X, y, lambda ps, h=h: make(ps, h), steps, module, h, hyper)
+        real = lambda ps, h=h: make(ps, h)  # noqa: E731
+        minus_hG = lambda p, f, n, h=h: -module.penalty(p, f, h, n=n, **hyper)  # noqa: E731  (on L − hG^(n))
+        target = trajectory(model, X, y, lambda ps, h=h: module.Memoryless(ps, lr=h, order=0, **hyper), steps)[-1]
+        plain = trajectory(model, X, y, real, steps)[-1]
+        explicit = trajectory(model, X, y, real, steps, penalty=minus_hG)[-1]
         out["plain"].append(float((plain - target).abs().max()))
         out["explicit"].append(float((explicit - target).abs().max()))
     return hs, out
