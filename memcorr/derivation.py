@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy as sp
+import sympy.core.random as sympy_random
 
 from .calculus import Dot
 from .errors import DerivationError
@@ -134,7 +135,23 @@ def derive(
     params: dict[str, str] | None = None,
 ) -> Derivation:
     """Parse, check, lower and expand a program (api.md); ``params`` fixes parameters to numbers
-    (given as text, read exactly: ``{"beta2": "0.95"}``)."""
+    (given as text, read exactly: ``{"beta2": "0.95"}``).
+
+    sympy factors multivariate polynomials at random evaluation points (Wang's algorithm, from
+    its own unseeded generator): how long a factorization takes, and which of the equal forms it
+    returns, changed from one process to the next (RMSprop's derivation took 15 s or did not end).
+    The generator is seeded for the derivation and given back its state after."""
+    generators = (sympy_random.rng, sympy_random._assumptions_rng)
+    states = [r.getstate() for r in generators]
+    sympy_random.seed(0)
+    try:
+        return _derive(source_or_path, order, regime, target, params)
+    finally:
+        for r, state in zip(generators, states):
+            r.setstate(state)
+
+
+def _derive(source_or_path, order, regime, target, params) -> Derivation:
     from . import load
 
     if regime not in REGIMES:

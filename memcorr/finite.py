@@ -41,6 +41,7 @@ from .errors import DerivationError
 from .expand import Expansion, coefficient, kink_notes, oriented
 from .lower import Model
 from .present import radicands, tidy
+from .recurrence import recurrent
 
 
 def finite(model: Model, order: int) -> Expansion:
@@ -53,7 +54,7 @@ def finite(model: Model, order: int) -> Expansion:
     try:
         recursions, lags = _classify(model)
     except DerivationError:
-        expansion = _general(model)
+        expansion = _general_or_loops(model)
     else:
         expansion = _linear(model, recursions, lags)
     expansion.confluent = [
@@ -66,6 +67,17 @@ def finite(model: Model, order: int) -> Expansion:
         for cond, _ in expansion.confluent
     ]
     return oriented(expansion, model)
+
+
+def _general_or_loops(model: Model) -> Expansion:
+    """Closed sums over the steps where they exist and are flat (O(n) per call); else loops."""
+    try:
+        expansion = _general(model)
+    except DerivationError:
+        return recurrent(model)
+    exprs = [expansion.update, *expansion.corrections, *[x for v in expansion.states.values() for x in v]]
+    nested = any(s.function.has(sp.Sum) or len(s.limits) > 1 for e in exprs for s in e.atoms(sp.Sum))
+    return recurrent(model) if nested else expansion
 
 
 def _confluences(e: Expansion, model: Model) -> dict:

@@ -32,6 +32,7 @@ import sympy as sp
 from .calculus import LOSS, THETA, CoordSum, FieldSymbol, G, Hess, gradient, outer_atoms, real_diff
 from .lower import Parameter, _sample, default_values
 from .present import affine_in_g, factor, rename, shortest, signs, tidy, unfold
+from .recurrence import Recurrence
 
 SAME, PRECONDITIONED, NONE = "same-method", "preconditioned", "none"
 
@@ -301,6 +302,8 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
             if not named_update.has(G) and not named_psi1.has(G):
                 x, update, psi1 = f, named_update, named_psi1
                 break
+    if update.has(Recurrence) or psi1.has(Recurrence):
+        return _no_potential(psi1, "the map is a loop over the past steps, with no closed form to integrate")
     forms = readings(update, x)
     if psi1 == 0:
         form, P, R = forms[0] if forms else (PRECONDITIONED, sp.S.Zero, update)

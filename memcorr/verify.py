@@ -27,6 +27,7 @@ import numpy as np
 
 from .check import Checked, history_lag, sum_bound
 from .parse import Call, Chain, History, IndexedSum, Name, Neg, Num, Pow
+from .recurrence import Recurrence
 
 _FUNCTIONS = {
     "sqrt": np.sqrt,
@@ -146,6 +147,7 @@ class Report:
     residuals: dict[str, list[float]] = field(default_factory=dict)
     warm_start: int = 0
     settled: bool = True  # the horizon covers many memory lengths (see verify)
+    horizon: int = 0  # the most steps verify runs at the largest h
 
     @staticmethod
     def fitted(hs, values, finest: int = 3) -> float:
@@ -191,7 +193,7 @@ class Report:
         )
         if not self.settled:
             lines.append(
-                f"note: the memory outlasts the horizon (at most {MAX_HORIZON} steps at the largest h), so the "
+                f"note: the memory outlasts the horizon (at most {self.horizon} steps at the largest h), so the "
                 "trajectory order may not have settled; the residual decides"
             )
         lines.append(f"required: corrected order >= {self.required:.2f}  ->  " + ("PASS" if self.passed else "FAIL"))
@@ -223,6 +225,7 @@ def _decay_rate(model, params) -> float:
 
 
 MAX_HORIZON = 5000  # steps at the largest h (eight times as many at the smallest)
+LOOP_HORIZON = 200  # the same for maps that loop over the past steps: O(n) per call, O(n²) per run
 STATIONARY_N = 10**6  # the step counter of a warm-started method: every beta^n has died out
 
 
@@ -303,7 +306,8 @@ def verify(
     # Run many memory lengths: the per-step defect of the truncated manifold, O(h^(r+1)), piles
     # up in the state until the memory forgets it, and the order shows only after that.
     wanted = int(10 / max(1 - rho, 1e-12))
-    steps = max(steps, min(wanted, MAX_HORIZON))
+    horizon = LOOP_HORIZON if finite and derivation.expansion.update.has(Recurrence) else MAX_HORIZON
+    steps = max(steps, min(wanted, horizon))
     if h0 is None:
         h0 = _default_h(module, loss, x0, hyper, max(steps, memory), finite)
     hs = [h0 / 2**k for k in range(halvings + 1)]
@@ -316,6 +320,7 @@ def verify(
         {"corrected": [], "uncorrected": []},
         memory,
         settled=wanted <= steps,
+        horizon=horizon,
     )
     T = steps * h0
     for h in hs:

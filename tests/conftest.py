@@ -14,10 +14,6 @@ BAD = sorted((PROGRAMS / "bad").glob("*.opt"))
 
 # programs outside a regime (issue "the finite regime for every program" widens the finite one)
 NOT_STATIONARY = {"decaying_step"}  # n outside decaying powers: finite only
-NOT_FINITE = {
-    "adadelta",  # a decay rate that depends on the state itself (acc_delta)
-    "nadam",  # a decay rate that changes with the step (the mu product)
-}
 
 
 @pytest.fixture

@@ -165,3 +165,16 @@ def test_verify_unknown_parameter(run_cli):
 def test_a_state_reading_its_own_norm_is_a_derivation_error():
     with pytest.raises(memcorr.DerivationError, match="implicit"):
         memcorr.derive("optimizer self\nstep h\nstate m = 0\nm = 0.5 * m + g / (1 + norm(m))\ntheta = theta - h * m\n")
+
+
+def test_derive_seeds_sympys_generator_and_gives_it_back():
+    """sympy factors at random evaluation points: a derivation seeds them (the same result and
+    time in every process) and leaves the caller's generator where it was."""
+    import sympy.core.random as sympy_random
+
+    sympy_random.seed(123)
+    before = sympy_random.rng.getstate()
+    first = memcorr.derive("heavy_ball")
+    assert sympy_random.rng.getstate() == before
+    sympy_random.rng.random()  # the caller moves its generator: the derivation does not see it
+    assert memcorr.derive("heavy_ball").to_json() == first.to_json()

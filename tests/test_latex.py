@@ -15,6 +15,7 @@ from conftest import GOOD, NOT_STATIONARY, ROOT, derived
 import memcorr
 from memcorr.calculus import THETA, CoordSum, G, Hess, Norm
 from memcorr.printing.latex import WIDTH, MemcorrLatexPrinter, broken, latex, paper_names, rows, visible
+from memcorr.recurrence import Recurrence
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(
@@ -149,3 +150,20 @@ def test_a_formula_no_page_can_hold_is_named_not_set():
     huge = 1 / sp.Add(*[sp.Symbol(f"a{i}") * x**i for i in range(600)])
     (row,) = rows(r"\Psi_1", huge, MemcorrLatexPrinter())
     assert r"\text{(" in row and "operations: too long to set" in row and "\t" not in row
+
+
+def test_every_bundled_program_has_a_committed_finite_document():
+    names = {p.stem for p in (ROOT / "derivations").glob("*.opt")}
+    assert {p.stem for p in COMMITTED if p.parent.name == "finite"} == names
+
+
+def test_a_map_without_closed_form_prints_as_its_recursion():
+    """Adadelta's finite-n correction (memcorr/recurrence.py): the result at t = n, one row per
+    update — its two states, their responses δ and the displacement q — and where each starts; the
+    start of q is the first loop (the states and the sum Q of the memoryless steps)."""
+    d = derived(ROOT / "derivations" / "adadelta.opt", regime="finite")
+    first, second = sorted(d.expansion.corrections[0].atoms(Recurrence), key=lambda r: len(r.parts[1]))
+    assert len(first.parts[1]) == 3 and len(second.parts[1]) == 5  # (states, Q), (states, δ, q)
+    tex = latex(d.expansion.corrections[0])
+    assert tex.count(r"\leftarrow") == 8
+    assert tex.count(r"\text{from }") == 2 and r"\end{aligned}" in tex

@@ -103,7 +103,7 @@ def test_exact_sign_lion_has_no_correction():
 def test_rmsprop_anti_regularizes():
     # RMSProp (method.md §4, the Adam result with β1 = 0): G = −α/(1−α) ‖∇L‖₁ (torch's defaults:
     # no momentum, no weight decay).
-    d = memcorr.derive("rmsprop", params={"weight_decay": "0"})
+    d = memcorr.derive("rmsprop", params={"weight_decay": "0", "momentum": "0"})
     a = sym(d, "alpha")
     p = d.perturbation
     assert p.verdict == "anti-regularizing" and p.condition == "False"

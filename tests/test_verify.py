@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import BUNDLED, GOOD, NOT_FINITE, NOT_STATIONARY, PROGRAMS, ROOT, short_memory
+from conftest import BUNDLED, GOOD, NOT_STATIONARY, PROGRAMS, ROOT, short_memory
 
 import memcorr
 from memcorr.losses import builtin
@@ -42,6 +42,7 @@ PARAMS = {
     "aggmo": dict(beta1=0.5, beta2=0.7),
     "adan": dict(beta1=0.5, beta2=0.6, beta3=0.8, eps=0.1, weight_decay=0.05),
     "lamb": dict(ADAMISH, weight_decay=0.05),
+    "lars": dict(momentum=0.5, weight_decay=0.05, trust=1.0),
     "radam": dict(ADAMISH, weight_decay=0.05),  # rho_inf = 9 > 5: rectified once settled
 }
 EXACT = {"gd", "lion", "signum"}  # no memory effect at first order: corrected = uncorrected = true map
@@ -66,17 +67,17 @@ def test_bundled_stationary(path):
     check_orders(verify(d, LOSS, X0, PARAMS.get(path.stem, {})), path.stem)
 
 
+# Adadelta's finite-n trajectory error reaches its asymptotic order late: local orders 1.46,
+# 1.66, 1.80, 1.89 from h = 6e-3 (`memcorr verify adadelta --regime finite`), one halving more
+HALVINGS = {"adadelta": 4}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in NOT_FINITE], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_bundled_finite(path):
     d = memcorr.derive(path, regime="finite")
-    check_orders(verify(d, LOSS, X0, PARAMS.get(path.stem, {})), path.stem)
-
-
-@pytest.mark.parametrize("path", [p for p in BUNDLED + GOOD if p.stem in NOT_FINITE], ids=lambda p: p.stem)
-def test_finite_regime_outside_its_class_says_why(path):
-    with pytest.raises(memcorr.DerivationError, match="finite regime"):
-        memcorr.derive(path, regime="finite")
+    report = verify(d, LOSS, X0, PARAMS.get(path.stem, {}), halvings=HALVINGS.get(path.stem, 3))
+    check_orders(report, path.stem)
 
 
 def test_a_wrong_coefficient_is_caught():
@@ -91,16 +92,11 @@ def test_a_wrong_coefficient_is_caught():
 
 
 # ------------------------------------------------------- the outside set
-SLOW_FINITE = {  # finite forms too slow for verify's hundreds of steps; exact against the brute force below
-    "reduction_upstream": "a state fed by norm() of another: sums nested three deep, O(n^3) per call "
-    "(test_general_finite_correction_equals_the_definition_by_brute_force checks it at n <= 40)",
-    "rmsprop_momentum": "a loop over the steps with a Hessian-vector product each, O(n^2) per call "
-    "(test_general_finite_correction_equals_the_definition_by_brute_force checks it at n <= 40)",
-}
 OUTSIDE_PARAMS = {
     "adam_eps_inside": dict(beta1=0.5, beta2=0.8, eps=0.1),
     "adam_l2": dict(beta1=0.5, beta2=0.8, eps=0.1),
     "normalized_momentum": dict(beta=0.5),
+    "rmsprop_momentum": dict(alpha=0.5, eps=0.1, momentum=0.5),
     "no_default": dict(beta=0.5),
     "layout": {},
 }
@@ -122,12 +118,10 @@ def emitted_module(path, tmp_path, regime, run_cli):
 @pytest.mark.parametrize("regime", ["stationary", "finite"])
 @pytest.mark.parametrize("path", GOOD, ids=lambda p: p.stem)
 def test_outside_programs_emit_numpy_consistent_to_second_order(path, regime, tmp_path, run_cli):
-    if path.stem in (NOT_FINITE if regime == "finite" else NOT_STATIONARY):
+    if regime == "stationary" and path.stem in NOT_STATIONARY:
         with pytest.raises(memcorr.DerivationError):
             memcorr.derive(path, regime=regime)
         return
-    if regime == "finite" and path.stem in SLOW_FINITE:
-        pytest.skip(SLOW_FINITE[path.stem])
     d = memcorr.derive(path, regime=regime)
     module = emitted_module(path, tmp_path, regime, run_cli)
     report = verify(d, LOSS, X0, OUTSIDE_PARAMS.get(path.stem, {}), module=module)
@@ -165,9 +159,7 @@ STEP_DEPENDENT = {"nesterov_velocity", "adan"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "path", [p for p in BUNDLED if p.stem not in NOT_FINITE | STEP_DEPENDENT], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in STEP_DEPENDENT], ids=lambda p: p.stem)
 def test_finite_correction_equals_the_definition_by_brute_force(path):
     """M^(n) from the generated closed form against one JVP through n unrolled true steps."""
     from memcorr.verify import brute_force_correction

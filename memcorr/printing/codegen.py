@@ -25,6 +25,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..calculus import LOSS, THETA, FieldSymbol, G, bound_indices, is_scalar, outer_atoms
 from ..errors import DerivationError
 from ..present import unfold
+from ..recurrence import Recurrence
 from .latex import latex
 
 RESERVED = {
@@ -62,9 +63,11 @@ class ProtocolPrinter(NumPyPrinter):
 
     ``_module`` names the array library (sympy's NumPy printer prefixes its functions with it)."""
 
-    def __init__(self, names: dict):
+    def __init__(self, names: dict, head: str = ""):
         super().__init__({"fully_qualified_modules": True})
         self.names = names
+        self.head = head  # the arguments every generated function takes
+        self.helpers: dict = {}  # Recurrence -> (its function's name, its definition)
 
     def _print_Symbol(self, expr):
         return self.names.get(expr, expr.name)
@@ -114,6 +117,40 @@ class ProtocolPrinter(NumPyPrinter):
         steps += ".reshape((-1,) + (1,) * theta.ndim)"
         return f"{self._module}.sum((lambda {v}: {body} + {self.zeros()})({steps}), axis=0)"
 
+    def _print_Recurrence(self, expr):
+        """A call of a function that runs the loop (defined once per recurrence, see ``helpers``);
+        the fields it reads (the gradient, temporaries of the caller) are passed in."""
+        if expr not in self.helpers:
+            self.helpers[expr] = (f"_loop{len(self.helpers)}", None)
+            self.helpers[expr] = (self.helpers[expr][0], self._loop_definition(expr))
+        inputs = "".join(f", {self._print(x)}" for x in _inputs(expr))
+        return f"{self.helpers[expr][0]}({self.head}{inputs})"
+
+    def _loop_definition(self, expr) -> str:
+        out, names, inits, steps, t, n = expr.parts
+        known = _inputs(expr)
+        # the inputs renamed: the caller's temporaries must not meet the loop's own
+        local = {x: f"_i{i}" for i, x in enumerate(known)} | {x: f"_r{i}" for i, x in enumerate(names)} | {t: "_t"}
+        saved, self.names = self.names, {**self.names, **local}
+        try:
+            state = ", ".join(local[x] for x in names) + ("," if len(names) == 1 else "")
+            init = function_body(inits, self, as_tuple=True, known=known, tag="l")
+            step = function_body(steps, self, as_tuple=True, known=known, tag="l")
+            result = function_body([out], self, known=known, tag="l")
+        finally:
+            self.names = saved
+        args = "".join(f", {local[x]}" for x in known)
+
+        def nested(name, signature, body):
+            return [f"    def {name}({signature}):"] + ["        " + line for line in body]
+
+        lines = [f"def {self.helpers[expr][0]}({self.head}{args}):"]
+        lines += nested("_start", "", init) + nested("_step", f"_t, {state}", step)
+        lines += nested("_result", f"_t, {state}", result)
+        lines += [f"    {state} = _start()", f"    for _t in range({self._print(n)}):"]
+        lines += [f"        {state} = _step(_t, {state})", f"    return _result({self._print(n)}, {state})"]
+        return "\n".join(lines)
+
     def _print_Min(self, expr):
         return self._nested(f"{self._module}.minimum", expr.args)
 
@@ -130,13 +167,32 @@ class ProtocolPrinter(NumPyPrinter):
         return f"{self._module}.heaviside({self._print(expr.args[0])}, 0.5)"
 
 
+def _inputs(expr: Recurrence) -> list:
+    """The fields a loop reads from outside it (the gradient, the loss, temporaries)."""
+    fields = [x for x in expr.free_symbols if isinstance(x, FieldSymbol) and x != THETA]
+    return sorted(fields, key=sp.default_sort_key)
+
+
+def _outside(atom) -> list:
+    """The arguments of ``atom`` evaluated before it: a loop's body is evaluated in the loop."""
+    return atom.parts[2] if isinstance(atom, Recurrence) else list(atom.args)
+
+
+def _rebuilt(atom, replace):
+    """``atom`` with ``replace`` applied to the arguments evaluated before it."""
+    if isinstance(atom, Recurrence):
+        out, names, inits, steps, t, n = atom.parts
+        return Recurrence(out, sp.Tuple(*names), sp.Tuple(*[replace(i) for i in inits]), sp.Tuple(*steps), t, n)
+    return atom.func(*[replace(arg) for arg in atom.args])
+
+
 def _innermost_first(exprs) -> list:
     """Every atom of ``exprs`` (arguments included), innermost first."""
     order: list = []
 
     def visit(e):
         for atom in sorted(outer_atoms(e), key=sp.default_sort_key):  # stable across runs
-            for arg in atom.args:
+            for arg in _outside(atom):
                 visit(arg)
             if atom not in order:
                 order.append(atom)
@@ -146,32 +202,37 @@ def _innermost_first(exprs) -> list:
     return order
 
 
-def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=False) -> list[str]:
+def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=False, known=(), tag="") -> list[str]:
     """Statements computing ``exprs``; the last line returns them (as a tuple if asked), as arrays
-    shaped like ``theta`` unless ``scalar``."""
+    shaped like ``theta`` unless ``scalar``. In a loop's body: ``known``, the fields the caller
+    passes (the gradient, its temporaries); ``tag``, which keeps the body's temporaries apart."""
     # sums over steps are loops: computed first, whole, so that no subexpression of a summand
     # (which may hold the loop variable) is moved out of its loop
     # (a sum inside another, reading its step, stays inside it)
     outermost = {e for x in exprs for e in x.atoms(sp.Sum) if not any(isinstance(s, sp.Dummy) for s in e.free_symbols)}
     sums = sorted(outermost, key=sp.default_sort_key)
-    sum_temps = {e: FieldSymbol(f"_s{i}") for i, e in enumerate(sums)}
+    sum_temps = {e: FieldSymbol(f"_s{tag}{i}") for i, e in enumerate(sums)}
     exprs = [x.xreplace(sum_temps) for x in exprs]
     atoms = _innermost_first(exprs)
     # temporaries are fields: a linear atom must not pull them out of its argument as scalars
-    temps = {a: FieldSymbol(f"_a{i}") for i, a in enumerate(atoms)}
+    temps = {a: FieldSymbol(f"_a{tag}{i}") for i, a in enumerate(atoms)}
 
     def replace(e):  # atoms -> temporaries, innermost first
         return e.xreplace({a: temps[a] for a in outer_atoms(e)}) if outer_atoms(e) else e
 
-    definitions = [a.func(*[replace(arg) for arg in a.args]) for a in atoms]
+    definitions = [_rebuilt(a, replace) for a in atoms]
     outputs = [replace(e) for e in exprs]
-    subs, reduced = sp.cse(definitions + outputs, symbols=sp.numbered_symbols("_x", cls=FieldSymbol), order="none")
+    # a loop's own variables stay in it: no common subexpression holding them is moved out
+    bound = {x for a in atoms if isinstance(a, Recurrence) for x in [*a.parts[1], a.parts[4]]}
+    subs, reduced = sp.cse(
+        definitions + outputs, symbols=sp.numbered_symbols(f"_x{tag}", cls=FieldSymbol), order="none", ignore=bound
+    )
     assignments = list(subs) + list(zip(temps.values(), reduced[: len(atoms)]))
     everything = [e for _, e in assignments] + reduced[len(atoms) :] + sums
     lines = []
-    if any(e.has(G) for e in everything):
+    if any(e.has(G) for e in everything) and G not in known:
         lines.append("g = L.grad(theta)")
-    if any(e.has(LOSS) for e in everything):
+    if any(e.has(LOSS) for e in everything) and LOSS not in known:
         lines.append("loss_value = L.value(theta)")
     lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
     for sym, e in _dependency_order(assignments):
@@ -258,10 +319,10 @@ def generate(d, printer_class) -> Generated:
     # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
     for dummy in bound_indices([e for exprs in [*_every_formula(x), penalty] for e in exprs]):
         names.setdefault(dummy, f"_k{len(names)}")
-    printer = printer_class(names)
     n_arg = ", n" if finite else ""
     params = ", ".join(names[p.symbol] for p in m.params.values())
     head = f"theta, L{n_arg}" + (f", {params}" if params else "")
+    printer = printer_class(names, head)
 
     bodies = {fname: _branches(x, fname, printer) for fname in _formulas(x)}
     state_functions = [k for k in bodies if k.startswith("_states")]
@@ -272,6 +333,7 @@ def generate(d, printer_class) -> Generated:
             | {k: v for k, v in bodies.items() if k.startswith("_states")}
         )
     defs = [f"def {fname}({head}):\n" + "\n".join("    " + line for line in body) for fname, body in bodies.items()]
+    defs = [definition for _, definition in printer.helpers.values()] + defs
     defs.append(f"_PSI = [{', '.join(f'_psi{r}' for r in range(d.order + 1))}]")
     defs.append(f"_STATES = [{', '.join(state_functions)}]")
 

@@ -82,9 +82,10 @@ def latex(expr, names: dict[str, str] | None = None) -> str:
 
 
 def visible(tex: str) -> int:
-    """Roughly how wide ``tex`` sets: a command counts as one symbol, sizing and braces as none."""
+    """Roughly how wide ``tex`` sets: a command counts as one symbol, sizing and braces as none;
+    the widest row where it has several (a recursion set as ``aligned``)."""
     tex = re.sub(r"\\(left|right|Bigl|Bigr|frac|mathrm|operatorname)\b", "", tex)
-    return len(re.sub(r"[{}_^ ]", "", re.sub(r"\\[A-Za-z]+", "x", tex)))
+    return max(len(re.sub(r"[{}_^ ]", "", re.sub(r"\\[A-Za-z]+", "x", row))) for row in tex.split("\\\\"))
 
 
 def broken(expr, printer: MemcorrLatexPrinter) -> list[str]:

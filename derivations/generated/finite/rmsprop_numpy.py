@@ -4,32 +4,33 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    # torch.optim.RMSprop as it runs at its default momentum = 0 (centered=False): L2 decay added
-    # to the gradient. With momentum > 0 see tests/programs/good/rmsprop_momentum.opt (its finite-n
-    # form loops over the steps with a Hessian-vector product each: not bundled yet).
-    optimizer rmsprop "RMSprop (Tieleman & Hinton 2012) as torch.optim.RMSprop runs it (momentum = 0)"
+    # torch.optim.RMSprop as it runs (centered=False; centered=True is refused, see refused/):
+    # L2 decay added to the gradient, the momentum buffer fed by g / (sqrt(v) + eps). At torch's
+    # default momentum = 0 the buffer is the step itself, as in torch's branch without momentum.
+    optimizer rmsprop "RMSprop (Tieleman & Hinton 2012) as torch.optim.RMSprop runs it"
     step lr
     param alpha = 0.99 in (0, 1)
     param eps = 1e-8 > 0 small
     param weight_decay = 0 >= 0
+    param momentum = 0 in [0, 1)
     state v = 0
+    state buf = 0
     d = g + weight_decay * theta
     v = alpha * v + (1 - alpha) * d^2
-    theta = theta - lr * d / (sqrt(v) + eps)
+    buf = momentum * buf + d / (sqrt(v) + eps)
+    theta = theta - lr * buf
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L}{\varepsilon + \sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|} + \frac{\theta_j\,\lambda}{\varepsilon + \sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|}
-    \Psi_1 = \frac{\alpha\,\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}\,\left(\alpha - 1\right)\,\sum_{s=0}^{n - 1} \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \alpha^{n} + \alpha^{- s + n - 1}\right)}{\left(1 - \alpha\right)\,\left(\varepsilon + \sqrt{- \alpha\,\alpha^{s} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|\right)}}{\left(\varepsilon + \sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}\,\sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|} + \frac{\alpha\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}\,\left(\alpha - 1\right)\,\left(\nabla^2 L \left[\sum_{s=0}^{n - 1} \frac{\left(\nabla L + \theta\,\lambda\right)\,\left(- \alpha^{n} + \alpha^{- s + n - 1}\right)}{\left(1 - \alpha\right)\,\left(\varepsilon + \sqrt{- \alpha\,\alpha^{s} + 1}\,\left|{\nabla L + \theta\,\lambda}\right|\right)}\right]\right)_j}{\left(\varepsilon + \sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}\,\sqrt{- \alpha\,\alpha^{n} + 1}\,\left|{\partial_j L + \theta_j\,\lambda}\right|}
-
-Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
+    \Psi_0 = \begin{aligned}[t] & \Big[{\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0\end{aligned}
+    \Psi_1 = \begin{aligned}[t] & \Big[{\delta_{buf}}_{j}\,\mathrm{momentum} \\ & \qquad - \frac{{\delta_{v}}_{j}\,\alpha\,\left(\partial_j L + \theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}\right)^{2}\,\sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \quad \delta_{v} \leftarrow {\delta_{v}}_{j}\,\alpha + 2\,{q}_{j}\,\lambda\,\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right) + \left(1 - \alpha\right)\,\left(2\,\partial_j L + 2\,\theta_j\,\lambda\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad \delta_{buf} \leftarrow {\delta_{buf}}_{j}\,\mathrm{momentum} \\ & \qquad - \frac{{\delta_{v}}_{j}\,\alpha\,\left(\partial_j L + \theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}\right)^{2}\,\sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}} \\ & \qquad + {q}_{j}\,\left(- \frac{\lambda\,\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}{\left(\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}\right)^{2}\,\sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}} + \frac{\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\right) \\ & \qquad + \left(- \frac{\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(2\,\partial_j L + 2\,\theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}\right)^{2}\,\sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}} + \frac{1}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad q \leftarrow - {\mathrm{buf}}_{j}\,\mathrm{momentum} + {q}_{j} - \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0,\ \delta_{v} = 0,\ \delta_{buf} = 0,\ q = \begin{aligned}[t] & \Big[{Q}_{j}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \quad Q \leftarrow {Q}_{j} + {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0,\ Q = 0\end{aligned}\end{aligned}
 """
 import numpy
 
-HYPER = {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0}
+HYPER = {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0, 'momentum': 0.0}
 REGIME = 'finite'
 ORDER = 1
-STATES = ('v',)
+STATES = ('v', 'buf')
 
 
 def _checked(hyper):
@@ -48,28 +49,122 @@ def _order(order):
         raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
 
 
-def _psi0(theta, L, n, alpha, eps, weight_decay):
+def _loop0(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
+    def _start():
+        return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
+    def _step(_t, _r0, _r1):
+        _xl0 = _i1 + _r0*alpha
+        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+    def _result(_t, _r0, _r1):
+        return _i0/(eps + numpy.sqrt(_i1 + _r0*alpha)) + _r1*momentum + numpy.zeros_like(theta)
+    _r0, _r1 = _start()
+    for _t in range(n):
+        _r0, _r1 = _step(_t, _r0, _r1)
+    return _result(n, _r0, _r1)
+
+
+def _loop1(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
+    def _start():
+        return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2):
+        _xl0 = _i1 + _r0*alpha
+        _xl1 = _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum
+        return _xl0 + numpy.zeros_like(theta), _xl1 + numpy.zeros_like(theta), _r2 + _xl1 + numpy.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2):
+        return _r2 + numpy.zeros_like(theta)
+    _r0, _r1, _r2 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2 = _step(_t, _r0, _r1, _r2)
+    return _result(n, _r0, _r1, _r2)
+
+
+def _loop2(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2, _i3, _i4, _i5, _i6, _i7, _i8, _i9, _i10, _i11):
+    def _start():
+        return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta), _i0 + numpy.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2, _r3, _r4):
+        _xl0 = _r0*alpha
+        _xl1 = _i6 + _xl0
+        _xl2 = numpy.sqrt(_xl1)
+        _xl3 = _xl2 + eps
+        _xl4 = _xl3**(-1.0)
+        _xl5 = _i1*_xl4 + _r1*momentum
+        _xl6 = _r2*alpha
+        _xl7 = 1/(_xl2*_xl3**2)
+        _xl8 = numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _xl0)
+        _al0 = L.hvp(theta, _r4)
+        return _xl1 + numpy.zeros_like(theta), _xl5 + numpy.zeros_like(theta), _al0*_i4 + 2*_i1*_i5*_r4*weight_decay + _xl6 + numpy.zeros_like(theta), _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + eps)**2) + _r3*momentum + _r4*(-_i6*_xl7*weight_decay + _xl4*weight_decay) + numpy.zeros_like(theta), -_xl5 + _r4 + numpy.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2, _r3, _r4):
+        _xl0 = numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _r0*alpha)
+        return -_i3*_r2*alpha/(_xl0*(_xl0 + eps)**2) + _r3*momentum + numpy.zeros_like(theta)
+    _r0, _r1, _r2, _r3, _r4 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2, _r3, _r4 = _step(_t, _r0, _r1, _r2, _r3, _r4)
+    return _result(n, _r0, _r1, _r2, _r3, _r4)
+
+
+def _loop3(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
+    def _start():
+        return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
+    def _step(_t, _r0, _r1):
+        _xl0 = _i1 + _r0*alpha
+        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+    def _result(_t, _r0, _r1):
+        return _r0 + numpy.zeros_like(theta)
+    _r0, _r1 = _start()
+    for _t in range(n):
+        _r0, _r1 = _step(_t, _r0, _r1)
+    return _result(n, _r0, _r1)
+
+
+def _loop4(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
+    def _start():
+        return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
+    def _step(_t, _r0, _r1):
+        _xl0 = _i1 + _r0*alpha
+        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+    def _result(_t, _r0, _r1):
+        return _r1 + numpy.zeros_like(theta)
+    _r0, _r1 = _start()
+    for _t in range(n):
+        _r0, _r1 = _step(_t, _r0, _r1)
+    return _result(n, _r0, _r1)
+
+
+def _psi0(theta, L, n, alpha, eps, weight_decay, momentum):
+    g = L.grad(theta)
+    _x0 = g + theta*weight_decay
+    _x1 = _x0**2*(1 - alpha)
+    _a0 = _loop0(theta, L, n, alpha, eps, weight_decay, momentum, _x0, _x1)
+    return _a0 + numpy.zeros_like(theta)
+
+
+def _psi1(theta, L, n, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
     _x0 = theta*weight_decay
-    _x1 = (eps + numpy.sqrt(-alpha*alpha**n + 1)*abs(_x0 + g))**(-1.0)
-    return _x0*_x1 + _x1*g + numpy.zeros_like(theta)
+    _x1 = _x0 + g
+    _x2 = 1 - alpha
+    _x3 = _x1**2*_x2
+    _x4 = g**2
+    _x5 = theta**2*weight_decay**2
+    _x6 = -_x4*alpha
+    _x7 = -_x5*alpha
+    _x8 = 2*g
+    _x9 = _x0*_x8
+    _x10 = -_x9*alpha
+    _x11 = (1/2)*_x1
+    _x12 = _x2*(2*_x0 + _x8)
+    _a0 = _loop1(theta, L, n, alpha, eps, weight_decay, momentum, _x1, _x3)
+    _a1 = _loop2(theta, L, n, alpha, eps, weight_decay, momentum, _a0, _x1, _x10, _x11, _x12, _x2, _x3, _x4, _x5, _x6, _x7, _x9)
+    return _a1 + numpy.zeros_like(theta)
 
 
-def _psi1(theta, L, n, alpha, eps, weight_decay):
+def _states0(theta, L, n, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
-    _s0 = numpy.sum((lambda _k8: (g + theta*weight_decay)*(-alpha**n + alpha**(-_k8 + n - 1))/((1 - alpha)*(eps + numpy.sqrt(-alpha*alpha**_k8 + 1)*abs(g + theta*weight_decay))) + numpy.zeros_like(theta))(numpy.arange(0, n - 1 + 1).reshape((-1,) + (1,) * theta.ndim)), axis=0)
-    _x0 = numpy.sqrt(-alpha*alpha**n + 1)
-    _x1 = g + theta*weight_decay
-    _x2 = abs(_x1)
-    _x3 = _x1**2*alpha*(alpha - 1)/(_x0*_x2*(_x0*_x2 + eps)**2)
-    _a0 = L.hvp(theta, _s0)
-    return _a0*_x3 + _s0*_x3*weight_decay + numpy.zeros_like(theta)
-
-
-def _states0(theta, L, n, alpha, eps, weight_decay):
-    g = L.grad(theta)
-    _x0 = alpha**n - 1
-    return -_x0*g**2 - 2*_x0*g*theta*weight_decay - _x0*theta**2*weight_decay**2 + numpy.zeros_like(theta),
+    _x0 = g + theta*weight_decay
+    _x1 = _x0**2*(1 - alpha)
+    _a0 = _loop3(theta, L, n, alpha, eps, weight_decay, momentum, _x0, _x1)
+    _a1 = _loop4(theta, L, n, alpha, eps, weight_decay, momentum, _x0, _x1)
+    return _a0 + numpy.zeros_like(theta), _a1 + numpy.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]
@@ -83,7 +178,7 @@ def update(theta, L, /, n=None, **hyper):
     if n is None:
         raise TypeError("the finite-n form needs the step counter n=")
     p = _checked(hyper)
-    return _psi0(theta, L, n, p['alpha'], p['eps'], p['weight_decay'])
+    return _psi0(theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum'])
 
 
 def correction(theta, L, /, order=1, n=None, **hyper):
@@ -92,7 +187,7 @@ def correction(theta, L, /, order=1, n=None, **hyper):
         raise TypeError("the finite-n form needs the step counter n=")
     _order(order)
     p = _checked(hyper)
-    return _PSI[order](theta, L, n, p['alpha'], p['eps'], p['weight_decay'])
+    return _PSI[order](theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum'])
 
 
 def memoryless(theta, L, h, /, order=1, n=None, **hyper):
@@ -101,7 +196,7 @@ def memoryless(theta, L, h, /, order=1, n=None, **hyper):
         raise TypeError("the finite-n form needs the step counter n=")
     _order(order)
     p = _checked(hyper)
-    return sum(h**r * _PSI[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay']) for r in range(order + 1))
+    return sum(h**r * _PSI[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum']) for r in range(order + 1))
 
 
 def initial_state(theta, L, h, /, order=1, n=None, **hyper):
@@ -112,7 +207,7 @@ def initial_state(theta, L, h, /, order=1, n=None, **hyper):
     p = _checked(hyper)
     if not STATES:
         return {}
-    terms = [_STATES[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
+    terms = [_STATES[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
 
 
@@ -121,4 +216,4 @@ def penalty(theta, L, /, n=None, **hyper):
     if n is None:
         raise TypeError("the finite-n form needs the step counter n=")
     p = _checked(hyper)
-    raise ValueError('no potential: same-method: the coefficient -alpha*(g + theta*weight_decay)**2*(alpha - 1)/(alpha**n*g**2*alpha + 2*alpha**n*g*theta*alpha*weight_decay - alpha**n*g*alpha*Abs(g + theta*weight_decay)*sign(g + theta*weight_decay) + alpha**n*theta**2*alpha*weight_decay**2 - alpha**n*theta*alpha*weight_decay*Abs(g + theta*weight_decay)*sign(g + theta*weight_decay) - g**2 - 2*g*theta*weight_decay + g*Abs(g + theta*weight_decay)*sign(g + theta*weight_decay) - theta**2*weight_decay**2 + theta*weight_decay*Abs(g + theta*weight_decay)*sign(g + theta*weight_decay) - eps*sqrt(-alpha**n*alpha + 1)*Abs(g + theta*weight_decay)) of Hess(Sum((-alpha**n + alpha**(-_s + n - 1))*(g + theta*weight_decay)/((1 - alpha)*(eps + sqrt(-alpha*alpha**_s + 1)*Abs(g + theta*weight_decay))), (_s, 0, n - 1))) is not constant, so the field is not a gradient; preconditioned: the coefficient -g*alpha*(g + theta*weight_decay)*(alpha - 1)/(alpha**n*g**2*alpha + 2*alpha**n*g*theta*alpha*weight_decay + alpha**n*theta**2*alpha*weight_decay**2 - g**2 - 2*g*theta*weight_decay - theta**2*weight_decay**2 - eps*sqrt(-alpha**n*alpha + 1)*Abs(g + theta*weight_decay)) of Hess(Sum((-alpha**n + alpha**(-_s + n - 1))*(g + theta*weight_decay)/((1 - alpha)*(eps + sqrt(-alpha*alpha**_s + 1)*Abs(g + theta*weight_decay))), (_s, 0, n - 1))) is not constant, so the field is not a gradient')  # the program has no potential: said, not guessed
+    raise ValueError('no potential: the map is a loop over the past steps, with no closed form to integrate')  # the program has no potential: said, not guessed

@@ -4,35 +4,38 @@ theta_{n+1} = theta_n - lr * (Psi_0 + lr Psi_1 + ...), per coordinate j.
 
 Source program:
 
-    # torch.optim.RMSprop as it runs at its default momentum = 0 (centered=False): L2 decay added
-    # to the gradient. With momentum > 0 see tests/programs/good/rmsprop_momentum.opt (its finite-n
-    # form loops over the steps with a Hessian-vector product each: not bundled yet).
-    optimizer rmsprop "RMSprop (Tieleman & Hinton 2012) as torch.optim.RMSprop runs it (momentum = 0)"
+    # torch.optim.RMSprop as it runs (centered=False; centered=True is refused, see refused/):
+    # L2 decay added to the gradient, the momentum buffer fed by g / (sqrt(v) + eps). At torch's
+    # default momentum = 0 the buffer is the step itself, as in torch's branch without momentum.
+    optimizer rmsprop "RMSprop (Tieleman & Hinton 2012) as torch.optim.RMSprop runs it"
     step lr
     param alpha = 0.99 in (0, 1)
     param eps = 1e-8 > 0 small
     param weight_decay = 0 >= 0
+    param momentum = 0 in [0, 1)
     state v = 0
+    state buf = 0
     d = g + weight_decay * theta
     v = alpha * v + (1 - alpha) * d^2
-    theta = theta - lr * d / (sqrt(v) + eps)
+    buf = momentum * buf + d / (sqrt(v) + eps)
+    theta = theta - lr * buf
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{{d}_{j}}{\varepsilon + \left|{{d}_{j}}\right|}
-    \Psi_1 = \frac{\left(- \frac{{\Psi_{0}}_{j}\,\alpha\,\lambda}{1 - \alpha} - \frac{\alpha\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{1 - \alpha}\right)\,\left|{{d}_{j}}\right|}{\left(\varepsilon + \left|{{d}_{j}}\right|\right)^{2}}
+    \Psi_0 = \frac{{d}_{j}}{\left(1 - \mathrm{momentum}\right)\,\left(\varepsilon + \left|{{d}_{j}}\right|\right)}
+    \Psi_1 = \frac{\frac{{d}_{j}\,\lambda\,\left(- \alpha\,\varepsilon\,\mathrm{momentum} + \alpha\,\mathrm{momentum}\,\left|{{d}_{j}}\right| - \alpha\,\left|{{d}_{j}}\right| + \varepsilon\,\mathrm{momentum}\right)}{\left(1 - \alpha\right)\,\left(1 - \mathrm{momentum}\right)^{3}\,\left(\varepsilon + \left|{{d}_{j}}\right|\right)} - \frac{\alpha\,\left|{{d}_{j}}\right|\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \alpha\right)\,\left(1 - \mathrm{momentum}\right)} + \frac{\varepsilon\,\mathrm{momentum}\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \mathrm{momentum}\right)^{2}}}{\left(\varepsilon + \left|{{d}_{j}}\right|\right)^{2}}
     {d}_{j} = \partial_j L + \theta_j\,\lambda
-    {\Psi_{0}}_{j} = \frac{{d}_{j}}{\varepsilon + \left|{{d}_{j}}\right|}
-    G = - \frac{\alpha\,\left\lVert d \right\rVert_1}{1 - \alpha}
+    {\Psi_{0}}_{j} = \frac{{d}_{j}}{\left(1 - \mathrm{momentum}\right)\,\left(\varepsilon + \left|{{d}_{j}}\right|\right)}
+    G = - \frac{\alpha\,\left\lVert d \right\rVert_1}{\left(1 - \alpha\right)\,\left(1 - \mathrm{momentum}\right)}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
 import numpy
 
-HYPER = {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0}
+HYPER = {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0, 'momentum': 0.0}
 REGIME = 'stationary'
 ORDER = 1
-STATES = ('v',)
+STATES = ('v', 'buf')
 
 
 def _checked(hyper):
@@ -51,51 +54,176 @@ def _order(order):
         raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
 
 
-def _psi0(theta, L, alpha, eps, weight_decay):
+def _psi0(theta, L, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
     _x0 = theta*weight_decay
-    _x1 = (eps + abs(_x0 + g))**(-1.0)
-    return _x0*_x1 + _x1*g + numpy.zeros_like(theta)
+    _x1 = abs(_x0 + g)
+    _x2 = (_x1 + eps)**(-1.0)
+    _x3 = momentum/(_x1*momentum - _x1 + eps*momentum - eps)
+    return -_x0*_x3 + _x2*g + _x2*theta*weight_decay - _x3*g + numpy.zeros_like(theta)
 
 
-def _psi1(theta, L, alpha, eps, weight_decay):
+def _psi1(theta, L, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
-    _x0 = g + theta*weight_decay
-    _x1 = abs(_x0)
-    _x2 = _x1 + eps
-    _x3 = _x2**(-1.0)
-    _x4 = alpha/(_x1*(1 - alpha))
-    _x5 = _x4/_x2**3
-    _x6 = _x0**2*_x4/_x2**2
-    _x7 = 3*_x5
-    _a0 = L.hvp(theta, _x3*g)
-    _a1 = L.hvp(theta, _x3*theta)
-    return -_a0*_x6 - _a1*_x6*weight_decay - _x5*g**3*weight_decay - _x5*theta**3*weight_decay**4 - _x7*g**2*theta*weight_decay**2 - _x7*g*theta**2*weight_decay**3 + numpy.zeros_like(theta)
+    _x0 = theta*weight_decay
+    _x1 = _x0 + g
+    _x2 = abs(_x1)
+    _x3 = _x2 + eps
+    _x4 = _x3**(-1.0)
+    _x5 = _x4*g
+    _x6 = _x2*momentum - _x2 + eps*momentum - eps
+    _x7 = _x6**(-1.0)
+    _x8 = _x7*g
+    _x9 = _x4*theta
+    _x10 = _x7*theta
+    _x11 = momentum**2
+    _x12 = (1 - momentum)**(-1.0)
+    _x13 = _x12*_x7
+    _x14 = _x11*_x13
+    _x15 = numpy.sign(_x1)
+    _x16 = _x11*_x15
+    _x17 = _x6**(-2.0)
+    _x18 = _x12*g
+    _x19 = _x17*_x18
+    _x20 = _x16*_x19
+    _x21 = momentum**3
+    _x22 = _x15*_x19
+    _x23 = _x21*_x22
+    _x24 = g**2
+    _x25 = alpha/(_x2*(1 - alpha))
+    _x26 = _x25/_x3**2
+    _x27 = _x24*_x26
+    _x28 = _x27*momentum
+    _x29 = _x12*_x17
+    _x30 = _x0*_x29
+    _x31 = _x15*_x30
+    _x32 = weight_decay**2
+    _x33 = theta**2
+    _x34 = _x26*_x32*_x33
+    _x35 = _x34*momentum
+    _x36 = _x11*_x12
+    _x37 = 2*g
+    _x38 = _x0*_x26
+    _x39 = _x37*_x38
+    _x40 = 2*_x18
+    _x41 = _x38*_x40
+    _x42 = _x13*momentum
+    _x43 = _x22*momentum
+    _x44 = _x12*_x28
+    _x45 = _x32*theta
+    _x46 = _x29*_x45
+    _x47 = _x15*_x46
+    _x48 = _x33*weight_decay**3
+    _x49 = _x26*_x48
+    _x50 = _x49*momentum
+    _x51 = _x11*weight_decay
+    _x52 = _x37*_x45
+    _x53 = _x26*_x52
+    _x54 = _x11*_x45
+    _x55 = _x42*weight_decay
+    _x56 = _x12*_x50
+    _x57 = 2*_x45
+    _x58 = _x16/_x6**3
+    _x59 = _x24*weight_decay
+    _x60 = _x15*_x17*momentum
+    _x61 = _x4*_x60
+    _x62 = g**3
+    _x63 = _x25/_x3**3
+    _x64 = _x12*_x63
+    _x65 = theta**3*weight_decay**4
+    _a0 = L.hvp(theta, _x5)
+    _a1 = L.hvp(theta, _x8)
+    _a2 = L.hvp(theta, _x9)
+    _a3 = L.hvp(theta, _x10)
+    return _a0*(_x11*_x12*_x15*_x17*g + _x11*_x12*_x15*_x17*theta*weight_decay - _x12*_x35 - _x27 - _x31*momentum - _x34 - _x39 - _x41*momentum - _x42 - _x43 - _x44) + _a1*(_x11*_x41 + _x14 + _x16*_x30 + _x20 - _x21*_x31 - _x23 + _x27*_x36 + _x28 + _x34*_x36 + _x35 + _x39*momentum) + _a2*(_x11*_x12*_x15*_x17*_x32*theta + _x11*_x12*_x15*_x17*g*weight_decay - _x18*_x26*_x57*momentum - _x27*weight_decay - _x43*weight_decay - _x44*weight_decay - _x47*momentum - _x49 - _x53 - _x55 - _x56) + _a3*(_x12*_x27*_x51 + _x14*weight_decay + _x16*_x46 + _x20*weight_decay - _x21*_x47 - _x23*weight_decay + _x26*_x40*_x54 + _x28*weight_decay + _x36*_x49 + _x50 + _x53*momentum) + 3*_x10*_x32*_x44 - 3*_x18*_x48*_x63 + _x19*_x51 - 3*_x24*_x45*_x64 + _x26*_x42*_x65 + _x26*_x55*_x62 + _x29*_x54 - _x32*_x42*_x9 + _x48*_x58 - _x48*_x61 - _x5*_x55 - _x5*_x57*_x60 + _x52*_x58 + 3*_x56*_x8 + _x58*_x59 - _x59*_x61 - _x62*_x64*weight_decay - _x64*_x65 + numpy.zeros_like(theta)
 
 
-def _potential(theta, L, alpha, eps, weight_decay):
+def _potential(theta, L, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
     _a0 = numpy.sum(abs(g + theta*weight_decay))
-    return -_a0*alpha/(1 - alpha)
+    return -_a0*alpha/((1 - alpha)*(1 - momentum))
 
 
-def _states0(theta, L, alpha, eps, weight_decay):
+def _states0(theta, L, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
-    return g**2 + 2*g*theta*weight_decay + theta**2*weight_decay**2 + numpy.zeros_like(theta),
+    _x0 = theta*weight_decay
+    _x1 = _x0 + g
+    _x2 = abs(_x1)
+    return 2*_x0*g + g**2 + theta**2*weight_decay**2 + numpy.zeros_like(theta), -_x1/(_x2*momentum - _x2 + eps*momentum - eps) + numpy.zeros_like(theta)
 
 
-def _states1(theta, L, alpha, eps, weight_decay):
+def _states1(theta, L, alpha, eps, weight_decay, momentum):
     g = L.grad(theta)
-    _x0 = g + theta*weight_decay
-    _x1 = (eps + abs(_x0))**(-1.0)
-    _x2 = _x1*g
-    _x3 = (1 - alpha)**(-1.0)
-    _x4 = 2*_x3
-    _x5 = _x0*_x4
-    _x6 = _x1*_x4
-    _a0 = L.hvp(theta, _x2)
-    _a1 = L.hvp(theta, _x1*theta)
-    return _a0*_x5 + _a1*_x5*weight_decay + 4*_x2*_x3*theta*weight_decay**2 + _x6*g**2*weight_decay + _x6*theta**2*weight_decay**3 + numpy.zeros_like(theta),
+    _x0 = theta*weight_decay
+    _x1 = _x0 + g
+    _x2 = abs(_x1)
+    _x3 = _x2 + eps
+    _x4 = _x3**(-1.0)
+    _x5 = _x4*g
+    _x6 = _x2*momentum - _x2 + eps*momentum - eps
+    _x7 = _x6**(-1.0)
+    _x8 = _x7*g
+    _x9 = _x4*theta
+    _x10 = _x7*theta
+    _x11 = (1 - alpha)**(-1.0)
+    _x12 = 2*_x11
+    _x13 = _x1*_x12
+    _x14 = _x13*momentum
+    _x15 = _x12*_x4
+    _x16 = g**2
+    _x17 = _x16*weight_decay
+    _x18 = theta**2
+    _x19 = _x18*weight_decay**3
+    _x20 = _x17*momentum
+    _x21 = _x12*_x7
+    _x22 = _x19*momentum
+    _x23 = weight_decay**2
+    _x24 = _x23*theta
+    _x25 = _x24*_x5
+    _x26 = 4*_x11
+    _x27 = _x24*momentum
+    _x28 = (1 - momentum)**(-1.0)
+    _x29 = _x28*_x7
+    _x30 = _x6**(-2.0)
+    _x31 = _x28*_x30
+    _x32 = numpy.sign(_x1)
+    _x33 = _x32*g
+    _x34 = _x31*_x33
+    _x35 = _x31*_x32
+    _x36 = _x0*_x35
+    _x37 = _x3**(-2.0)
+    _x38 = _x2**(-1.0)
+    _x39 = _x11*_x28*_x38*alpha
+    _x40 = _x37*_x39
+    _x41 = _x16*_x40
+    _x42 = _x18*_x23*_x40
+    _x43 = _x37*_x38*alpha
+    _x44 = _x12*_x28*_x43*g
+    _x45 = _x0*_x44
+    _x46 = _x29*momentum
+    _x47 = _x34*momentum
+    _x48 = momentum**2
+    _x49 = _x34*_x48
+    _x50 = _x41*momentum
+    _x51 = _x29*weight_decay
+    _x52 = _x24*_x35
+    _x53 = _x46*weight_decay
+    _x54 = _x22*_x40
+    _x55 = _x31*momentum
+    _x56 = _x17*_x32
+    _x57 = momentum/_x6**3
+    _x58 = _x19*_x32
+    _x59 = _x30*_x4
+    _x60 = g**3
+    _x61 = _x39/_x3**3
+    _x62 = theta**3*weight_decay**4
+    _x63 = 3*_x61
+    _x64 = _x11*_x43
+    _a0 = L.hvp(theta, _x5)
+    _a1 = L.hvp(theta, _x8)
+    _a2 = L.hvp(theta, _x9)
+    _a3 = L.hvp(theta, _x10)
+    return _a0*_x13 - _a1*_x14 + _a2*_x13*weight_decay - _a3*_x14*weight_decay + _x15*_x17 + _x15*_x19 - _x20*_x21 - _x21*_x22 + _x25*_x26 - _x26*_x27*_x8 + numpy.zeros_like(theta), _a0*(_x28*_x30*_x32*g*momentum + _x28*_x30*_x32*theta*momentum*weight_decay - _x29 - _x34 - _x36 - _x41 - _x42 - _x45) + _a1*(-_x36*_x48 + _x36*momentum + _x42*momentum + _x45*momentum + _x46 + _x47 - _x49 + _x50) + _a2*(-_x17*_x40 - _x19*_x40 + _x23*_x28*_x30*_x32*theta*momentum - _x24*_x44 + _x28*_x30*_x32*g*momentum*weight_decay - _x34*weight_decay - _x51 - _x52) + _a3*(_x20*_x40 + _x27*_x44 + _x47*weight_decay - _x48*_x52 - _x49*weight_decay + _x52*momentum + _x53 + _x54) + 3*_x10*_x23*_x50 - _x16*_x24*_x63 - _x19*_x63*g - _x23*_x29*_x9 + 2*_x24*_x33*_x57 + _x24*_x55 - 2*_x25*_x30*_x32 + _x46*_x62*_x64 - _x5*_x51 + _x53*_x60*_x64 + 3*_x54*_x8 + _x55*g*weight_decay + _x56*_x57 - _x56*_x59 + _x57*_x58 - _x58*_x59 - _x60*_x61*weight_decay - _x61*_x62 + numpy.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]
@@ -107,21 +235,21 @@ _STATES = [_states0, _states1]
 def update(theta, L, /, **hyper):
     """Ψ_0(θ): the memoryless update."""
     p = _checked(hyper)
-    return _psi0(theta, L, p['alpha'], p['eps'], p['weight_decay'])
+    return _psi0(theta, L, p['alpha'], p['eps'], p['weight_decay'], p['momentum'])
 
 
 def correction(theta, L, /, order=1, **hyper):
     """Ψ_order(θ): the coefficient of h^order in the memoryless map."""
     _order(order)
     p = _checked(hyper)
-    return _PSI[order](theta, L, p['alpha'], p['eps'], p['weight_decay'])
+    return _PSI[order](theta, L, p['alpha'], p['eps'], p['weight_decay'], p['momentum'])
 
 
 def memoryless(theta, L, h, /, order=1, **hyper):
     """Ψ_0 + h Ψ_1 + … + h^order Ψ_order: the step is θ ← θ − h·memoryless(θ, L, h)."""
     _order(order)
     p = _checked(hyper)
-    return sum(h**r * _PSI[r](theta, L, p['alpha'], p['eps'], p['weight_decay']) for r in range(order + 1))
+    return sum(h**r * _PSI[r](theta, L, p['alpha'], p['eps'], p['weight_decay'], p['momentum']) for r in range(order + 1))
 
 
 def initial_state(theta, L, h, /, order=1, **hyper):
@@ -130,11 +258,11 @@ def initial_state(theta, L, h, /, order=1, **hyper):
     p = _checked(hyper)
     if not STATES:
         return {}
-    terms = [_STATES[r](theta, L, p['alpha'], p['eps'], p['weight_decay']) for r in range(min(order, len(_STATES) - 1) + 1)]
+    terms = [_STATES[r](theta, L, p['alpha'], p['eps'], p['weight_decay'], p['momentum']) for r in range(min(order, len(_STATES) - 1) + 1)]
     return {name: sum(h**r * t[i] for r, t in enumerate(terms)) for i, name in enumerate(STATES)}
 
 
 def penalty(theta, L, /, **hyper):
     """G(θ): the memory acts, to first order, like training on L + h G (preconditioned form, leading order, remainder O(eps))."""
     p = _checked(hyper)
-    return float(_potential(theta, L, p['alpha'], p['eps'], p['weight_decay']))
+    return float(_potential(theta, L, p['alpha'], p['eps'], p['weight_decay'], p['momentum']))
