@@ -448,7 +448,10 @@ def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
     if not model.states:
         return None
     try:
-        eigvals, eigvecs = mpmath.eig(jacobian_at_fixed_point(model, values, rng))
+        jacobian = jacobian_at_fixed_point(model, values, rng)
+        if not all(mpmath.isfinite(x) for row in jacobian.tolist() for x in row):
+            return None  # (a state left at 0 under a root: sqrt(v)' = ∞)
+        eigvals, eigvecs = mpmath.eig(jacobian)
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return None  # not a number at this point (e.g. log of a negative): nothing to judge
     moduli = [abs(v) for v in eigvals]
