@@ -121,12 +121,13 @@ class ProtocolPrinter(NumPyPrinter):
         """A call of a function that runs the loop (defined once per recurrence, see ``helpers``);
         the fields it reads (the gradient, temporaries of the caller) are passed in."""
         if expr not in self.helpers:
-            self.helpers[expr] = (f"_loop{len(self.helpers)}", None)
-            self.helpers[expr] = (self.helpers[expr][0], self._loop_definition(expr))
+            name = f"_loop{len(self.helpers)}"
+            self.helpers[expr] = (name, self._loop_definition(expr, name))
         inputs = "".join(f", {self._print(x)}" for x in _inputs(expr))
         return f"{self.helpers[expr][0]}({self.head}{inputs})"
 
-    def _loop_definition(self, expr) -> str:
+    def _loop_definition(self, expr, name: str) -> str:
+        """``def name(head, inputs)``: the loop's start, step and result as nested functions."""
         out, names, inits, steps, t, n = expr.parts
         known = _inputs(expr)
         # the inputs renamed: the caller's temporaries must not meet the loop's own
@@ -144,7 +145,7 @@ class ProtocolPrinter(NumPyPrinter):
         def nested(name, signature, body):
             return [f"    def {name}({signature}):"] + ["        " + line for line in body]
 
-        lines = [f"def {self.helpers[expr][0]}({self.head}{args}):"]
+        lines = [f"def {name}({self.head}{args}):"]
         lines += nested("_start", "", init) + nested("_step", f"_t, {state}", step)
         lines += nested("_result", f"_t, {state}", result)
         lines += [f"    {state} = _start()", f"    for _t in range({self._print(n)}):"]
