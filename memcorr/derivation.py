@@ -29,6 +29,7 @@ from .lower import Model, orientation_samples, with_values
 from .perturb import Perturbation, find
 from .potentials import OrderPotential, higher_potentials
 from .present import NamedField, Presented, orient, present, present_expansion, shortest
+from .recurrence import Recurrence
 
 REGIMES = ("stationary", "finite")
 TARGETS = ("map", "flow")
@@ -165,6 +166,11 @@ def _derive(source_or_path, order, regime, target, params) -> Derivation:
         model = with_values(model, params)
     expansion = expand(model, order, regime)
     if target == "flow":
+        if expansion.update.has(Recurrence):
+            raise DerivationError(
+                "the modified flow differentiates the map, and this finite-n map is a loop over the "
+                "past steps with no closed form; use --target map (or the stationary regime)"
+            )
         expansion = modified_flow(expansion)
     presented = present_expansion(expansion, model)
     checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}

@@ -90,6 +90,7 @@ def test_derive_command_writes_the_module(run_cli, tmp_path):
         (["derive", "heavy_ball", "--emit", "numpy"], "needs -o"),
         (["derive", "heavy_ball", "--emit", "fortran", "-o", "x"], "cannot emit fortran"),
         (["derive", ROOT / "tests" / "programs" / "good" / "decaying_step.opt"], "needs the method to settle"),
+        (["derive", "adadelta", "--regime", "finite", "--target", "flow"], "loop over the past steps"),
         (["derive", "heavy_ball", "--regime", "finite", "--order", "2"], "first order"),
         (["derive", "heavy_ball", "--order", "0"], "order must be"),
     ],
