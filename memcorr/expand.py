@@ -32,6 +32,7 @@ from .calculus import (
     Grad,
     LossAt,
     directional,
+    expand_points,
     outer_atoms,
     real_diff,
     simplify,
@@ -65,6 +66,19 @@ def coefficient(expr, h, r: int):
 
 
 # ------------------------------------------------------------ shared steps
+def along(expr, at, moves: dict):
+    """``d/dε expr(σ + ε δ)`` at ``ε = 0``: the states moved by ``δ``; reductions of states
+    (``norm(m)``) and gradients at states are differentiated as the operators they are."""
+    moves = {s: d for s, d in moves.items() if d != 0 and expr.has(s)}
+    if not moves:
+        return sp.S.Zero
+    # differentiated with the states and directions as symbols, which keeps it small, then filled in
+    e = sp.Dummy("e", real=True)
+    marks = {s: FieldSymbol(f"@d{i}") for i, s in enumerate(moves)}
+    derivative = coefficient(expand_points(expr.xreplace({s: s + e * m for s, m in marks.items()}), 1), e, 1)
+    return derivative.xreplace({m: moves[s] for s, m in marks.items()}).xreplace(at)
+
+
 def _stationary_limit(expr, model: Model):
     """Drop transients ``b^(n+c)`` with ``|b| < 1`` at the defaults; any other ``n`` is an error."""
     expr = drop_transients(expr, model.n, default_values(model.params))

@@ -38,7 +38,7 @@ from .calculus import (
     simplify,
 )
 from .errors import DerivationError
-from .expand import Expansion, coefficient, kink_notes, oriented
+from .expand import Expansion, along, coefficient, kink_notes, oriented
 from .lower import Model
 from .present import radicands, tidy
 from .recurrence import recurrent
@@ -294,13 +294,13 @@ def _general(model: Model) -> Expansion:
         at_u = _at(sigma, t, u)
         forcing = (
             directional(b, q(u)).xreplace(at_u)
-            + _along(b, at_u, _at(delta, t, u))
+            + along(b, at_u, _at(delta, t, u))
             + real_diff(phi[s], h).subs(h, 0).subs(n, u).xreplace(at_u)
         )
         # summed at t = n only, where every range ends at n − 1 and the sums can be exchanged
         delta[s] = _recursion(a, directional(st.init, q(0)), forcing, t, u, summed=False)
     at_n = _at(sigma, t, n)
-    correction = real_diff(F, h).subs(h, 0).xreplace(at_n) + _along(F.subs(h, 0), at_n, _at(delta, t, n))
+    correction = real_diff(F, h).subs(h, 0).xreplace(at_n) + along(F.subs(h, 0), at_n, _at(delta, t, n))
     correction = _summed(correction)
     update = tidy(F_bar(n))
     out = {st.name: [tidy(at_n[st.symbol])] for st in model.states}
@@ -424,19 +424,6 @@ def _gathered(expr):
         total = sp.Sum(sp.Add(*bodies), (v, lo, hi))
         merged.append(outside * Hess(total) if kind is Hess else total)
     return sp.Add(*rest, *merged)
-
-
-def _along(expr, at, moves: dict):
-    """``d/dε expr(σ + ε δ)`` at ``ε = 0``: the states moved by ``δ``; reductions of states
-    (``norm(m)``) and gradients at states are differentiated as the operators they are."""
-    moves = {s: d for s, d in moves.items() if d != 0 and expr.has(s)}
-    if not moves:
-        return sp.S.Zero
-    # differentiated with the states and directions as symbols, which keeps it small, then filled in
-    e = sp.Dummy("e", real=True)
-    marks = {s: FieldSymbol(f"@d{i}") for i, s in enumerate(moves)}
-    derivative = coefficient(expand_points(expr.xreplace({s: s + e * m for s, m in marks.items()}), 1), e, 1)
-    return derivative.xreplace({m: moves[s] for s, m in marks.items()}).xreplace(at)
 
 
 def history_sum(expr, u, lo, hi):

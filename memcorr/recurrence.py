@@ -21,7 +21,8 @@ from __future__ import annotations
 import sympy as sp
 
 from .calculus import FieldAtom, FieldSymbol, _arg, directional, expand_points, real_diff
-from .expand import Expansion, coefficient, kink_notes
+from .errors import DerivationError
+from .expand import Expansion, along, coefficient, kink_notes
 
 
 class Recurrence(FieldAtom):
@@ -45,7 +46,7 @@ class Recurrence(FieldAtom):
 
     def _eval_derivative(self, x):
         if x in self.free_symbols:
-            raise NotImplementedError("a recurrence is not differentiated")
+            raise DerivationError("a loop over the past steps has no closed form to differentiate")
         return sp.S.Zero
 
     def _latex(self, printer, exp=None):
@@ -97,11 +98,11 @@ def recurrent(model) -> Expansion:
     q = FieldSymbol("q")
     delta = {s: FieldSymbol(f"delta_{s}") for s in states}
     moves = [
-        _along(at_t[s], delta) + directional(at_t[s], q) + real_diff(phi[s], h).subs(h, 0).subs(n, t) for s in states
+        along(at_t[s], {}, delta) + directional(at_t[s], q) + real_diff(phi[s], h).subs(h, 0).subs(n, t) for s in states
     ]
     start = [directional(i, q_0) for i in init]
     correction = loop(
-        coefficient(F, h, 1) + _along(F0, delta),
+        coefficient(F, h, 1) + along(F0, {}, delta),
         [*delta.values(), q],
         [*start, q_0],
         [*moves, q - F_t],
@@ -109,10 +110,3 @@ def recurrent(model) -> Expansion:
     update = loop(F0)
     out = {st.name: [loop(st.symbol)] for st in model.states}
     return Expansion("finite", 1, update, [correction], out, kink_notes(model, F0))
-
-
-def _along(expr, moves: dict):
-    """``d/dε expr(s + ε δ_s)`` at ``ε = 0``: every state ``s`` moved by its ``δ_s``."""
-    e = sp.Dummy("e", real=True)
-    moved = expr.xreplace({s: s + e * d for s, d in moves.items() if expr.has(s)})
-    return coefficient(expand_points(moved, 1), e, 1)
