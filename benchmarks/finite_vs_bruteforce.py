@@ -1,6 +1,6 @@
 """The generated finite-n correction against a brute-force one, at n = 500, as a table.
 
-Brute force (method.md §1 by definition): run the true method (the AST
+Brute force (docs/method.md §1 by definition): run the true method (the AST
 interpreter) with every iterate equal to θ to get F^(s)(θ,…,θ), then one JVP
 through n unrolled steps — the true method driven along
 θ_{n−k} = θ + ε Σ_{s=n−k}^{n−1} F^(s), differentiated in ε at 0 by a central

@@ -3,7 +3,7 @@
 Over a fixed horizon T, with h halved three times, the l-infinity distance between the parameters
 of the real optimizer (from its zero state) and of the generated finite-regime ``Memoryless`` of
 order 0 and 1; and, for SGD, orders 0 to 2 of the stationary regime with torch's momentum buffer
-started on the invariant manifold. Theory (method.md §1, §2): the order-r map's step differs from
+started on the invariant manifold. Theory (docs/method.md §1, §2): the order-r map's step differs from
 the true one by O(h^(r+2)), and T/h such errors leave a distance O(h^(r+1)) at the horizon.
 
     python examples/convergence.py [--quick] [--plot FILE.png]

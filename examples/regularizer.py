@@ -1,7 +1,7 @@
 """The sign of memory's implicit regularizer along AdamW training on the digits MLP.
 
 Along the real ``torch.optim.AdamW`` trajectory, memcorr's generated torch ``penalty`` (h·G, the
-implied loss perturbation of method.md §4) and ``‖∇L‖₁`` at checkpoints, for β2 ∈ {0.8, 0.9, 0.95,
+implied loss perturbation of docs/method.md §4) and ``‖∇L‖₁`` at checkpoints, for β2 ∈ {0.8, 0.9, 0.95,
 0.99, 0.999} at β1 = 0.9. memcorr's G for AdamW is (β1 − β2)/((1 − β1)(1 − β2)) · (‖∇L‖₁ + decay
 terms): the sign flips where β2 crosses β1. Lion's soft-sign G (evaluated at its defaults on the same
 iterates) stays non-negative.

@@ -1,4 +1,4 @@
-"""Stage 4: the per-coordinate vector-field algebra of method.md §3.
+"""Stage 4: the per-coordinate vector-field algebra of docs/method.md §3.
 
 Input: sympy expressions for coordinate ``j`` of a vector field, built from the
 field symbols ``theta`` and ``g`` (``FieldSymbol``), parameters, and the atoms
@@ -403,7 +403,7 @@ def expand_points(expr, order: int):
 
 
 def gradient(scalar):
-    """``∂_j`` of a scalar built from ``CoordSum``, ``Norm``, ``Dot``, the loss and constants (method.md §3):
+    """``∂_j`` of a scalar built from ``CoordSum``, ``Norm``, ``Dot``, the loss and constants (docs/method.md §3):
     ``∂_j CoordSum(E) = Hess(∂E/∂g) + ∂E/∂θ`` for ``E`` of ``g`` and ``θ``, ``∂_j loss = g``, the chain
     rule through ``Norm(E) = CoordSum(E²)^½`` and ``Dot(A, B) = CoordSum(A B)``."""
     scalar = sp.sympify(scalar)

@@ -2,7 +2,7 @@
 
 Input: ``parse.Program``. Output: ``Checked`` — the declarations sorted by kind,
 the statements, the warnings, and the read/write dependency graph of one step
-(networkx). Every rule of dsl.md "What bad input gets" that needs no algebra is
+(networkx). Every rule of docs/language.md "What bad input gets" that needs no algebra is
 enforced here with a positioned ``DSLError``; the two that do (the form of the
 ``theta`` update and decaying memory) are checked on the lowered model in
 ``lower.py``.
@@ -60,6 +60,8 @@ FUNCTIONS = {
     "sum": 1,
 }
 KEYWORDS = {"optimizer", "step", "param", "state", "in", "small"}
+MAX_NAME = 64  # an optimizer's name names files: NAME_numpy.py must fit every file system
+MAX_STATES = 12  # declared states: the expansion's work grows steeply with chained states (docs/language.md)
 MAX_LAG = 50  # deepest history reference, theta[n - 50]: each step back is a state
 
 
@@ -194,6 +196,13 @@ class _Checker:
 
     # -------------------------------------------------------------- declarations
     def declarations(self) -> None:
+        name = self.program.optimizer.name
+        if len(name) > MAX_NAME:
+            raise DSLError(
+                f"the optimizer's name is {len(name)} characters long; the limit is {MAX_NAME}",
+                self.program.optimizer.span,
+                hint="the name names the emitted files (NAME_numpy.py, …): keep it short",
+            )
         declared: dict[str, Node] = {}
         for item in self.program.items:
             if isinstance(item, Assign):
@@ -221,6 +230,13 @@ class _Checker:
                 self.check_param(item)
                 self.params[name] = item
             else:
+                if len(self.states) == MAX_STATES:
+                    raise DSLError(
+                        f"more than {MAX_STATES} states",
+                        item.span,
+                        hint=f"memcorr derives programs of up to {MAX_STATES} states (each chained state "
+                        "multiplies the expansion's work); fold states into temporaries where you can",
+                    )
                 self.states[name] = item
         if self.step is None:
             raise DSLError(

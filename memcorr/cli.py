@@ -1,16 +1,19 @@
-"""The command line: ``memcorr check | derive | verify | list`` (api.md).
+"""The command line: ``memcorr check | derive | verify | list`` (docs/python.md).
 
 Input: argv. Output: text on stdout, warnings and errors on stderr, exit status
 0 (success), 1 (a numeric check failed) or 2 (bad input: the error format of
-dsl.md, never a traceback). Heavy imports happen inside the commands, so that
+docs/language.md, never a traceback). Heavy imports happen inside the commands, so that
 ``memcorr check`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
+
+from .errors import UsageError
 
 
 def _warn(model) -> None:
@@ -21,7 +24,7 @@ def _warn(model) -> None:
 def cmd_check(args) -> int:
     import memcorr
 
-    model = memcorr.load(args.file)
+    model = memcorr.load(_program(args.file))
     _warn(model)
     print(model.show() if args.show else "ok  " + model.summary())
     return 0
@@ -54,12 +57,20 @@ def write_all(files: dict[str, str]) -> None:
             temps.append((tmp, path))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+        mode = 0o666 & ~_umask()  # the mode open() would give; mkstemp's is 0600
         for tmp, path in temps:
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
     finally:
         for tmp, _ in temps:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 EMITTERS = {
@@ -72,15 +83,18 @@ EMITTERS = {
 
 def cmd_derive(args) -> int:
     from .derivation import derive
-    from .errors import DerivationError
 
     formats = [f.strip() for f in args.emit.split(",") if f.strip()] if args.emit else []
     unknown = [f for f in formats if f not in EMITTERS]
     if unknown:
-        raise DerivationError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(EMITTERS)}")
+        raise UsageError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(EMITTERS)}")
     if formats and not args.output:
-        raise DerivationError("--emit needs -o DIR, the folder to write the files into")
-    d = derive(args.file, order=args.order, regime=args.regime, target=args.target, params=_param_texts(args.param))
+        raise UsageError("--emit needs -o DIR, the folder to write the files into")
+    if args.output and not formats:
+        raise UsageError("-o DIR is where --emit writes; say which formats, e.g. --emit latex,numpy,torch,json")
+    d = derive(
+        _program(args.file), order=args.order, regime=args.regime, target=args.target, params=_param_texts(args.param)
+    )
     _warn(d.model)
     # generate everything before writing anything
     files = {os.path.join(args.output, EMITTERS[f][0].format(name=d.name)): EMITTERS[f][1](d) for f in formats}
@@ -91,53 +105,71 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def _program(file: str):
+    """A command line's program: a bundled name, else a path (never program text, whatever the
+    characters in the name)."""
+    from pathlib import Path
+
+    from .library import bundled
+
+    return file if file in bundled() else Path(file)
+
+
 def _param_texts(pairs) -> dict[str, str]:
     """``["beta2=0.95", …]`` -> ``{"beta2": "0.95"}``; the values are checked where the program is."""
-    from .errors import DerivationError
-
-    out = {}
+    out: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise DerivationError(f"--param expects NAME=NUMBER, not `{pair}`")
+            raise UsageError(f"--param expects NAME=NUMBER, not `{pair}`")
+        if name.strip() in out:
+            raise UsageError(f"--param {name.strip()} is given twice ({out[name.strip()]} and {value.strip()})")
         out[name.strip()] = value.strip()
     return out
 
 
-def _parse_params(pairs) -> dict:
-    from .errors import DerivationError
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
-    out = {}
-    for pair in pairs or []:
-        name, _, value = pair.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise DerivationError(f"--param expects NAME=NUMBER, not `{pair}`") from None
-    return out
+
+def _verify_options(args) -> None:
+    """Refuse what verify cannot run before any work is done."""
+    if args.h is not None and not (0 < args.h < float("inf")):
+        raise UsageError(f"--h is the largest step size, a positive number, not {args.h!r}")
+    if args.steps < 1:
+        raise UsageError(f"--steps is the number of steps at the largest h, at least 1, not {args.steps}")
+    if args.plot:
+        if os.path.isdir(args.plot):
+            raise UsageError(f"--plot {args.plot} is a folder; give a file name such as errors.png")
+        if os.path.splitext(args.plot)[1].lower() not in PLOT_FORMATS:
+            raise UsageError(f"--plot writes {', '.join(PLOT_FORMATS)} files, not `{args.plot}`")
 
 
 def cmd_verify(args) -> int:
+    import warnings
+
+    import numpy as np
+
     from .derivation import derive
-    from .errors import DerivationError
     from .losses import builtin
+    from .lower import with_values
     from .verify import verify
 
-    d = derive(args.file, order=args.order, regime=args.regime)
+    _verify_options(args)
+    texts = _param_texts(args.param)
+    d = derive(_program(args.file), order=args.order, regime=args.regime)
     _warn(d.model)
-    params = _parse_params(args.param)
-    unknown = sorted(set(params) - set(d.model.params))
-    if unknown:
-        raise DerivationError(
-            f"unknown parameter(s) {', '.join(unknown)}; {d.name} has {', '.join(d.model.params) or 'none'}"
-        )
+    with_values(d.model, texts)  # the values derive would refuse (unknown, not a number, outside the domain)
+    params = {name: float(text) for name, text in texts.items()}
     try:
         loss, x0 = builtin(args.loss)
     except ValueError as err:
-        raise DerivationError(str(err)) from None
+        raise UsageError(str(err)) from None
     except ImportError:
-        raise DerivationError(f"the `{args.loss}` loss needs torch: pip install 'memcorr[torch]'") from None
-    report = verify(d, loss, x0, params, h0=args.h, steps=args.steps)
+        raise UsageError(f"the `{args.loss}` loss needs torch: pip install 'memcorr[torch]'") from None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # a step size at which the method blows up shows as NaN or inf in the table, which says so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = verify(d, loss, x0, params, h0=args.h, steps=args.steps)
     print(report.table())
     if args.plot:
         try:
@@ -145,22 +177,60 @@ def cmd_verify(args) -> int:
 
             plot_report(report, args.plot)
         except ImportError:
-            raise DerivationError("--plot needs matplotlib: pip install 'memcorr[plot]'") from None
+            raise UsageError("--plot needs matplotlib: pip install 'memcorr[plot]'") from None
         print(f"wrote {args.plot}")
     return 0 if report.passed else 1
+
+
+DOCS = """documentation (in the repository and the source distribution):
+  docs/language.md   the .opt language: declarations, statements, functions, limits
+  docs/python.md     this command line, memcorr.derive and Derivation, the generated modules
+  docs/method.md     the mathematics memcorr implements, with citations"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for a misspelt option (``--oder`` -> ``--order``)."""
+
+    def error(self, message):
+        if "unrecognized arguments:" in message:
+            options = [o for a in self._all_actions() for o in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                if word.startswith("-") and close:
+                    message += f" (did you mean `{close[0]}`?)"
+                    break
+        super().error(message)
+
+    def _all_actions(self):
+        for action in self._actions:
+            yield action
+            for sub in getattr(action, "choices", None) or {}:
+                if isinstance(action.choices, dict):
+                    yield from action.choices[sub]._actions
 
 
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="memcorr", description="Memoryless modified equations of optimizers with memory.")
+    p = _Parser(
+        prog="memcorr",
+        description="Memoryless modified equations of optimizers with memory.",
+        epilog=DOCS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"memcorr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="parse and validate a program")
+    c = sub.add_parser(
+        "check",
+        help="parse and validate a program",
+        description="Parse and validate a program of the .opt language (docs/language.md).",
+        epilog=DOCS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     c.add_argument("file", help="an .opt file or the name of a bundled program")
     c.add_argument("--show", action="store_true", help="print the lowered state-space model")
     c.set_defaults(run=cmd_check)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("file", help="an .opt file or the name of a bundled program")
     common.add_argument("--order", type=int, default=1, help="the order R of the correction (default 1)")
     common.add_argument("--regime", choices=("stationary", "finite"), default="stationary")
@@ -169,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
         "--target",
         choices=("map", "flow"),
         default="map",
-        help="the memoryless map, or the modified flow of method.md §5",
+        help="the memoryless map, or the modified flow (docs/method.md)",
     )
     d.add_argument("--emit", help="comma-separated formats to write: latex, numpy, torch, json")
     d.add_argument(
@@ -177,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     )
     d.add_argument("-o", "--output", metavar="DIR", help="folder for the emitted files")
     d.set_defaults(run=cmd_derive)
-    v = sub.add_parser("verify", parents=[common], help="check a derivation numerically (method.md §6)")
+    v = sub.add_parser("verify", parents=[common], help="check a derivation numerically (docs/method.md)")
     v.add_argument("--loss", default="nonconvex", help="nonconvex, quadratic, rosenbrock, logistic, mlp")
     v.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a default (repeatable)")
     v.add_argument(
@@ -191,10 +261,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _progress_on_a_terminal() -> None:
+    """A long derivation says what it is doing, stage by stage, when stderr is a terminal."""
+    import logging
+
+    log = logging.getLogger("memcorr")
+    if sys.stderr.isatty() and not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  [%(relativeCreated)6.0f ms] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv=None) -> int:
     from .errors import DerivationError, DSLError
 
     args = parser().parse_args(argv)
+    _progress_on_a_terminal()
     try:
         return args.run(args)
     except DSLError as err:
@@ -202,6 +285,9 @@ def main(argv=None) -> int:
         return 2
     except DerivationError as err:
         print(f"{getattr(args, 'file', 'memcorr')}: error: cannot derive: {err}", file=sys.stderr)
+        return 2
+    except UsageError as err:
+        print(f"memcorr {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,6 +1,6 @@
-"""The Python entry point of api.md: ``derive(...)`` -> ``Derivation``.
+"""The Python entry point of docs/python.md: ``derive(...)`` -> ``Derivation``.
 
-Input: program text, a path or a bundled name, and the options of api.md.
+Input: program text, a path or a bundled name, and the options of docs/python.md.
 Output: a ``Derivation`` holding every intermediate result (the checked
 program ``d.model.checked``, the lowered model ``d.model``, the exact expansion
 ``d.expansion``, the perturbation ``d.perturbation``, the short forms
@@ -12,7 +12,10 @@ for ``target="flow"``) → ``perturb.find`` → ``present``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
+import logging
 import sys
 import tempfile
 import types
@@ -25,18 +28,20 @@ import sympy.core.random as sympy_random
 from .calculus import Dot
 from .errors import DerivationError
 from .expand import Expansion, expand, modified_flow
-from .lower import Model, orientation_samples, with_values
+from .lower import Model, default_values, orientation_samples, per_group, with_values
 from .perturb import Perturbation, find
 from .potentials import OrderPotential, higher_potentials
 from .present import NamedField, Presented, orient, present, present_expansion, shortest
 from .recurrence import Recurrence
 
+log = logging.getLogger("memcorr")  # stage by stage at INFO: the command line shows it on a terminal
 REGIMES = ("stationary", "finite")
 TARGETS = ("map", "flow")
+MAX_ORDER = 6  # docs/language.md, Limits
 FINITE_CHECK_STEP = 30  # the step n at which a finite-n perturbation is checked and judged at the defaults
 
 
-@dataclass
+@dataclass(repr=False)
 class Derivation:
     """Every stage's result: ``update``/``corrections``/``states`` are the short forms (they may
     use the named ``fields``); ``expansion`` holds the exact long forms they equal."""
@@ -90,6 +95,24 @@ class Derivation:
     def notes(self) -> list[str]:
         return self.expansion.notes
 
+    @functools.cached_property
+    def grouped(self) -> tuple[Expansion, tuple[str, ...]]:
+        """The expansion with the hyperparameters that set no decay rate (weight decay, ε) as
+        per-coordinate fields (``lower.per_group``), and their names: the map ``Memoryless`` runs
+        over parameter groups that give those hyperparameters different values. Computed when asked."""
+        model, names = per_group(self.model)
+        if not names:
+            return self.expansion, ()
+        with _seeded():
+            x = expand(model, self.order, self.regime)
+            return (modified_flow(x) if self.target == "flow" else x), names
+
+    def __repr__(self) -> str:
+        return (
+            f"<Derivation {self.name}: {self.regime} regime, order {self.order}, target {self.target}; "
+            f"verdict {self.perturbation.verdict} — d.summary() prints it all>"
+        )
+
     def summary(self) -> str:
         """A readable account for the terminal."""
         from .printing.text import summary
@@ -97,7 +120,7 @@ class Derivation:
         return summary(self)
 
     def to_json(self) -> str:
-        """The JSON record of api.md: every formula as LaTeX and as ``sympy.srepr``."""
+        """The JSON record of docs/python.md: every formula as LaTeX and as ``sympy.srepr``."""
         from .printing.json import to_json
 
         return to_json(self)
@@ -116,13 +139,13 @@ class Derivation:
         return "$\\begin{aligned}" + " \\\\ ".join(formula_rows(self)) + "\\end{aligned}$"
 
     def to_numpy(self) -> str:
-        """The generated NumPy module (api.md), as source text."""
+        """The generated NumPy module (docs/python.md), as source text."""
         from .printing.numpy import module_source
 
         return module_source(self)
 
     def to_torch(self) -> str:
-        """The generated PyTorch module (api.md), as source text."""
+        """The generated PyTorch module (docs/python.md), as source text."""
         from .printing.torch import module_source
 
         return module_source(self)
@@ -135,18 +158,25 @@ def derive(
     target: str = "map",
     params: dict[str, str] | None = None,
 ) -> Derivation:
-    """Parse, check, lower and expand a program (api.md); ``params`` fixes parameters to numbers
+    """Parse, check, lower and expand a program (docs/python.md); ``params`` fixes parameters to numbers
     (given as text, read exactly: ``{"beta2": "0.95"}``).
 
     sympy factors multivariate polynomials at random evaluation points (Wang's algorithm, from
     its own unseeded generator): how long a factorization takes, and which of the equal forms it
     returns, changed from one process to the next (RMSprop's derivation took 15 s or did not end).
     The generator is seeded for the derivation and given back its state after."""
+    with _seeded():
+        return _derive(source_or_path, order, regime, target, params)
+
+
+@contextlib.contextmanager
+def _seeded():
+    """sympy's random generators seeded for a derivation, their state given back after."""
     generators = (sympy_random.rng, sympy_random._assumptions_rng)
     states = [r.getstate() for r in generators]
     sympy_random.seed(0)
     try:
-        return _derive(source_or_path, order, regime, target, params)
+        yield
     finally:
         for r, state in zip(generators, states):
             r.setstate(state)
@@ -159,11 +189,15 @@ def _derive(source_or_path, order, regime, target, params) -> Derivation:
         raise DerivationError(f"unknown regime `{regime}`: choose one of {', '.join(REGIMES)}")
     if target not in TARGETS:
         raise DerivationError(f"unknown target `{target}`: choose one of {', '.join(TARGETS)}")
-    if not isinstance(order, int) or order < 1:
-        raise DerivationError(f"the order must be a whole number >= 1, not {order!r}")
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+        raise DerivationError(
+            f"the order must be a whole number from 1 to {MAX_ORDER}, not {order!r} (the number of terms grows "
+            f"like the rooted trees: heavy ball's order {MAX_ORDER} has 48)"
+        )
     model = load(source_or_path)
     if params:
         model = with_values(model, params)
+    log.info("%s: expanding to order %d, %s regime", model.name, order, regime)
     expansion = expand(model, order, regime)
     if target == "flow":
         if expansion.update.has(Recurrence):
@@ -171,8 +205,11 @@ def _derive(source_or_path, order, regime, target, params) -> Derivation:
                 "the modified flow differentiates the map, and this finite-n map is a loop over the "
                 "past steps with no closed form; use --target map (or the stationary regime)"
             )
+        log.info("the modified flow")
         expansion = modified_flow(expansion)
+    log.info("short forms")
     presented = present_expansion(expansion, model)
+    log.info("the implied loss")
     checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}
     perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
     potentials = higher_potentials(expansion.corrections, perturbation.preconditioner)
@@ -183,6 +220,17 @@ def _derive(source_or_path, order, regime, target, params) -> Derivation:
     ]
     short = _presented_perturbation(perturbation, presented, model)
     return Derivation(model, expansion, target, short, presented, potentials)
+
+
+def _as_n_grows(coefficient, model: Model) -> float | None:
+    """The coefficient at the defaults as ``n → ∞`` (None where it has no finite limit)."""
+    at_defaults = coefficient.xreplace(default_values(model.params))
+    try:
+        value = sp.limit(at_defaults, model.n, sp.oo)
+    except (NotImplementedError, ValueError, TypeError):  # sympy's limit fails on min(3, n): settle numerically
+        far, farther = (at_defaults.xreplace({model.n: k}) for k in (10**8, 10**9))
+        value = farther if far.is_number and abs(far - farther) <= 1e-12 * (1 + abs(far)) else sp.nan
+    return float(value) if value.is_number and value.is_finite else None
 
 
 def _collected(potential, samples):
@@ -200,7 +248,13 @@ def _presented_perturbation(p: Perturbation, presented: Presented, model: Model)
         return p
     if model.n in p.potential.free_symbols:  # finite n: only the coefficient is factored, the rest is long
         coefficient = sp.factor(p.coefficient)
-        return replace(p, potential=sp.Mul(coefficient, p.penalty), coefficient=coefficient)
+        return replace(
+            p,
+            potential=sp.Mul(coefficient, p.penalty),
+            coefficient=coefficient,
+            at_step=FINITE_CHECK_STEP,
+            coefficient_as_n_grows=_as_n_grows(coefficient, model),
+        )
     samples = orientation_samples(model)
     coefficient = orient(shortest(p.coefficient), samples)
     penalty = present(p.penalty, presented.update, presented.fields, samples)

@@ -1,4 +1,4 @@
-"""Errors with source positions, rendered in the format of dsl.md.
+"""Errors with source positions, rendered in the format of docs/language.md.
 
 Input: a message, the source text and a span (1-based line and column).
 Output: ``DSLError`` whose ``str`` is::
@@ -58,6 +58,8 @@ class DSLError(Exception):
         line, col = self.span.line, self.span.column
         out = [f"{self.filename}:{line}:{col}: {kind}: {self.message}"]
         lines = self.source.splitlines()
+        if not lines:  # no text to show (a file that could not be read): the message and the hint
+            return "\n".join(out + ([f"hint: {self.hint}"] if self.hint else []))
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         text = text[:200].replace("\t", " ")
         gutter = f"{line:>5} | "
@@ -84,3 +86,8 @@ class DSLWarning(DSLError):
 
 class DerivationError(Exception):
     """A program that is valid but whose expansion cannot be derived; the message says why."""
+
+
+class UsageError(Exception):
+    """A command line or call that asks for something memcorr does not do (an option's value, a
+    format, a loss); the message says what is accepted."""

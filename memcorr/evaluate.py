@@ -2,7 +2,7 @@
 
 Input: an expression in the atoms of ``calculus`` (fields ``g``, ``θ``, named
 fields, ``Hess``, ``D_k``, reductions, sums over steps), a loss with the protocol
-of api.md, a point ``θ`` and values for the parameters. Output: the field as an
+of docs/python.md, a point ``θ`` and values for the parameters. Output: the field as an
 array (or a reduction as a float). Used where symbolic zero-testing gives up
 (``perturb``) and by the tests that check short forms against long ones.
 """
@@ -24,7 +24,27 @@ _EMAX, _EMIN = sp.Function("emax"), sp.Function("emin")
 def evaluate(expr, loss, theta, values: dict):
     """``expr`` at ``theta`` with ``values`` for its parameters (sympy symbols -> numbers)."""
     theta = np.asarray(theta, dtype=float)
-    return _Evaluator(loss, theta, values).field(sp.sympify(expr))
+    return _Evaluator(loss, theta, values).field(unrolled(sp.sympify(expr), values))
+
+
+def unrolled(expr, values: dict):
+    """Sums over steps whose bounds are numbers at ``values`` written out term by term: an atom
+    inside a sum (``Σ_s c_s ∇²L[E_s]``) is then a field at each step ``s``, not one with ``s`` free."""
+
+    def numeric(limits):
+        return all(sp.sympify(b).xreplace(values).is_number for _, lo, hi in limits for b in (lo, hi))
+
+    def unroll(total):
+        (i, lo, hi), *rest = total.limits
+        lo, hi = (int(sp.sympify(b).xreplace(values)) for b in (lo, hi))
+        body = sp.Sum(total.function, *rest) if rest else total.function
+        return sp.Add(*[body.xreplace({i: k}) for k in range(lo, hi + 1)])
+
+    while True:
+        found = [e for e in expr.atoms(sp.Sum) if numeric(e.limits)]
+        if not found:
+            return expr
+        expr = expr.xreplace({e: unroll(e) for e in found})
 
 
 class _Evaluator:

@@ -1,4 +1,4 @@
-"""Stage 5: state-space model -> memoryless map (method.md §1–2).
+"""Stage 5: state-space model -> memoryless map (docs/method.md §1–2).
 
 Input: ``lower.Model``. Output: ``Expansion`` — the memoryless update ``Ψ_0``,
 the corrections ``Ψ_1 … Ψ_R`` (``θ_{n+1} = θ_n − h Σ h^r Ψ_r``) and the state
@@ -21,6 +21,7 @@ active at the fixed point (``active_branches``; Adamax).
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field, replace
 
@@ -41,6 +42,8 @@ from .errors import DerivationError
 from .lower import Model, default_values, drop_transients, orientation_samples
 from .present import orient, radicands, tidy
 from .series import Series
+
+log = logging.getLogger("memcorr")
 
 DIRECTION = FieldSymbol("@u", real=True)  # a fixed direction: D^m S[u, …, u]
 
@@ -93,7 +96,7 @@ def _stationary_limit(expr, model: Model):
 
 # ------------------------------------------------------------ stationary
 def stationary(model: Model, order: int) -> Expansion:
-    """The invariant-manifold recursion of method.md §2 up to ``order``.
+    """The invariant-manifold recursion of docs/method.md §2 up to ``order``.
 
     States are solved in dependency order (strongly connected components of "the
     update of s reads t"), so a state may read another through a gradient at a
@@ -118,6 +121,7 @@ def stationary(model: Model, order: int) -> Expansion:
     A = [sp.eye(len(block)) - _block_jacobian(block, phi, S0, h) for block in blocks] if order else []
     chains: dict = {}  # (state, i) -> [S_i, D S_i[u], D² S_i[u, u], …], reused at every order
     for r in range(1, order + 1):
+        log.info("invariant manifold: order %d of %d", r, order)
         shifted = _shifted(S, psi, h, r, chains)
         S_r: dict = {}
         for block, A_block in zip(blocks, A):
@@ -195,7 +199,15 @@ def _fixed_point(block, phi, upstream, h) -> dict:
     except NotImplementedError:
         solutions = []
     if not solutions or any(s not in solutions[0] for s in block):
-        raise DerivationError(f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of {', '.join(map(str, block))}")
+        names = ", ".join(map(str, block))
+        why = f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of {names}"
+        if any(e.has(sp.Max, sp.Min) for e in equations):
+            why += (
+                f": its update takes a max/min, and which branch is active at the fixed point could not be decided "
+                f"(a branch that reads another state is not judged); if one branch always wins near the fixed point, "
+                f"write the update of {names} with that branch alone"
+            )
+        raise DerivationError(why)
     return {s: radicands(simplify(solutions[0][s])) for s in block}
 
 
@@ -261,19 +273,23 @@ def kink_notes(model: Model, update) -> list[str]:
 # ------------------------------------------------------------ modified flow
 def modified_flow(e: Expansion) -> Expansion:
     """The ODE ``θ' = −Ψ̃(θ)``, ``Ψ̃ = Σ h^r Ψ̃_r``, whose time-``h`` flow is the memoryless map to
-    the expansion's order (method.md §5; backward error analysis). The flow's step is
+    the expansion's order (docs/method.md §5; backward error analysis). The flow's step is
     ``Σ_k h^k/k! L^{k−1} f`` with ``f = −Ψ̃`` and ``L u = D u[f]``; matching ``h^{r+1}`` with the
     map's ``−Ψ_r`` gives ``Ψ̃_r = Ψ_r + [Σ_{k≥2} h^k/k! L^{k−1} f]_{r+1}``, ``f`` known below ``r``
     (first order: ``Ψ̃_1 = Ψ_1 + ½ DΨ_0[Ψ_0]``). In the finite regime ``n`` is held for the step."""
-    h = sp.Dummy("h", positive=True)
     flow = [e.update]
     for r in range(1, e.order + 1):
-        f = -sp.Add(*[h**j * flow[j] for j in range(r)])
-        step, lie = sp.S.Zero, f
+        log.info("modified flow: order %d of %d", r, e.order)
+        f = [-x for x in flow]  # f = Σ_b h^b f_b, known to h^(r−1)
+        # lie[m]: the coefficient of h^m in L^(k−1) f, kept only to the degree the step reads
+        # (D[E][u] is linear in u, so L u = Σ_b h^b D u[f_b]); the h^(r+1) term of the step
+        # collects h^k/k! · [L^(k−1) f]_(r+1−k)
+        lie, step = f, sp.S.Zero
         for k in range(2, r + 2):
-            lie = directional(lie, f)
-            step += h**k / sp.factorial(k) * lie
-        flow.append(tidy(e.corrections[r - 1] + Series({}, h, r + 1).coefficient(step, r + 1)))
+            top = r + 1 - k
+            lie = [sp.Add(*[directional(lie[a], f[m - a]) for a in range(m + 1)]) for m in range(top + 1)]
+            step += lie[top] / sp.factorial(k)
+        flow.append(tidy(e.corrections[r - 1] + step))
     notes = e.notes + (
         ["the flow holds n fixed over each step (the map changes with n)"] if e.regime == "finite" else []
     )
@@ -327,8 +343,11 @@ def _losing(node, other, winner, model: Model, rng) -> bool:
     sign = 1 if isinstance(node, sp.Max) else -1
     for _ in range(5):
         point = {**default_values(model.params), model.n: 10**6}
-        point.update({x: rng.uniform(-2, 2) for x in (winner - other).free_symbols - set(point)})
+        # in a defined order: the draws must not depend on the hash seed
+        free = sorted((winner - other).free_symbols - set(point), key=sp.default_sort_key)
+        point.update({x: rng.uniform(-2, 2) for x in free})
         gap = (sign * (winner - other)).xreplace(point).evalf()
-        if not (gap.is_number and gap > 0):  # an operator left (a Hessian, a norm): not decided here
+        # an operator left (a Hessian, a norm), or a complex value (a root of a negative draw): not decided here
+        if not (gap.is_number and gap.is_extended_real and gap > 0):
             return False
     return True

@@ -1,4 +1,4 @@
-"""Stage 5 (finite n): state-space model -> the first-order memoryless map at step ``n`` (method.md §1).
+"""Stage 5 (finite n): state-space model -> the first-order memoryless map at step ``n`` (docs/method.md §1).
 
 Input: ``lower.Model``. Output: ``expand.Expansion`` with ``n`` symbolic: ``Ψ_0 = F^(n)(θ, …, θ)``,
 ``Ψ_1 = M^(n)(θ)`` and the states along the memoryless history.
@@ -45,11 +45,11 @@ from .recurrence import recurrent
 
 
 def finite(model: Model, order: int) -> Expansion:
-    """The first-order finite-n memoryless map of method.md §1, ``n`` symbolic, with the
+    """The first-order finite-n memoryless map of docs/method.md §1, ``n`` symbolic, with the
     derivations where two decay rates coincide (``Expansion.confluent``)."""
     if order != 1:
         raise DerivationError(
-            "the finite regime is first order (method.md §1); use --regime stationary for higher orders"
+            "the finite regime is first order (docs/method.md §1); use --regime stationary for higher orders"
         )
     try:
         recursions, lags = _classify(model)
@@ -253,7 +253,7 @@ def _window_sum(F_s, s, n, k):
 
 # ------------------------------------------------------------ any triangular state system
 def _general(model: Model) -> Expansion:
-    """method.md §1 as the first-order response of the states to the past displacements.
+    """docs/method.md §1 as the first-order response of the states to the past displacements.
 
     Along the memoryless history (every iterate ``θ``, ``h = 0``) the states are ``σ_t``,
     ``σ_{t+1} = Φ(σ_t, θ)``. On the true history ending at ``θ^(n) = θ`` the iterates are

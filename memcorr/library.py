@@ -53,6 +53,13 @@ def read_source(source_or_path) -> tuple[str, str]:
                 hint=hint,
                 filename=str(source_or_path),
             )
+        if not path.is_file():
+            raise DSLError(
+                f"{path} is not a regular file",
+                Span(1, 1),
+                hint="give an .opt file (a folder, a pipe or a device is not read)",
+                filename=str(path),
+            )
         try:
             data = path.read_bytes()
         except OSError as err:

@@ -1,4 +1,4 @@
-"""The loss protocol of api.md and a few losses that implement it.
+"""The loss protocol of docs/python.md and a few losses that implement it.
 
 A loss is any object with ``value(x)``, ``grad(x)``, ``hvp(x, v)`` and
 ``dgrad(x, *vs)`` (``∇^{k+1} L(x)[v_1, …, v_k]``; ``dgrad(x) == grad(x)``).
@@ -21,7 +21,7 @@ import sympy as sp
 
 
 class Loss(Protocol):
-    """The loss oracle of api.md: what generated code and ``verify`` call."""
+    """The loss oracle of docs/python.md: what generated code and ``verify`` call."""
 
     def value(self, x) -> float: ...
 

@@ -1,4 +1,4 @@
-"""Stage 3: checked program -> state-space model (method.md §2).
+"""Stage 3: checked program -> state-space model (docs/method.md §2).
 
 Input: ``check.Checked``. Output: ``Model`` — the pre-step states ``s`` with
 their initial values, the state map ``s_{n+1} = Φ(s_n, θ_n)`` and ``F`` with
@@ -12,10 +12,10 @@ What lowering does, in order:
   value the starting point); ``sum(k = a .. n, c r^k X(θ_{n−k}))`` becomes a
   state ``σ ← r σ + X(θ_n)`` (and its lags when ``a > 1``); a sum with literal
   bounds is unrolled;
-- a state of order ``h`` (velocity form, dsl.md) is rescaled, ``v = h w``, and so is
+- a state of order ``h`` (velocity form, docs/language.md) is rescaled, ``v = h w``, and so is
   ``θ − θ[n−k]`` in a two-step form (``d_k = (θ − θ[n−k])/h``);
 - states that never influence ``theta`` are left out (``check`` warns about them);
-- ``F = (θ − θ_new)/h`` must have a limit as ``h → 0`` (dsl.md's rule), and the
+- ``F = (θ − θ_new)/h`` must have a limit as ``h → 0`` (docs/language.md's rule), and the
   memory must decay: the state Jacobian at the fixed point has every
   eigenvalue inside the unit circle (checked numerically at the defaults and
   at points inside the parameters' domains).
@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import mpmath
+import networkx as nx
 import sympy as sp
 
 from .calculus import LOSS, THETA, CoordSum, Dot, FieldSymbol, G, Grad, LossAt, Norm, outer_atoms, simplify
 from .check import Checked, history_lag, sum_bound
 from .errors import DSLError, DSLWarning, Span
-from .parse import Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl, Pow
+from .parse import Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl, Pow, literal
 
 MAX_LITERAL_EXPONENT = 100  # 9^9^9 would otherwise be computed exactly, forever
 _FUNCTIONS = {
@@ -353,7 +355,7 @@ def rescale_velocity(states: dict[str, StateVar], theta_new, h):
                 continue
             at_zero = s.update.xreplace(scale).subs(h, 0)
             a = sp.diff(at_zero, s.symbol)
-            if _constant(a) and sp.expand(at_zero - a * s.symbol) == 0:
+            if _constant(a) and _vanishes(at_zero - a * s.symbol):
                 velocity.add(name)
                 changed = True
     scale = {states[v].symbol: h * states[v].symbol for v in velocity}
@@ -364,6 +366,19 @@ def rescale_velocity(states: dict[str, StateVar], theta_new, h):
             update = over_h(update, h)
         out[name] = replace(s, update=update, velocity=name in velocity)
     return out, theta_new.xreplace(scale)
+
+
+def _vanishes(expr) -> bool:
+    """``expr == 0``, expanded; a number at one point first, since expanding a long chain of
+    states (each reading the new value of the one before) costs seconds and rarely vanishes."""
+    rng = random.Random(0)
+    atoms = sorted(outer_atoms(expr), key=sp.default_sort_key)
+    at = expr.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in atoms})
+    at = at.xreplace({x: sp.Float(rng.uniform(0.5, 1.5)) for x in sorted(at.free_symbols, key=sp.default_sort_key)})
+    value = sp.N(at)
+    if value.is_number and value.is_extended_real and abs(value) > 1e-6:
+        return False
+    return sp.expand(expr) == 0
 
 
 def rescale_differences(states: dict[str, StateVar], theta_new, h, checked: Checked):
@@ -407,19 +422,35 @@ def drop_transients(expr, n, values: dict):
     return expr.replace(decays, lambda p: sp.S.Zero)
 
 
-def jacobian_at_fixed_point(model: Model, values: dict, rng: random.Random):
-    """``Φ_s`` at the fixed point of ``s = Φ(s)`` (``h = 0``, ``n → ∞``), found by Newton's method.
-
-    ``theta``, ``g``, the loss and every atom take random values in [0.5, 1.5]; the numbers
-    are mpmath's (already loaded with sympy), which keeps ``memcorr check`` free of numpy.
-    """
-    syms = model.symbols
+def _fixed_point_phi(model: Model, values: dict, rng: random.Random) -> list[sp.Expr]:
+    """``Φ`` at ``h = 0``, ``n → ∞``, the parameters at ``values`` and every field at a random
+    value in [0.5, 1.5] (drawn in a fixed order: the result must not depend on the hash seed)."""
     leaves = {THETA: rng.uniform(0.5, 1.5), G: rng.uniform(0.5, 1.5), LOSS: rng.uniform(0.5, 1.5)}
     phi = []
     for u in model.Phi:
         u = drop_transients(u.subs(model.h, 0), model.n, values).subs(model.n, 10**6)
-        u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in outer_atoms(u)})
+        atoms = sorted(outer_atoms(u), key=sp.default_sort_key)
+        u = u.xreplace({a: sp.Float(rng.uniform(0.5, 1.5)) for a in atoms})
         phi.append(u.subs(values).subs(leaves))
+    return phi
+
+
+def _blocks(model: Model, phi: list[sp.Expr]) -> list[list[int]]:
+    """The states in blocks that feed each other (strongly connected), upstream blocks first: the
+    Jacobian is block-triangular in this order, so its eigenvalues are those of its diagonal blocks."""
+    syms = model.symbols
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(syms)))
+    graph.add_edges_from((j, i) for i, u in enumerate(phi) for j, s in enumerate(syms) if u.has(s))
+    condensed = nx.condensation(graph)
+    return [sorted(condensed.nodes[c]["members"]) for c in nx.lexicographical_topological_sort(condensed)]
+
+
+def _block_jacobian(phi: list[sp.Expr], syms: list, known: dict):
+    """Solve the block ``s = Φ(s)`` by Newton's method (the upstream states fixed at ``known``) and
+    return its Jacobian there and the solution. mpmath's numbers (loaded with sympy anyway) keep
+    ``memcorr check`` free of numpy."""
+    phi = [u.xreplace(known) for u in phi]
     # at a tie of max/min both one-sided slopes count: H(0) = 1 is the cautious choice
     jac = (
         sp.Matrix(phi)
@@ -440,24 +471,47 @@ def jacobian_at_fixed_point(model: Model, values: dict, rng: random.Random):
         s = mpmath.matrix([x.real for x in s - step])
         if mpmath.norm(step) < 1e-13 * (1 + mpmath.norm(s)):
             break
-    return at(jac.tolist(), s)
+    return at(jac.tolist(), s), [sp.Float(x) for x in s]
+
+
+def _finite_coupling(phi: list[sp.Expr], upstream: dict, here: dict) -> bool:
+    """The block's derivatives in the upstream states are numbers at the fixed point: the Jacobian has
+    no eigenvalue to judge where one is not (``sqrt(v)'`` at a ``v`` left at 0)."""
+    point = {**upstream, **here}
+    for u in phi:
+        for s in sorted(u.free_symbols & set(upstream), key=sp.default_sort_key):
+            d = sp.diff(u, s).replace(lambda e: isinstance(e, sp.Heaviside), lambda e: sp.Heaviside(e.args[0], 1))
+            if not mpmath.isfinite(complex(d.xreplace(point))):
+                return False
+    return True
 
 
 def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
-    """The largest |eigenvalue| of Φ_s at the fixed point and the state it belongs to."""
+    """The largest |eigenvalue| of Φ_s at the fixed point (``h = 0``, ``n → ∞``, random fields) and
+    the state it belongs to, block by block: milliseconds for the usual triangular systems."""
     if not model.states:
         return None
+    syms, phi = model.symbols, _fixed_point_phi(model, values, rng)
+    known: dict = {}
+    worst: tuple[float, str] | None = None
     try:
-        jacobian = jacobian_at_fixed_point(model, values, rng)
-        if not all(mpmath.isfinite(x) for row in jacobian.tolist() for x in row):
-            return None  # (a state left at 0 under a root: sqrt(v)' = ∞)
-        eigvals, eigvecs = mpmath.eig(jacobian)
+        for block in _blocks(model, phi):
+            block_syms = [syms[i] for i in block]
+            jacobian, solution = _block_jacobian([phi[i] for i in block], block_syms, known)
+            if not all(mpmath.isfinite(x) for row in jacobian.tolist() for x in row):
+                return None  # (a state left at 0 under a root: sqrt(v)' = ∞)
+            if not _finite_coupling([phi[i] for i in block], known, dict(zip(block_syms, solution))):
+                return None
+            known.update(zip(block_syms, solution))
+            eigvals, eigvecs = mpmath.eig(jacobian)
+            moduli = [abs(v) for v in eigvals]
+            i = max(range(len(moduli)), key=moduli.__getitem__)
+            owner = max(range(len(moduli)), key=lambda r: abs(eigvecs[r, i]))
+            if worst is None or float(moduli[i]) > worst[0]:
+                worst = float(moduli[i]), model.states[block[owner]].name
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return None  # not a number at this point (e.g. log of a negative): nothing to judge
-    moduli = [abs(v) for v in eigvals]
-    i = max(range(len(moduli)), key=moduli.__getitem__)
-    owner = max(range(len(moduli)), key=lambda r: abs(eigvecs[r, i]))
-    return float(moduli[i]), model.states[owner].name
+    return worst
 
 
 def _sample(p: Parameter, u: float) -> float:
@@ -578,7 +632,19 @@ def theta_form(theta_new, h, checked: Checked):
 
 
 # ------------------------------------------------------------ fixed values
-def with_values(model: Model, values: dict[str, str]) -> Model:
+_SIGNED_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _number_text(value) -> str:
+    """A parameter's value as text: numbers (``5``, ``0.95``) by their shortest exact-enough repr."""
+    if isinstance(value, bool):
+        return str(value)  # not a number: refused by the caller
+    if isinstance(value, (int, float, Fraction)) or isinstance(value, sp.Number):
+        return repr(float(value)) if not isinstance(value, int) else str(value)
+    return str(value).strip()
+
+
+def with_values(model: Model, values: dict) -> Model:
     """The model with some parameters fixed to numbers (``derive --param beta2=0.95``): they leave
     ``params`` and are substituted exactly (``0.95`` is 19/20) everywhere; a name the program does
     not declare, a value that is no number or lies outside the parameter's domain is a DSLError."""
@@ -589,16 +655,21 @@ def with_values(model: Model, values: dict[str, str]) -> Model:
             known = ", ".join(decls) or "none"
             raise DSLError(
                 f"--param {name}={text}: `{name}` is not a parameter of {model.name}",
-                Span(1, 1, len(program.source.splitlines()[0]) if program.source else 1),
+                program.optimizer.span,
                 hint=f"its parameters: {known}",
             ).located(program.source, program.filename)
         decl = decls[name]
-        try:
-            value = number(text.strip())
-        except (ValueError, ZeroDivisionError):
+        text = _number_text(text)
+        if not _SIGNED_NUMBER.fullmatch(text):
             raise DSLError(
                 f"--param {name}={text}: not a number", decl.span, hint="write a decimal number, e.g. 0.95 or 1e-3"
-            ).located(program.source, program.filename) from None
+            ).located(program.source, program.filename)
+        try:
+            value = number(literal(text.lstrip("+-"), decl.span)) * (-1 if text.startswith("-") else 1)
+        except DSLError as err:
+            raise DSLError(f"--param {name}={text}: {err.message}", decl.span, hint=err.hint).located(
+                program.source, program.filename
+            ) from None
         if decl.domain is not None and not decl.domain.contains(float(value)):
             raise DSLError(
                 f"--param {name}={text} is outside the domain {decl.domain} of `{name}`",
@@ -618,3 +689,24 @@ def with_values(model: Model, values: dict[str, str]) -> Model:
         F=put(model.F),
         temporaries={k: put(v) for k, v in model.temporaries.items()},
     )
+
+
+def per_group(model: Model) -> tuple[Model, tuple[str, ...]]:
+    """The model with every hyperparameter that does not set how fast a state forgets (it appears in
+    no state's derivative by itself, nor in a power of ``n``: weight decay, ε, dampening) turned into a
+    per-coordinate field. Expanded, it is the map with those hyperparameters allowed to differ from
+    coordinate to coordinate (``Memoryless``'s parameter groups): a field is never pulled out of a
+    Hessian-vector product as a parameter is, so ``∇²L[λθ]`` stays ``∇²L[λ ⊙ θ]``. Returns the model
+    and the names turned into fields."""
+    syms = model.symbols
+    rates = {x for u, s in zip(model.Phi, syms) for x in sp.diff(u, s).free_symbols}
+    rates |= {x for e in [*model.Phi, model.F] for p in e.atoms(sp.Pow) if p.exp.has(model.n) for x in p.free_symbols}
+    names = tuple(k for k, p in model.params.items() if p.symbol not in rates)
+    fields = {model.params[k].symbol: FieldSymbol(k, real=True) for k in names}
+
+    def put(e):
+        return e.xreplace(fields)
+
+    states = tuple(replace(s, init=put(s.init), update=put(s.update)) for s in model.states)
+    params = {k: p for k, p in model.params.items() if k not in names}
+    return replace(model, params=params, states=states, F=put(model.F)), names

@@ -1,6 +1,6 @@
 """Stage 1: source text -> AST.
 
-Input: the text of an ``.opt`` program (dsl.md). Output: ``Program``, a tree of
+Input: the text of an ``.opt`` program (docs/language.md). Output: ``Program``, a tree of
 small frozen dataclasses that carry their source spans. The grammar lives in
 ``grammars/optimizer.lark``; this module only turns lark's parse tree into the
 AST and lark's exceptions into ``DSLError`` (file, line, column, caret, hint).
@@ -8,7 +8,9 @@ AST and lark's exceptions into ``DSLError`` (file, line, column, caret, hint).
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +164,37 @@ def _span(meta_or_token) -> Span:
     return Span(line, col, max(1, end_col - col) if end_line == line else 1)
 
 
+MAX_MAGNITUDE = 300  # literals lie within 1e-300 .. 1e300 (or are 0): every one is a finite double
+_LITERAL = re.compile(r"(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?")
+
+
+def literal(text: str, span: Span) -> str:
+    """``text`` if its magnitude is within 10^±MAX_MAGNITUDE, read from its digits (``1e99999999``
+    is never built as a number), else a DSLError."""
+    whole, frac, exp = _LITERAL.fullmatch(text).groups()  # type: ignore[union-attr]  # NUMBER's own form
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return text  # zero
+    if len(exp or "") > 6:  # more exponent digits than any double needs
+        return _out_of_range(text, span)
+    # the decimal exponent of the leading digit: 123.4 -> 2, 0.00123 -> -3
+    lead = len(whole.lstrip("0")) - 1 if whole.lstrip("0") else -(len(frac) - len(frac.lstrip("0")) + 1)
+    if abs(lead + int(exp or 0)) > MAX_MAGNITUDE:
+        return _out_of_range(text, span)
+    return text
+
+
+def _out_of_range(text: str, span: Span):
+    raise DSLError(
+        f"the number {text[:20]}{'…' if len(text) > 20 else ''} is out of range",
+        span,
+        hint=f"numbers lie between 1e-{MAX_MAGNITUDE} and 1e{MAX_MAGNITUDE} in magnitude (or are 0)",
+    )
+
+
 def _signed(tree: Tree) -> float:
-    return float("".join(str(t) for t in tree.children))
+    number = tree.children[-1]
+    return float("".join(str(t) for t in tree.children[:-1]) + literal(str(number), _span(number)))
 
 
 def _domain(tree: Tree) -> Domain:
@@ -181,7 +212,7 @@ class ToAST(Transformer):
     """Builds the AST bottom-up; every node keeps the span lark recorded."""
 
     def number(self, meta, children):
-        return Num(_span(meta), str(children[0]))
+        return Num(_span(meta), literal(str(children[0]), _span(meta)))
 
     def name(self, meta, children):
         return Name(_span(meta), str(children[0]))
@@ -363,14 +394,62 @@ _CHAR_HINTS = {
     "{": "group with parentheses",
     "}": "group with parentheses",
     ":": "assignment is `=`",
-    "!": "there are no boolean operators; see dsl.md for the functions",
+    "!": "there are no boolean operators; see docs/language.md for the functions",
 }
+
+
+# Greek letters a program might paste from a paper: the ASCII names the language reads
+_GREEK = dict(
+    zip(
+        "αβγδεζηθικλμνξπρστυφχψω",
+        "alpha beta gamma delta eps zeta eta theta iota kappa lam mu nu xi pi rho sigma tau upsilon phi chi psi "
+        "omega".split(),
+    )
+)
+KEYWORD_TYPOS = ("optimizer", "step", "param", "state", "small")
+
+
+def _char_hint(char: str) -> str | None:
+    if char.lower() in _GREEK:
+        return f"names are ASCII: write `{_GREEK[char.lower()]}` for {char} (the printers show it as {char})"
+    if not char.isascii():
+        return f"names, operators and numbers are ASCII; {char!r} (U+{ord(char):04X}) may stand only in comments"
+    return _CHAR_HINTS.get(char)
+
+
+def _dangling_operator(tok, text: str) -> DSLError | None:
+    """A line ending in a binary operator continues on the next one, so `v = a +` followed by the next
+    statement fails there; point at the operator that left the expression open instead."""
+    lines = text.splitlines()
+    for number in range(tok.line - 1, 0, -1):
+        code = lines[number - 1].split("#", 1)[0].rstrip()
+        if not code:
+            continue
+        if code[-1] in "+-*/^":
+            return DSLError(
+                f"the expression ends with `{code[-1]}`",
+                Span(number, len(code)),
+                hint=f"an operand is missing after the operator (a line ending in `{code[-1]}` continues on the next)",
+            )
+        return None
+    return None
 
 
 def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream or 0]
-        return DSLError(f"unexpected character {char!r}", Span(err.line, err.column), hint=_CHAR_HINTS.get(char))
+        return DSLError(f"unexpected character {char!r}", Span(err.line, err.column), hint=_char_hint(char))
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        tok = err.token
+        first = text.splitlines()[tok.line - 1].split() if tok.line <= len(text.splitlines()) else []
+        close = difflib.get_close_matches(first[0], KEYWORD_TYPOS, n=1, cutoff=0.7) if first else []
+        if first and close and first[0] not in KEYWORD_TYPOS and tok.column > 1:
+            return DSLError(
+                f"unknown word `{first[0]}`", Span(tok.line, 1, len(first[0])), hint=f"did you mean `{close[0]}`?"
+            )
+        dangling = _dangling_operator(tok, text) if tok.value in ("=", "-=") else None
+        if dangling:
+            return dangling
     hint = err.match_examples(
         parser().parse, SYNTAX_HINTS, use_accepts=False
     )  # lark 1.3: use_accepts=True crashes in its own debug log
@@ -421,7 +500,9 @@ def decode(data: bytes) -> str:
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
-    """Parse program text into a ``Program``; raise ``DSLError`` located in ``filename``."""
+    """Parse program text into a ``Program``; raise ``DSLError`` located in ``filename``.
+    Line endings are read as newlines whatever their kind (``\\r\\n``, and a lone ``\\r``)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         return _parse(text, filename)
     except DSLError as err:

@@ -1,4 +1,4 @@
-"""Stage 6: the implied loss perturbation and its verdict (method.md §4).
+"""Stage 6: the implied loss perturbation and its verdict (docs/method.md §4).
 
 Input: ``Ψ_0`` and ``Ψ_1`` (per coordinate, exact) and the program's parameters.
 Output: ``Perturbation`` — a scalar ``G`` such that, to first order, the memoryless
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .calculus import LOSS, THETA, CoordSum, FieldSymbol, G, Hess, gradient, outer_atoms, real_diff
+from .calculus import LOSS, THETA, CoordSum, FieldSymbol, G, Hess, gradient, is_scalar, outer_atoms, real_diff
 from .lower import Parameter, _sample, default_values
 from .present import affine_in_g, factor, rename, shortest, signs, tidy, unfold
 from .recurrence import Recurrence
@@ -39,7 +39,7 @@ SAME, PRECONDITIONED, NONE = "same-method", "preconditioned", "none"
 
 @dataclass
 class Perturbation:
-    """``L̃ = L + h G`` with ``Ψ_1 = preconditioner ⊙ ∇G + remainder`` (api.md)."""
+    """``L̃ = L + h G`` with ``Ψ_1 = preconditioner ⊙ ∇G + remainder`` (docs/python.md)."""
 
     potential: sp.Expr | None  # G; None when no reading integrates
     form: str  # "same-method" | "preconditioned" | "none"
@@ -50,11 +50,14 @@ class Perturbation:
     coefficient: sp.Expr  # G = coefficient · penalty
     penalty: sp.Expr
     condition: str  # where the coefficient is positive (sympy syntax), "True", "False"
-    verdict: str  # "regularizing" | "anti-regularizing" | "depends" | "none"
+    verdict: str  # "regularizing" | "anti-regularizing" | "depends" | "none" | "unknown" (no potential)
     verdict_at_defaults: str
     coefficient_at_defaults: float | None
     decoupled: sp.Expr = sp.S.Zero  # R of the preconditioned form
     reason: str = ""  # why there is no potential, or why the verdict is "depends"
+    relation: sp.Basic | None = None  # the condition as a sympy relation (verdict "depends"), never re-read from text
+    at_step: int | None = None  # finite regime: the step n at which the defaults are judged
+    coefficient_as_n_grows: float | None = None  # finite regime: the coefficient at the defaults as n → ∞
 
 
 # ------------------------------------------------------------ readings
@@ -98,7 +101,7 @@ def _constant(c) -> bool:
 
 
 def integrate(field_, x=G):
-    """``G`` with ``∇G = field`` by the rules of method.md §3, or ``(None, why)``; ``field`` is
+    """``G`` with ``∇G = field`` by the rules of docs/method.md §3, or ``(None, why)``; ``field`` is
     written in ``x = a g + b(θ)``, so ``∂Φ/∂g = E`` is ``Φ = ∫E dx / a``."""
     E, rest = sp.S.Zero, sp.S.Zero
     for term in sp.Add.make_args(field_):
@@ -204,8 +207,11 @@ def numerically_zero(expr, params: dict[str, Parameter], extra: dict | None = No
     rng = np.random.default_rng(3)
     for values in _points(params, 3, extra=extra):
         theta = rng.uniform(-1.5, 1.5, 3)
-        value = np.abs(evaluate(expr, loss, theta, values))
-        size = 1.0 if scale is None else 1.0 + np.max(np.abs(evaluate(scale, loss, theta, values)))
+        try:
+            value = np.abs(evaluate(expr, loss, theta, values))
+            size = 1.0 if scale is None else 1.0 + np.max(np.abs(evaluate(scale, loss, theta, values)))
+        except ValueError:  # a symbol with no value (a step index left free by a failed integral): not shown zero
+            return False
         if not np.all(np.isfinite(value)) or np.max(value) > 1e-8 * size:
             return False
     return True
@@ -267,12 +273,13 @@ def _restored(p: Perturbation, back: dict) -> Perturbation:
     def put(e):
         return e.xreplace(back) if isinstance(e, sp.Basic) else e
 
-    condition_ = p.condition
-    if condition_ not in ("", "True", "False"):
-        condition_ = str(sp.sympify(condition_, locals={str(d): d for d in back}).xreplace(back))
+    # the condition comes back from its relation, never from its text: read back through sympify, a
+    # parameter named `beta`, `gamma` or `S` would become sympy's function or constant of that name
+    relation = put(p.relation)
+    condition_ = str(relation) if relation is not None else p.condition
     reason = p.reason
-    for d, e in back.items():
-        reason = reason.replace(str(d), str(e))
+    for d in sorted(back, key=lambda d: -len(str(d))):  # _pow10 before _pow1
+        reason = reason.replace(str(d), str(back[d]))
     return Perturbation(
         put(p.potential),
         p.form,
@@ -288,6 +295,7 @@ def _restored(p: Perturbation, back: dict) -> Perturbation:
         p.coefficient_at_defaults,
         put(p.decoupled),
         reason,
+        relation,
     )
 
 
@@ -330,12 +338,31 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
     if inexact is not None:
         G_, form, P, remainder, order, R = inexact
         return _with_verdict(G_, form, P, False, remainder, order, params, R, x, extra)
-    why = "; ".join(reasons) + ("" if small else "; no parameter is declared small to expand in")
+    why = "; ".join(reasons) + ("" if small else _small_would_help(psi1, forms, params, x, extra))
     return _no_potential(psi1, why)
 
 
+def _small_would_help(psi1, forms, params, x, extra) -> str:
+    """Why no parameter was expanded in, and which tiny one (a default below 1e-3, such as ε) would
+    give ``G`` to leading order if declared ``small``."""
+    tiny = [p for p in params.values() if p.default is not None and 0 < abs(p.default) <= 1e-3]
+    for p in tiny:
+        for _, P, _ in forms:
+            V = _divide(psi1, P)
+            if V.has(sp.Sum):
+                continue
+            lead, _ = _leading(V, [p.symbol])
+            G_, _ = integrate(lead, x) if lead is not None else (None, "")
+            if G_ is not None and _differentiates_back(G_, sp.S.One, lead, params, extra):
+                return (
+                    f"; declaring `{p.name}` small (`param {p.name} = {p.default:g} … small`) would give G to "
+                    f"leading order in {p.name}"
+                )
+    return "; no parameter is declared small to expand in"
+
+
 def _no_potential(psi1, why: str) -> Perturbation:
-    """An honest "no potential": the whole correction is the remainder and the verdict depends."""
+    """An honest "no potential": the whole correction is the remainder and the verdict is unknown."""
     return Perturbation(
         None,
         NONE,
@@ -346,8 +373,8 @@ def _no_potential(psi1, why: str) -> Perturbation:
         sp.S.One,
         sp.S.Zero,
         "",
-        "depends",
-        "depends",
+        "unknown",
+        "unknown",
         None,
         sp.S.Zero,
         f"no potential: {why}",
@@ -355,15 +382,63 @@ def _no_potential(psi1, why: str) -> Perturbation:
 
 
 def _with_verdict(G_, form, P, exact, remainder, order, params, R, x, extra) -> Perturbation:
+    G_ = scalar_branches(G_)
     coeff, penalty = split_coefficient(G_)
     direction = _monotone_in_abs_g(_principal(penalty), params, x, extra)
     if direction < 0:  # the penalty grows with |∇L|; the coefficient carries the sign
         coeff, penalty = -coeff, -penalty
-    verdict, condition_, reason = _verdict(coeff, direction, params, extra)
+    verdict, relation, reason = _verdict(coeff, direction, params, extra)
     at_defaults, value = _at_defaults(coeff, direction, params, extra) if verdict != "none" else ("none", 0.0)
+    condition_ = str(relation)
+    relation = relation if isinstance(relation, sp.Basic) else None
     return Perturbation(
-        G_, form, P, exact, remainder, order, coeff, penalty, condition_, verdict, at_defaults, value, R, reason
+        G_,
+        form,
+        P,
+        exact,
+        remainder,
+        order,
+        coeff,
+        penalty,
+        condition_,
+        verdict,
+        at_defaults,
+        value,
+        R,
+        reason,
+        relation,
     )
+
+
+def scalar_branches(G_):
+    """A ``Piecewise`` whose branches are one field times scalars (``3g²/2`` for ``n ≥ 3``, ``ng²/2``
+    before) as that field times a scalar ``Piecewise`` — ``min(n, 3)·g²/2`` — so that the step
+    dependence lands in the coefficient, where the verdict at the defaults reads it."""
+
+    def split(pw):
+        base = sp.Mul(*[f for f in sp.Mul.make_args(pw.args[0].expr) if not is_scalar(f)])
+        if pw.args[0].expr == 0 or not all(is_scalar(sp.cancel(e / base)) for e, _ in pw.args):
+            return pw
+        return base * _extremum(sp.Piecewise(*[(sp.cancel(e / base), c) for e, c in pw.args]))
+
+    return G_.replace(lambda e: isinstance(e, sp.Piecewise) and not is_scalar(e), split)
+
+
+def _extremum(pw):
+    """``Piecewise((a, c), (b, True))`` as ``min(a, b)`` where the condition ``c`` is ``b ≥ a`` up to a
+    positive factor (``n ≥ 3`` for ``a = 3/2``, ``b = n/2``), as ``max(a, b)`` where it is ``b ≤ a``."""
+    if len(pw.args) != 2 or pw.args[1].cond != True:  # noqa: E712  (sympy's true, not Python's)
+        return pw
+    (a, cond), (b, _) = pw.args
+    if not isinstance(cond, (sp.Ge, sp.Gt, sp.Le, sp.Lt)) or b == a:
+        return pw
+    gap = cond.lhs - cond.rhs if isinstance(cond, (sp.Ge, sp.Gt)) else cond.rhs - cond.lhs  # c: gap >= 0
+    ratio = sp.simplify(gap / (b - a))
+    if ratio.is_number and ratio > 0:
+        return sp.Min(a, b)
+    if ratio.is_number and ratio < 0:
+        return sp.Max(a, b)
+    return pw
 
 
 def split_coefficient(G_):
@@ -410,7 +485,7 @@ def _monotone_in_abs_g(phi, params, x, extra) -> int:
     return signs.pop() if len(signs) == 1 else 0
 
 
-def _verdict(coeff, direction: int, params, extra) -> tuple[str, str, str]:
+def _verdict(coeff, direction: int, params, extra) -> tuple[str, str | sp.Basic, str]:
     if coeff == 0:
         return "none", "False", "the memory correction has no potential part"
     if direction == 0:
@@ -420,7 +495,7 @@ def _verdict(coeff, direction: int, params, extra) -> tuple[str, str, str]:
         return "regularizing", "True", ""
     if all(v < 0 for v in values):
         return "anti-regularizing", "False", ""
-    return "depends", str(condition(coeff, params, extra)), ""
+    return "depends", condition(coeff, params, extra), ""
 
 
 def _values(expr, points: list[dict]) -> list[float]:

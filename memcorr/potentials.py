@@ -1,4 +1,4 @@
-"""The implied loss beyond first order: ``Ψ_r = P ⊙ ∇G_r`` for r ≥ 2 (method.md §4, per order).
+"""The implied loss beyond first order: ``Ψ_r = P ⊙ ∇G_r`` for r ≥ 2 (docs/method.md §4, per order).
 
 Input: the corrections ``Ψ_2 … Ψ_R`` (long forms) and the first order's reading ``P``.
 Output: one ``OrderPotential`` per order — ``G_r`` as a combination, with constant

@@ -4,7 +4,7 @@ Input: ``lower.Model``. Output: ``expand.Expansion`` whose formulas are ``Recurr
 loops the generated code runs in O(n) vectorized steps (an HVP per step where the states read
 the gradient).
 
-method.md §1 as the first-order response of the states to the past displacements, computed
+docs/method.md §1 as the first-order response of the states to the past displacements, computed
 step by step instead of summed in closed form: for the programs whose closed form does not
 exist (a rate that changes with the step or with the state: NAdam's μ-product, Adadelta) or
 nests sums over the steps (a state fed by a nonlinear function of another: RMSprop's momentum

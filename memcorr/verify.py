@@ -1,4 +1,4 @@
-"""Stage 8: numeric checks of a derivation against the true method (method.md §6).
+"""Stage 8: numeric checks of a derivation against the true method (docs/method.md §6).
 
 Input: a ``Derivation``, a loss (the protocol of ``losses``), a start point and
 hyperparameters. Output: ``Report`` — for step sizes ``h, h/2, h/4, …`` the
@@ -148,6 +148,9 @@ class Report:
     warm_start: int = 0
     settled: bool = True  # the horizon covers many memory lengths (see verify)
     horizon: int = 0  # the most steps verify runs at the largest h
+    vanishes: bool = False  # every correction is 0: the check is that Ψ_0 alone is exact (rounding level)
+
+    ROUNDING = 1e-11  # residuals below this are rounding: the map is exact there
 
     @staticmethod
     def fitted(hs, values, finest: int = 3) -> float:
@@ -168,8 +171,18 @@ class Report:
         return self.order + 1 - 0.25
 
     @property
+    def finite(self) -> bool:
+        """Every error and residual is a number: a NaN or inf (a step that blew up) fails the check."""
+        values = [*self.errors.values(), *self.residuals.values()]
+        return all(math.isfinite(x) for v in values for x in v)
+
+    @property
     def passed(self) -> bool:
         """The residual order, and the trajectory order where the horizon lets it settle."""
+        if not self.finite:
+            return False
+        if self.vanishes:
+            return max(self.residuals["corrected"]) < self.ROUNDING
         o = self.orders()
         trajectory = o["trajectory corrected"] >= self.required or not self.settled
         return trajectory and o["residual corrected"] >= self.required
@@ -185,19 +198,60 @@ class Report:
                 f"{h:>10.3e} {self.errors['corrected'][i]:>16.3e} {self.errors['uncorrected'][i]:>14.3e}"
                 f" {self.residuals['corrected'][i]:>17.3e} {self.residuals['uncorrected'][i]:>15.3e}"
             )
+        if self.vanishes:
+            return "\n".join(lines + self._vanishing_lines())
         o = self.orders()
         lines.append(
             f"fitted order   trajectory: corrected {o['trajectory corrected']:.2f}, "
             f"uncorrected {o['trajectory uncorrected']:.2f};  residual: corrected "
             f"{o['residual corrected']:.2f}, uncorrected {o['residual uncorrected']:.2f}"
         )
+        lines.append(self._where_it_holds())
         if not self.settled:
             lines.append(
                 f"note: the memory outlasts the horizon (at most {self.horizon} steps at the largest h), so the "
                 "trajectory order may not have settled; the residual decides"
             )
+        if not self.finite:
+            lines.append(
+                "note: some errors are not numbers (NaN or inf): the method or its memoryless map blew up at "
+                "these step sizes; try a smaller --h"
+            )
         lines.append(f"required: corrected order >= {self.required:.2f}  ->  " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
+
+    def local_orders(self) -> list[float]:
+        """The slope of the corrected residual between successive step sizes (largest h first)."""
+        v = np.asarray(self.residuals["corrected"], float)
+        with np.errstate(all="ignore"):
+            return list(np.log(v[:-1] / v[1:]) / np.log(np.asarray(self.hs[:-1]) / np.asarray(self.hs[1:])))
+
+    def _where_it_holds(self) -> str:
+        """The step sizes at which the corrected residual shows the required order: the expansion is
+        asymptotic, so a large h may fall short where the smaller ones do not."""
+        if not self.finite:
+            return "local residual orders: not numbers at these h"
+        local = self.local_orders()
+        text = ", ".join(f"{x:.2f}" for x in local)
+        holding = [i for i, x in enumerate(local) if all(y >= self.required for y in local[i:])]
+        if not holding:
+            return f"local residual orders (h halved each time): {text}; the order does not hold at these h"
+        return (
+            f"local residual orders (h halved each time): {text}; the order holds from h = "
+            f"{self.hs[holding[0]]:.3g} down"
+        )
+
+    def _vanishing_lines(self) -> list[str]:
+        worst = max(self.residuals["corrected"])
+        exact = worst < self.ROUNDING
+        return [
+            f"the correction vanishes ({'Ψ_1' if self.order == 1 else f'Ψ_1 = … = Ψ_{self.order}'} = 0): the "
+            "memoryless map Ψ_0 alone should follow "
+            "the method to this order, with no fitted order to show",
+            f"largest residual of Ψ_0 {worst:.2e}: "
+            + ("rounding level, the map is exact along the history" if exact else "above rounding level"),
+            "required: residual at rounding level  ->  " + ("PASS" if self.passed else "FAIL"),
+        ]
 
 
 def _backward(module, loss, x0, h, order, steps, hyper, sweeps):
@@ -290,7 +344,7 @@ def verify(
     halvings: int = 3,
     module=None,
 ) -> Report:
-    """Both checks of method.md §6 at ``h0, h0/2, …`` over ``steps`` steps of the largest h.
+    """Both checks of docs/method.md §6 at ``h0, h0/2, …`` over ``steps`` steps of the largest h.
 
     ``module`` is the generated NumPy module to check (by default, generated now)."""
     from .derivation import load_module
@@ -321,6 +375,7 @@ def verify(
         memory,
         settled=wanted <= steps,
         horizon=horizon,
+        vanishes=all(c == 0 for c in derivation.expansion.corrections),
     )
     T = steps * h0
     for h in hs:
@@ -400,7 +455,7 @@ def driven_F(checked, loss, h, constants, path):
 
 
 def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: float = 1e-5):
-    """``M^(n)(θ)`` by its definition (method.md §1), for checking the finite-n formula.
+    """``M^(n)(θ)`` by its definition (docs/method.md §1), for checking the finite-n formula.
 
     The true method with every iterate at ``θ`` gives ``F^(s)(θ,…,θ)``; then one JVP through
     ``n`` unrolled steps — the method driven along ``θ_{n−k} = θ + ε Σ_{s=n−k}^{n−1} F^(s)``,

@@ -161,7 +161,7 @@ def test_no_potential_is_said_not_guessed():
         "v = beta * v + g\ntheta = theta - h * v * (1 + theta^2)\n"
     )
     p = d.perturbation
-    assert p.potential is None and p.verdict == "depends" and p.form == "none"
+    assert p.potential is None and p.verdict == "unknown" and p.form == "none"
     assert "no potential" in p.reason and "small" in p.reason
     from memcorr.losses import builtin
 

@@ -3,7 +3,7 @@
 Input: ``Derivation``. Output: the function definitions of a generated module —
 ``_psi0``, ``_psi1``, …, ``_states0``, …, ``_potential`` — each a positional
 function of ``(theta, L[, n], *hyperparameters)`` whose body calls the loss
-protocol of api.md (``L.grad``, ``L.value``, ``L.hvp``, ``L.dgrad``), and the
+protocol of docs/python.md (``L.grad``, ``L.value``, ``L.hvp``, ``L.dgrad``), and the
 pieces every module has (docstring, ``HYPER``, argument checks).
 
 Each formula becomes one function body: the atoms turn into protocol calls, one
@@ -244,6 +244,21 @@ def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=
     return lines
 
 
+def _grouped_definitions(x, per_group: tuple[str, ...], head: str, printer, order: int) -> list[str]:
+    """``_gpsi0``, … and ``_GPSI``: the map with ``per_group`` hyperparameters per coordinate (they
+    arrive as arrays of the coordinates' values); the same functions as ``_PSI`` when there are none."""
+    names = ", ".join(repr(k) for k in per_group)
+    constant = f"PER_GROUP = ({names}{',' if len(per_group) == 1 else ''})"
+    if not per_group:
+        return [constant, "_GPSI = _PSI"]
+    known, defs = set(printer.helpers), []
+    for r in range(order + 1):
+        body = _branches(x, f"_psi{r}", printer)
+        defs.append(f"def _gpsi{r}({head}):\n" + "\n".join("    " + line for line in body))
+    defs = [definition for loop, (_, definition) in printer.helpers.items() if loop not in known] + defs
+    return [constant, *defs, f"_GPSI = [{', '.join(f'_gpsi{r}' for r in range(order + 1))}]"]
+
+
 def _formulas(x) -> dict:
     """{function name: the expressions it returns} for an expansion."""
     out = {"_psi0": [x.update]} | {f"_psi{r}": [c] for r, c in enumerate(x.corrections, 1)}
@@ -302,9 +317,10 @@ class Generated:
     reason: str
 
 
-def generate(d, printer_class) -> Generated:
+def generate(d, printer_class, grouped: bool = False) -> Generated:
     """The definitions of every formula of ``d`` printed by ``printer_class``; code is generated from
-    the exact long forms (``d.expansion``), which the short ones equal."""
+    the exact long forms (``d.expansion``), which the short ones equal. ``grouped``: also the map
+    with the per-group hyperparameters as per-coordinate values (``_gpsi0``, …, ``d.grouped``)."""
     m = d.model
     clash = sorted(set(OWN_KEYWORDS) & set(m.params))
     if clash:
@@ -319,6 +335,10 @@ def generate(d, printer_class) -> Generated:
     penalty = [unfold(potential)] if potential is not None else []
     # the step index of a sum: a leading underscore, which identifier() never leaves on a user name
     for dummy in bound_indices([e for exprs in [*_every_formula(x), penalty] for e in exprs]):
+        names.setdefault(dummy, f"_k{len(names)}")
+    group_x, per_group = d.grouped if grouped else (x, ())
+    names.update({FieldSymbol(k, real=True): identifier(k) for k in per_group})
+    for dummy in bound_indices([e for exprs in _every_formula(group_x) for e in exprs]):
         names.setdefault(dummy, f"_k{len(names)}")
     n_arg = ", n" if finite else ""
     params = ", ".join(names[p.symbol] for p in m.params.values())
@@ -337,6 +357,8 @@ def generate(d, printer_class) -> Generated:
     defs = [definition for _, definition in printer.helpers.values()] + defs
     defs.append(f"_PSI = [{', '.join(f'_psi{r}' for r in range(d.order + 1))}]")
     defs.append(f"_STATES = [{', '.join(state_functions)}]")
+    if grouped:
+        defs += _grouped_definitions(group_x, per_group, head, printer, d.order)
 
     state_names = ", ".join(repr(s) for s in x.states)
     constants = (

@@ -1,4 +1,4 @@
-"""The JSON record of a derivation (api.md ``to_json``).
+"""The JSON record of a derivation (docs/python.md ``to_json``).
 
 Input: ``Derivation``. Output: a JSON string with stable key order: ``name``,
 ``order``, ``regime``, ``target``, ``update`` and ``corrections`` (each formula as
@@ -63,6 +63,8 @@ def record(d) -> dict:
             "verdict": p.verdict,
             "verdict_at_defaults": p.verdict_at_defaults,
             "coefficient_at_defaults": p.coefficient_at_defaults,
+            "at_step": p.at_step,
+            "coefficient_as_n_grows": p.coefficient_as_n_grows,
             "reason": p.reason,
         },
         "potentials": [

@@ -13,6 +13,7 @@ themselves (their ``_latex`` methods); this printer supplies the names.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -254,11 +255,63 @@ def program_names(model) -> dict[str, str]:
     return paper_names([model.checked.step, *model.params, *ProgramTex(model.checked, {}).fields])
 
 
+_GREEK_TEX = dict(
+    zip(
+        "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ",
+        [
+            *"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau".split(),
+            *"upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega".split(),
+        ],
+    )
+)
+_SYMBOLS_TEX = {
+    "∇": r"$\nabla$",
+    "·": r"$\cdot$",
+    "×": r"$\times$",
+    "⊙": r"$\odot$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "≠": r"$\ne$",
+    "≈": r"$\approx$",
+    "→": r"$\to$",
+    "∞": r"$\infty$",
+    "±": r"$\pm$",
+    "√": r"$\surd$",
+    "‖": r"$\|$",
+    "⟨": r"$\langle$",
+    "⟩": r"$\rangle$",
+    "∑": r"$\sum$",
+    "∂": r"$\partial$",
+    "²": r"$^2$",
+    "—": "---",
+    "–": "--",
+    "“": "``",
+    "”": "''",
+    "‘": "`",
+    "’": "'",
+    "…": r"\ldots{}",
+    "\u00a0": "~",
+}
+
+
 def tex_escape(text: str) -> str:
-    """Plain text (a description) for LaTeX's text mode."""
+    """Plain text (a description, a reason) for LaTeX's text mode: the special characters escaped,
+    Greek letters and common symbols set in math, other accented letters without their accent (the
+    documents load no font encoding), anything else as ``?`` — never a character pdflatex refuses."""
     special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#"}
     special |= {"%": r"\%", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(special.get(c, c) for c in text)
+    return "".join(special.get(c) or _unicode_tex(c) for c in text)
+
+
+def _unicode_tex(c: str) -> str:
+    if c.isascii():
+        return c
+    if c in _GREEK_TEX:
+        return f"$\\{_GREEK_TEX[c]}$"
+    if c in _SYMBOLS_TEX:
+        return _SYMBOLS_TEX[c]
+    plain = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+    return plain if plain.isascii() and plain else "?"
 
 
 def derivation_tex(d, standalone: bool = False) -> str:
@@ -352,11 +405,13 @@ def _perturbation_rows(d, printer, h) -> list[str]:
     exact = "exact" if p.exact else f"leading order, remainder ${_order_tex(p.remainder_order, printer)}$"
     verdict = tex_escape(p.verdict)
     if p.verdict == "depends" and p.condition:
-        condition = sp.sympify(p.condition, locals={name: q.symbol for name, q in d.model.params.items()})
-        verdict += rf": regularizing where ${printer.doprint(condition)}$"
+        verdict += rf": regularizing where ${printer.doprint(p.relation)}$"
     if p.coefficient_at_defaults is not None:
         value = _number(f"{p.coefficient_at_defaults:.4g}")
-        verdict += rf"; at the defaults {tex_escape(p.verdict_at_defaults)} (coefficient ${value}$)"
+        where = rf" and $n = {p.at_step}$" if p.at_step is not None else ""
+        verdict += rf"; at the defaults{where} {tex_escape(p.verdict_at_defaults)} (coefficient ${value}$)"
+        if p.coefficient_as_n_grows is not None:
+            verdict += rf"; as $n \to \infty$, coefficient ${_number(f'{p.coefficient_as_n_grows:.4g}')}$"
     return [
         rf"\intertext{{The implied loss ({form}; {exact}). Verdict: {verdict}.}}",
         rf"\tilde L &= L + {h}\, G, \nonumber",

@@ -1,4 +1,4 @@
-"""The generated NumPy module of api.md (``NAME_numpy.py``).
+"""The generated NumPy module of docs/python.md (``NAME_numpy.py``).
 
 Input: ``Derivation``. Output: the source of a standalone module (imports
 numpy only) with ``HYPER``, ``update``, ``correction``, ``memoryless``,

@@ -128,7 +128,7 @@ def perturbation_lines(d) -> list[str]:
     """``L̃``, the form, the verdict with its condition and the value at the defaults."""
     p, h = d.perturbation, d.model.h
     if p.potential is None:
-        return [f"  implied loss: none found ({p.reason})", "  verdict: depends"]
+        return [f"  implied loss: none found ({p.reason})", f"  verdict: {p.verdict}"]
     form = f"{p.form} form, P = {text(p.preconditioner)}"
     if p.form == "preconditioned" and p.decoupled != 0:
         form += f", decoupled R = {text(p.decoupled)}"
@@ -141,11 +141,14 @@ def perturbation_lines(d) -> list[str]:
         lines.append(f"    remainder = {text(p.remainder)}")
     verdict = f"  verdict: {p.verdict}"
     if p.verdict == "depends" and p.condition:
-        verdict += f" — regularizing where {text(sp.sympify(p.condition, locals=_names(d)))}"
+        verdict += f" — regularizing where {text(p.relation)}"
     elif p.reason:
         verdict += f" — {p.reason}"
     if p.coefficient_at_defaults is not None:
-        verdict += f";  at the defaults: {p.verdict_at_defaults} (coefficient {p.coefficient_at_defaults:.4g})"
+        where = f" and n = {p.at_step}" if p.at_step is not None else ""
+        verdict += f";  at the defaults{where}: {p.verdict_at_defaults} (coefficient {p.coefficient_at_defaults:.4g})"
+        if p.coefficient_as_n_grows is not None:
+            verdict += f"; as n → ∞: coefficient {p.coefficient_as_n_grows:.4g}"
     return lines + [verdict]
 
 
@@ -165,7 +168,3 @@ def higher_lines(d, head: str) -> list[str]:
         else:
             out.append(f"  order {p.order}: no potential — {reason}")
     return out
-
-
-def _names(d) -> dict:
-    return {**{name: p.symbol for name, p in d.model.params.items()}, "n": d.model.n}

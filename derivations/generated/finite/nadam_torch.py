@@ -29,6 +29,8 @@ Formulas (LaTeX):
     \Psi_0 = \begin{aligned}[t] & \Big[\frac{1}{\varepsilon + \sqrt{\frac{{v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}{1 - \beta_{2}^{n + 1}}}} \Bigl[\frac{2\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right)\,\left({m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\right)}{- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right) + 4} \\ & \qquad + \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2\right)}{- {\mu_{product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2}\Bigr]\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad m \leftarrow {m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right), \\ & \quad v \leftarrow {v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mu_{product} \leftarrow {\mu_{product}}_{j}\,\beta_{1}\,\left(1 - \frac{\left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}}{2}\right), \\ & \text{from } m = 0,\ v = 0,\ \mu_{product} = 1\end{aligned}
     \Psi_1 = \begin{aligned}[t] & \Big[- \frac{{\delta_{v}}_{j}\,\beta_{2}\,\sqrt{\frac{- \left(\partial_j L\right)^{2}\,\beta_{2} + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\beta_{2}\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\beta_{2}\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\beta_{2}}{- \beta_{2}\,\beta_{2}^{n} + 1}}\,\left(\frac{2\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right)\,\left({m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\right)}{- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right) + 4} + \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2\right)}{- {\mu_{product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2}\right)}{2\,\left(\varepsilon + \sqrt{\frac{- \left(\partial_j L\right)^{2}\,\beta_{2} + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\beta_{2}\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\beta_{2}\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\beta_{2}}{- \beta_{2}\,\beta_{2}^{n} + 1}}\right)^{2}\,\left({v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}\right)} \\ & \qquad + \frac{\frac{2\,{\delta_{m}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right)}{- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right) + 4} + \frac{2\,{\delta_{\mu product}}_{j}\,\beta_{1}^{3}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right)^{2}\,\left({m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\right)}{\left(- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 2\right)}\right) + 4\right)^{2}} + \frac{{\delta_{\mu product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2\right)}{\left(- {\mu_{product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(n + 1\right)}\right) + 2\right)^{2}}}{\varepsilon + \sqrt{\frac{- \left(\partial_j L\right)^{2}\,\beta_{2} + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\beta_{2}\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\beta_{2}\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\beta_{2}}{- \beta_{2}\,\beta_{2}^{n} + 1}}}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad m \leftarrow {m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right), \\ & \quad v \leftarrow {v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mu_{product} \leftarrow {\mu_{product}}_{j}\,\beta_{1}\,\left(1 - \frac{\left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}}{2}\right), \\ & \quad \delta_{m} \leftarrow {\delta_{m}}_{j}\,\beta_{1} + {q}_{j}\,\lambda\,\left(1 - \beta_{1}\right) + \left(1 - \beta_{1}\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad \delta_{v} \leftarrow {\delta_{v}}_{j}\,\beta_{2} + 2\,{q}_{j}\,\lambda\,\left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right) + \left(1 - \beta_{2}\right)\,\left(2\,\partial_j L + 2\,\theta_j\,\lambda\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad \delta_{\mu product} \leftarrow {\delta_{\mu product}}_{j}\,\beta_{1}\,\left(1 - \frac{\left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}}{2}\right), \\ & \quad q \leftarrow {q}_{j} \\ & \qquad - \frac{\frac{2\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 2\right)}\right)\,\left({m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\right)}{- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 2\right)}\right) + 4} + \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right) + 2\right)}{- {\mu_{product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right) + 2}}{\varepsilon + \sqrt{\frac{{v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}{1 - \beta_{2}^{t + 1}}}}, \\ & \text{from } m = 0,\ v = 0,\ \mu_{product} = 1,\ \delta_{m} = 0,\ \delta_{v} = 0,\ \delta_{\mu product} = 0,\ q = \begin{aligned}[t] & \Big[{Q}_{j}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad m \leftarrow {m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right), \\ & \quad v \leftarrow {v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mu_{product} \leftarrow {\mu_{product}}_{j}\,\beta_{1}\,\left(1 - \frac{\left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}}{2}\right), \\ & \quad Q \leftarrow {Q}_{j} \\ & \qquad + \frac{\frac{2\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 2\right)}\right)\,\left({m}_{j}\,\beta_{1} + \left(1 - \beta_{1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\right)}{- {\mu_{product}}_{j}\,\beta_{1}^{2}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right)\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 2\right)}\right) + 4} + \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- \beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right) + 2\right)}{- {\mu_{product}}_{j}\,\beta_{1}\,\left(2 - \left(\frac{24}{25}\right)^{momentum_{decay}\,\left(t + 1\right)}\right) + 2}}{\varepsilon + \sqrt{\frac{{v}_{j}\,\beta_{2} + \left(1 - \beta_{2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}{1 - \beta_{2}^{t + 1}}}}, \\ & \text{from } m = 0,\ v = 0,\ \mu_{product} = 1,\ Q = 0\end{aligned}\end{aligned}
 """
+import warnings
+
 import torch
 
 HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0, 'momentum_decay': 0.004}
@@ -278,6 +280,115 @@ _PSI = [_psi0, _psi1]
 _STATES = [_states0]
 
 
+PER_GROUP = ('eps', 'weight_decay')
+
+
+def _loop6(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i1, _i2, _i3, _i4, _i5, _i6, _i7):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2):
+        return _i6 + _r0*beta1 + torch.zeros_like(theta), _i2 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2):
+        return (_i1*(2 - _i4)/(-_i4*_r2 + 2) + 2*_i5*beta1*(_i6 + _r0*beta1)/(-_i3*_i5*_r2*beta1**2 + 4))/(_i7 + torch.sqrt((_i2 + _r1*beta2)/(1 - beta2**_i0))) + torch.zeros_like(theta)
+    _r0, _r1, _r2 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2 = _step(_t, _r0, _r1, _r2)
+    return _result(n, _r0, _r1, _r2)
+
+
+def _loop7(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i1, _i2, _i3, _i4):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2, _r3):
+        _xl0 = _r0*beta1
+        _xl1 = _i2 + _r1*beta2
+        _xl2 = _t + 1
+        _xl3 = (24/25)**(_xl2*momentum_decay)
+        _xl4 = 2 - _xl3
+        _xl5 = _xl4*beta1
+        _xl6 = 2 - (24/25)**(momentum_decay*(_t + 2))
+        return _i1 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*_xl3) + torch.zeros_like(theta), _r3 + (_i0*(2 - _xl5)/(-_xl5*_r2 + 2) + _xl6*beta1*(2*_i1 + 2*_xl0)/(-_i3*_xl4*_xl6*_r2 + 4))/(_i4 + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2, _r3):
+        return _r3 + torch.zeros_like(theta)
+    _r0, _r1, _r2, _r3 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2, _r3 = _step(_t, _r0, _r1, _r2, _r3)
+    return _result(n, _r0, _r1, _r2, _r3)
+
+
+def _loop8(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i1, _i2, _i3, _i4, _i5, _i6, _i7, _i8, _i9, _i10, _i11, _i12, _i13, _i14, _i15, _i16, _i17, _i18, _i19, _i20, _i21):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), _i0 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2, _r3, _r4, _r5, _r6):
+        _xl0 = _r0*beta1
+        _xl1 = _i15 + _r1*beta2
+        _xl2 = _t + 1
+        _xl3 = (24/25)**(_xl2*momentum_decay)
+        _xl4 = beta1*(1 - 1/2*_xl3)
+        _xl5 = _r6*_i21
+        _xl6 = 2 - _xl3
+        _xl7 = _xl6*beta1
+        _xl8 = 2 - (24/25)**(momentum_decay*(_t + 2))
+        _al0 = L.hvp(theta, _r6)
+        return _i13 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _xl4*_r2 + torch.zeros_like(theta), _al0*_i1 + _i1*_xl5 + _r3*beta1 + torch.zeros_like(theta), _al0*_i14*(2*_i2 + _i5) + 2*_i12*_i14*_xl5 + _r4*beta2 + torch.zeros_like(theta), _xl4*_r5 + torch.zeros_like(theta), _r6 - (_i12*(2 - _xl7)/(-_xl7*_r2 + 2) + _xl8*beta1*(2*_i13 + 2*_xl0)/(-_i16*_xl6*_xl8*_r2 + 4))/(_i20 + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2, _r3, _r4, _r5, _r6):
+        _xl0 = _r1*beta2
+        _xl1 = torch.sqrt(_i17*(_i3 + _i4 + _i6 + _i7 + _i18 + _i19 + _xl0))
+        _xl2 = _xl1 + _i20
+        _xl3 = -_i10*_r2 + 2
+        _xl4 = _i8*_i16
+        _xl5 = -_i9*_xl4*_r2 + 4
+        _xl6 = _xl5**(-1.0)
+        _xl7 = 2*_i13 + 2*_r0*beta1
+        return -1/2*_xl1*_r4*beta2*(_i8*_xl6*_xl7*beta1 + _i11/_xl3)/(_xl2**2*(_i15 + _xl0)) + (_i8**2*_i9*_xl7*_r5*beta1**3/_xl5**2 + _i10*_i11*_r5/_xl3**2 + 2*_xl4*_xl6*_r3)/_xl2 + torch.zeros_like(theta)
+    _r0, _r1, _r2, _r3, _r4, _r5, _r6 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2, _r3, _r4, _r5, _r6 = _step(_t, _r0, _r1, _r2, _r3, _r4, _r5, _r6)
+    return _result(n, _r0, _r1, _r2, _r3, _r4, _r5, _r6)
+
+
+def _gpsi0(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay):
+    g = L.grad(theta)
+    _x0 = n + 1
+    _x1 = g + theta*weight_decay
+    _x2 = _x1**2*(1 - beta2)
+    _x3 = 2 - (24/25)**(_x0*momentum_decay)
+    _x4 = _x3*beta1
+    _x5 = 2 - (24/25)**(momentum_decay*(n + 2))
+    _x6 = _x1*(1 - beta1)
+    _a0 = _loop6(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _x0, _x1, _x2, _x3, _x4, _x5, _x6, eps)
+    return _a0 + torch.zeros_like(theta)
+
+
+def _gpsi1(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay):
+    g = L.grad(theta)
+    _x0 = 1 - beta1
+    _x1 = theta*weight_decay
+    _x2 = _x1 + g
+    _x3 = _x0*_x2
+    _x4 = 1 - beta2
+    _x5 = _x2**2*_x4
+    _x6 = beta1**2
+    _x7 = (-beta2*beta2**n + 1)**(-1.0)
+    _x8 = g**2
+    _x9 = theta**2*weight_decay**2
+    _x10 = -_x8*beta2
+    _x11 = -_x9*beta2
+    _x12 = 2*g
+    _x13 = _x1*_x12
+    _x14 = -_x13*beta2
+    _x15 = 2 - (24/25)**(momentum_decay*(n + 2))
+    _x16 = 2 - (24/25)**(momentum_decay*(n + 1))
+    _x17 = _x16*beta1
+    _x18 = _x2*(2 - _x17)
+    _a0 = _loop7(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _x2, _x3, _x5, _x6, eps)
+    _a1 = _loop8(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _a0, _x0, _x1, _x10, _x11, _x12, _x13, _x14, _x15, _x16, _x17, _x18, _x2, _x3, _x4, _x5, _x6, _x7, _x8, _x9, eps, weight_decay)
+    return _a1 + torch.zeros_like(theta)
+
+
+_GPSI = [_gpsi0, _gpsi1]
+
+
 def update(theta, loss_fn, /, n=None, **hyper):
     """Ψ_0(θ): the memoryless update (the kind of ``theta``: a tensor or a dict of tensors)."""
     if n is None:
@@ -341,39 +452,110 @@ def penalty(theta, loss_fn, h, /, n=None, **hyper):
 
 
 class Memoryless(torch.optim.Optimizer):
-    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), each parameter group one vector θ.
+    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), all parameters of all groups one vector θ.
 
     ``step(closure)``: the closure re-evaluates the model and returns the loss without calling
-    ``backward``; the optimizer differentiates it itself. The finite regime counts each group's
-    steps from 0 in the state of its first parameter, so ``state_dict`` resumes a run exactly."""
+    ``backward``; it is called once per step, and the optimizer differentiates it itself (gradients and
+    Hessian-vector products over every group). Groups share ``lr`` and ``order`` (the expansion has one
+    step size) and the hyperparameters that set a decay rate; those in ``PER_GROUP`` (weight decay, ε)
+    may differ from group to group and act on their group's coordinates. The finite regime counts the
+    steps from 0 in the state of the first parameter, so ``state_dict`` resumes a run exactly."""
 
     def __init__(self, params, lr, order=1, **hyper):
         _order(order)
         if not lr > 0:
             raise ValueError(f"lr must be positive, not {lr!r}")
+        self._warned = False
         super().__init__(params, {"lr": lr, "order": order, **_checked(hyper)})
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group, first = self.param_groups[-1], self.param_groups[0]
+        _checked({k: group[k] for k in HYPER})
+        shared = ["lr", "order", *[k for k in HYPER if k not in PER_GROUP]]
+        for k in shared:
+            if group[k] != first[k]:
+                why = (
+                    "the expansion is in powers of one step size"
+                    if k in ("lr", "order")
+                    else f"`{k}` sets how fast the memory decays, which the derivation takes as one number"
+                )
+                raise ValueError(
+                    f"every parameter group must have the same {k} ({first[k]!r} and {group[k]!r}): {why}; "
+                    f"hyperparameters that may differ per group: {', '.join(PER_GROUP) or 'none'}"
+                )
+
+    @property
+    def _count(self):
+        first = next(q for group in self.param_groups for q in group["params"])
+        return self.state[first]
+
+    def _hyper(self, params, like):
+        """The hyperparameters as ``_GPSI`` takes them: one number each, or per coordinate (the value of
+        each coordinate's group) for those in ``PER_GROUP``."""
+        first = self.param_groups[0]
+        p = _tensors({k: first[k] for k in HYPER}, like)
+        for k in PER_GROUP:
+            p[k] = torch.cat(
+                [
+                    torch.full((q.numel(),), float(group[k]), dtype=like.dtype, device=like.device)
+                    for group in self.param_groups
+                    for q in group["params"]
+                    if q.requires_grad
+                ]
+            )
+        return p
 
     @torch.no_grad()
     def step(self, closure):
         if closure is None:
             raise TypeError("Memoryless.step needs a closure that returns the loss (without calling backward)")
-        loss = None
-        for group in self.param_groups:
-            params = [q for q in group["params"] if q.requires_grad]
-            if not params:
-                continue
-            state = self.state[params[0]]
-            n = torch.as_tensor(state.setdefault("step", 0))
-            with torch.enable_grad():
-                loss = closure()
+        params = [q for group in self.param_groups for q in group["params"] if q.requires_grad]
+        if not params:
+            return None
+        lr, order = self.param_groups[0]["lr"], self.param_groups[0]["order"]
+        n = torch.as_tensor(self._count.setdefault("step", 0))
+        with torch.enable_grad():
+            loss = closure()
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                raise TypeError(
+                    "the closure must return the loss as a tensor in the autograd graph of the parameters "
+                    "(computed from them, not detached, and without calling backward)"
+                )
+            try:
                 L = _Loss(loss, params, False)
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
-                p = _tensors({k: group[k] for k in HYPER}, theta)
-                lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay'], p['momentum_decay']) for r in range(group["order"] + 1)).detach()
-            offset = 0
-            for q in params:
-                q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
-                offset += q.numel()
-            state["step"] = int(n) + 1
+                p = self._hyper(params, theta)
+                terms = [lr**r * _GPSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay'], p['momentum_decay']).detach() for r in range(order + 1)]
+            except RuntimeError as err:
+                if "second time" not in str(err):
+                    raise
+                raise RuntimeError(
+                    "the closure called backward(): Memoryless differentiates the loss itself (the gradient, "
+                    "then Hessian-vector products through the same graph), so the closure must only compute "
+                    "and return the loss"
+                ) from None
+        self._check_range(terms)
+        direction = sum(terms)
+        offset = 0
+        for q in params:
+            q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
+            offset += q.numel()
+        self._count["step"] = int(n) + 1
         return loss
+
+    def _check_range(self, terms):
+        """The expansion holds while each correction is small against the term before it (for Adam,
+        lr·|∇²L|/(|g| + ε) ≪ 1); warn once when a step leaves that range."""
+        if self._warned or len(terms) < 2:
+            return
+        ratio = max(float(terms[r].norm() / terms[r - 1].norm().clamp_min(1e-300)) for r in range(1, len(terms)))
+        if ratio > 0.5:
+            self._warned = True
+            warnings.warn(
+                f"Memoryless: a correction term is {ratio:.2g} times the term before it at lr = "
+                f"{self.param_groups[0]['lr']:g}: the step is outside the range where the expansion holds "
+                "(the correction should be small against the map); lower lr, or raise eps for adaptive methods",
+                RuntimeWarning,
+                stacklevel=4,  # the caller of step(), past torch.no_grad's wrapper
+            )

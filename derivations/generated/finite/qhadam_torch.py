@@ -29,6 +29,8 @@ Formulas (LaTeX):
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
+import warnings
+
 import torch
 
 HYPER = {'beta1': 0.995, 'beta2': 0.999, 'nu1': 0.7, 'nu2': 1.0, 'eps': 1e-08}
@@ -171,6 +173,30 @@ _PSI = [_psi0, _psi1]
 _STATES = [_states0]
 
 
+PER_GROUP = ('nu1', 'nu2', 'eps')
+
+
+def _gpsi0(theta, L, n, beta1, beta2, nu1, nu2, eps):
+    g = L.grad(theta)
+    return g/(eps + abs(g)) + torch.zeros_like(theta)
+
+
+def _gpsi1(theta, L, n, beta1, beta2, nu1, nu2, eps):
+    g = L.grad(theta)
+    _x0 = abs(g)
+    _x1 = _x0 + eps
+    _x2 = _x1**(-1.0)
+    _x3 = beta1**n
+    _x4 = _x3*beta1
+    _x5 = beta2**n
+    _x6 = _x5*beta2
+    _a0 = L.hvp(theta, _x2*g)
+    return -_a0*_x0*nu2*beta2*(-_x5*n - _x5 + _x6*n + 1)/(_x1**2*(1 - _x6)*(1 - beta2)) + _a0*_x2*nu1*beta1*(-_x3*n - _x3 + _x4*n + 1)/((1 - _x4)*(1 - beta1)) + torch.zeros_like(theta)
+
+
+_GPSI = [_gpsi0, _gpsi1]
+
+
 def update(theta, loss_fn, /, n=None, **hyper):
     """Ψ_0(θ): the memoryless update (the kind of ``theta``: a tensor or a dict of tensors)."""
     if n is None:
@@ -234,39 +260,110 @@ def penalty(theta, loss_fn, h, /, n=None, **hyper):
 
 
 class Memoryless(torch.optim.Optimizer):
-    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), each parameter group one vector θ.
+    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), all parameters of all groups one vector θ.
 
     ``step(closure)``: the closure re-evaluates the model and returns the loss without calling
-    ``backward``; the optimizer differentiates it itself. The finite regime counts each group's
-    steps from 0 in the state of its first parameter, so ``state_dict`` resumes a run exactly."""
+    ``backward``; it is called once per step, and the optimizer differentiates it itself (gradients and
+    Hessian-vector products over every group). Groups share ``lr`` and ``order`` (the expansion has one
+    step size) and the hyperparameters that set a decay rate; those in ``PER_GROUP`` (weight decay, ε)
+    may differ from group to group and act on their group's coordinates. The finite regime counts the
+    steps from 0 in the state of the first parameter, so ``state_dict`` resumes a run exactly."""
 
     def __init__(self, params, lr, order=1, **hyper):
         _order(order)
         if not lr > 0:
             raise ValueError(f"lr must be positive, not {lr!r}")
+        self._warned = False
         super().__init__(params, {"lr": lr, "order": order, **_checked(hyper)})
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group, first = self.param_groups[-1], self.param_groups[0]
+        _checked({k: group[k] for k in HYPER})
+        shared = ["lr", "order", *[k for k in HYPER if k not in PER_GROUP]]
+        for k in shared:
+            if group[k] != first[k]:
+                why = (
+                    "the expansion is in powers of one step size"
+                    if k in ("lr", "order")
+                    else f"`{k}` sets how fast the memory decays, which the derivation takes as one number"
+                )
+                raise ValueError(
+                    f"every parameter group must have the same {k} ({first[k]!r} and {group[k]!r}): {why}; "
+                    f"hyperparameters that may differ per group: {', '.join(PER_GROUP) or 'none'}"
+                )
+
+    @property
+    def _count(self):
+        first = next(q for group in self.param_groups for q in group["params"])
+        return self.state[first]
+
+    def _hyper(self, params, like):
+        """The hyperparameters as ``_GPSI`` takes them: one number each, or per coordinate (the value of
+        each coordinate's group) for those in ``PER_GROUP``."""
+        first = self.param_groups[0]
+        p = _tensors({k: first[k] for k in HYPER}, like)
+        for k in PER_GROUP:
+            p[k] = torch.cat(
+                [
+                    torch.full((q.numel(),), float(group[k]), dtype=like.dtype, device=like.device)
+                    for group in self.param_groups
+                    for q in group["params"]
+                    if q.requires_grad
+                ]
+            )
+        return p
 
     @torch.no_grad()
     def step(self, closure):
         if closure is None:
             raise TypeError("Memoryless.step needs a closure that returns the loss (without calling backward)")
-        loss = None
-        for group in self.param_groups:
-            params = [q for q in group["params"] if q.requires_grad]
-            if not params:
-                continue
-            state = self.state[params[0]]
-            n = torch.as_tensor(state.setdefault("step", 0))
-            with torch.enable_grad():
-                loss = closure()
+        params = [q for group in self.param_groups for q in group["params"] if q.requires_grad]
+        if not params:
+            return None
+        lr, order = self.param_groups[0]["lr"], self.param_groups[0]["order"]
+        n = torch.as_tensor(self._count.setdefault("step", 0))
+        with torch.enable_grad():
+            loss = closure()
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                raise TypeError(
+                    "the closure must return the loss as a tensor in the autograd graph of the parameters "
+                    "(computed from them, not detached, and without calling backward)"
+                )
+            try:
                 L = _Loss(loss, params, False)
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
-                p = _tensors({k: group[k] for k in HYPER}, theta)
-                lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['nu1'], p['nu2'], p['eps']) for r in range(group["order"] + 1)).detach()
-            offset = 0
-            for q in params:
-                q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
-                offset += q.numel()
-            state["step"] = int(n) + 1
+                p = self._hyper(params, theta)
+                terms = [lr**r * _GPSI[r](theta, L, n, p['beta1'], p['beta2'], p['nu1'], p['nu2'], p['eps']).detach() for r in range(order + 1)]
+            except RuntimeError as err:
+                if "second time" not in str(err):
+                    raise
+                raise RuntimeError(
+                    "the closure called backward(): Memoryless differentiates the loss itself (the gradient, "
+                    "then Hessian-vector products through the same graph), so the closure must only compute "
+                    "and return the loss"
+                ) from None
+        self._check_range(terms)
+        direction = sum(terms)
+        offset = 0
+        for q in params:
+            q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
+            offset += q.numel()
+        self._count["step"] = int(n) + 1
         return loss
+
+    def _check_range(self, terms):
+        """The expansion holds while each correction is small against the term before it (for Adam,
+        lr·|∇²L|/(|g| + ε) ≪ 1); warn once when a step leaves that range."""
+        if self._warned or len(terms) < 2:
+            return
+        ratio = max(float(terms[r].norm() / terms[r - 1].norm().clamp_min(1e-300)) for r in range(1, len(terms)))
+        if ratio > 0.5:
+            self._warned = True
+            warnings.warn(
+                f"Memoryless: a correction term is {ratio:.2g} times the term before it at lr = "
+                f"{self.param_groups[0]['lr']:g}: the step is outside the range where the expansion holds "
+                "(the correction should be small against the map); lower lr, or raise eps for adaptive methods",
+                RuntimeWarning,
+                stacklevel=4,  # the caller of step(), past torch.no_grad's wrapper
+            )

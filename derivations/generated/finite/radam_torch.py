@@ -34,6 +34,8 @@ Formulas (LaTeX):
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
+import warnings
+
 import torch
 
 HYPER = {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0}
@@ -249,6 +251,127 @@ _PSI = [_psi0, _psi1]
 _STATES = [_states0]
 
 
+PER_GROUP = ('eps', 'weight_decay')
+
+
+def _gpsi0(theta, L, n, beta1, beta2, eps, weight_decay):
+    g = L.grad(theta)
+    _x0 = beta2**n
+    _x1 = _x0*beta2
+    _x2 = 1 - _x1
+    _x3 = _x1/_x2
+    _x4 = torch.sign(-_x3*n - _x3 - 3 + (1 - beta2)**(-1.0))
+    _x5 = _x4 - 1
+    _x6 = torch.sqrt(_x2)
+    _x7 = theta*weight_decay
+    _x8 = _x6*abs(_x7 + g)
+    _x9 = (_x8 + eps)**(-1.0)
+    _x10 = (1/2)*_x9
+    _x11 = _x10*_x5*g
+    _x12 = _x10*_x5*_x7
+    _x13 = beta2**3
+    _x14 = _x0*_x13
+    _x15 = beta2**4
+    _x16 = _x0*_x15
+    _x17 = beta2**2
+    _x18 = _x0*_x17
+    _x19 = 11*beta2
+    _x20 = 15*_x13
+    _x21 = 58*n
+    _x22 = 6*n
+    _x23 = 30*n
+    _x24 = 34*n
+    _x25 = -_x1*_x22 - _x14*_x21 + _x16*_x23 + _x17 + _x18*_x24 - _x19 + _x20 + 3
+    _x26 = (-9*_x1 - 59*_x14 + 15*_x16 + 45*_x18 + _x25)**(-1.0)
+    _x27 = _x17*_x26
+    _x28 = _x16*_x26
+    _x29 = _x14*_x26
+    _x30 = _x0*_x27
+    _x31 = beta2**(2*n)
+    _x32 = _x13*_x31
+    _x33 = _x31*beta2**5
+    _x34 = _x17*_x31
+    _x35 = _x15*_x31
+    _x36 = (-12*_x1 - 60*_x14 + 56*_x18 + _x21*_x35 + _x22*_x34 - _x23*_x33 - _x24*_x32 + _x25 - 45*_x32 - 15*_x33 + 9*_x34 + 59*_x35)**(-1.0)
+    _x37 = 4*_x36
+    _x38 = _x32*_x37
+    _x39 = _x35*_x37
+    _x40 = _x34*_x37
+    _x41 = _x33*_x37
+    _x42 = _x1*_x26
+    _x43 = 16*n
+    _x44 = 8*n
+    _x45 = _x36*_x44
+    _x46 = n**2
+    _x47 = torch.sqrt(abs(-_x19*_x26 + _x20*_x26 + 3*_x26 + _x27 + _x28*_x43 + _x28 - _x29*_x44 - 9*_x29 - _x30*_x43 - 5*_x30 - _x32*_x45 + _x33*_x45 + _x34*_x45 - _x35*_x45 - _x38*_x46 - _x38 - _x39*_x46 - _x39 + _x40*_x46 + _x40 + _x41*_x46 + _x41 + _x42*_x44 + 5*_x42))
+    _x48 = _x4 + 1
+    return -_x11*_x8 - _x11*eps - _x12*_x8 - _x12*eps + (1/2)*_x47*_x48*_x6*_x9*g + (1/2)*_x47*_x48*_x6*_x9*theta*weight_decay + torch.zeros_like(theta)
+
+
+def _gpsi1(theta, L, n, beta1, beta2, eps, weight_decay):
+    g = L.grad(theta)
+    _s0 = torch.sum((lambda _k12: -1/2*(g + theta*weight_decay)*(-beta1**n + beta1**(-_k12 + n - 1))*(eps*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - eps + torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay)*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay) - torch.sqrt(-beta2*beta2**_k12 + 1)*torch.sqrt(abs(4*_k12**2*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 4*_k12**2*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 16*_k12*beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 16*_k12*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 9*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 15*beta2**3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 5*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 5*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 11*beta2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3)))*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - torch.sqrt(-beta2*beta2**_k12 + 1)*torch.sqrt(abs(4*_k12**2*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 4*_k12**2*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 16*_k12*beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 16*_k12*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 9*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 15*beta2**3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 5*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 5*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 11*beta2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3))))/((1 - beta1)*(eps + torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay))) + torch.zeros_like(theta))(torch.arange(0, n - 1 + 1).reshape((-1,) + (1,) * theta.ndim)), axis=0)
+    _s1 = torch.sum((lambda _k12: -1/2*(g + theta*weight_decay)*(-beta2**n + beta2**(-_k12 + n - 1))*(eps*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - eps + torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay)*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay) - torch.sqrt(-beta2*beta2**_k12 + 1)*torch.sqrt(abs(4*_k12**2*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 4*_k12**2*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 16*_k12*beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 16*_k12*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 9*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 15*beta2**3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 5*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 5*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 11*beta2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3)))*torch.sign(_k12*beta2*beta2**_k12/(beta2*beta2**_k12 - 1) + beta2*beta2**_k12/(beta2*beta2**_k12 - 1) - 3 + (1 - beta2)**(-1.0)) - torch.sqrt(-beta2*beta2**_k12 + 1)*torch.sqrt(abs(4*_k12**2*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*_k12**2*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 4*_k12**2*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + 16*_k12*beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 8*_k12*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 16*_k12*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 8*_k12*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**5*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**4*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**4*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 4*beta2**3*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 9*beta2**3*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 15*beta2**3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 4*beta2**2*beta2**(2*_k12)/(-30*_k12*beta2**5*beta2**(2*_k12) + 58*_k12*beta2**4*beta2**(2*_k12) + 30*_k12*beta2**4*beta2**_k12 - 34*_k12*beta2**3*beta2**(2*_k12) - 58*_k12*beta2**3*beta2**_k12 + 6*_k12*beta2**2*beta2**(2*_k12) + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 - 15*beta2**5*beta2**(2*_k12) + 59*beta2**4*beta2**(2*_k12) - 45*beta2**3*beta2**(2*_k12) - 60*beta2**3*beta2**_k12 + 15*beta2**3 + 9*beta2**2*beta2**(2*_k12) + 56*beta2**2*beta2**_k12 + beta2**2 - 12*beta2*beta2**_k12 - 11*beta2 + 3) - 5*beta2**2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + beta2**2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 5*beta2*beta2**_k12/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) - 11*beta2/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3) + 3/(30*_k12*beta2**4*beta2**_k12 - 58*_k12*beta2**3*beta2**_k12 + 34*_k12*beta2**2*beta2**_k12 - 6*_k12*beta2*beta2**_k12 + 15*beta2**4*beta2**_k12 - 59*beta2**3*beta2**_k12 + 15*beta2**3 + 45*beta2**2*beta2**_k12 + beta2**2 - 9*beta2*beta2**_k12 - 11*beta2 + 3))))/((1 - beta2)*(eps + torch.sqrt(-beta2*beta2**_k12 + 1)*abs(g + theta*weight_decay))) + torch.zeros_like(theta))(torch.arange(0, n - 1 + 1).reshape((-1,) + (1,) * theta.ndim)), axis=0)
+    _x0 = beta2**n
+    _x1 = _x0*beta2
+    _x2 = 1 - _x1
+    _x3 = torch.sqrt(_x2)
+    _x4 = beta2**3
+    _x5 = _x0*_x4
+    _x6 = beta2**4
+    _x7 = _x0*_x6
+    _x8 = beta2**2
+    _x9 = _x0*_x8
+    _x10 = 11*beta2
+    _x11 = 15*_x4
+    _x12 = 58*n
+    _x13 = 6*n
+    _x14 = 30*n
+    _x15 = 34*n
+    _x16 = -_x1*_x13 - _x10 + _x11 - _x12*_x5 + _x14*_x7 + _x15*_x9 + _x8 + 3
+    _x17 = (-9*_x1 + _x16 - 59*_x5 + 15*_x7 + 45*_x9)**(-1.0)
+    _x18 = _x17*_x8
+    _x19 = _x17*_x7
+    _x20 = _x17*_x5
+    _x21 = _x0*_x18
+    _x22 = beta2**(2*n)
+    _x23 = _x22*_x4
+    _x24 = _x22*beta2**5
+    _x25 = _x22*_x8
+    _x26 = _x22*_x6
+    _x27 = (-12*_x1 + _x12*_x26 + _x13*_x25 - _x14*_x24 - _x15*_x23 + _x16 - 45*_x23 - 15*_x24 + 9*_x25 + 59*_x26 - 60*_x5 + 56*_x9)**(-1.0)
+    _x28 = 4*_x27
+    _x29 = _x23*_x28
+    _x30 = _x26*_x28
+    _x31 = _x25*_x28
+    _x32 = _x24*_x28
+    _x33 = _x1*_x17
+    _x34 = 16*n
+    _x35 = 8*n
+    _x36 = _x27*_x35
+    _x37 = n**2
+    _x38 = torch.sqrt(abs(-_x10*_x17 + _x11*_x17 + 3*_x17 + _x18 + _x19*_x34 + _x19 - _x20*_x35 - 9*_x20 - _x21*_x34 - 5*_x21 - _x23*_x36 + _x24*_x36 + _x25*_x36 - _x26*_x36 - _x29*_x37 - _x29 - _x30*_x37 - _x30 + _x31*_x37 + _x31 + _x32*_x37 + _x32 + _x33*_x35 + 5*_x33))
+    _x39 = _x3*_x38
+    _x40 = beta2 - 1
+    _x41 = _x1/_x2
+    _x42 = torch.sign(-_x41*n - _x41 - 3 - 1/_x40)
+    _x43 = g + theta*weight_decay
+    _x44 = abs(_x43)
+    _x45 = _x3*_x44
+    _x46 = _x45 + eps
+    _x47 = (1/2)*beta1*(beta1 - 1)/(_x46*(-beta1*beta1**n + 1))
+    _x48 = _s0*_x47*weight_decay
+    _x49 = _x48*(_x42 - 1)
+    _x50 = _x42 + 1
+    _x51 = (1/2)*_x38*_x40*_x43**2*_x50*beta2/(_x44*_x46**2)
+    _a0 = L.hvp(theta, _s0)
+    _a1 = L.hvp(theta, _s1)
+    return _a0*_x47*(_x3*_x42*_x44 - _x39*_x42 - _x39 + _x42*eps - _x46) + _a1*_x51 + _s1*_x51*weight_decay - _x39*_x48*_x50 + _x45*_x49 + _x49*eps + torch.zeros_like(theta)
+
+
+_GPSI = [_gpsi0, _gpsi1]
+
+
 def update(theta, loss_fn, /, n=None, **hyper):
     """Ψ_0(θ): the memoryless update (the kind of ``theta``: a tensor or a dict of tensors)."""
     if n is None:
@@ -312,39 +435,110 @@ def penalty(theta, loss_fn, h, /, n=None, **hyper):
 
 
 class Memoryless(torch.optim.Optimizer):
-    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), each parameter group one vector θ.
+    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), all parameters of all groups one vector θ.
 
     ``step(closure)``: the closure re-evaluates the model and returns the loss without calling
-    ``backward``; the optimizer differentiates it itself. The finite regime counts each group's
-    steps from 0 in the state of its first parameter, so ``state_dict`` resumes a run exactly."""
+    ``backward``; it is called once per step, and the optimizer differentiates it itself (gradients and
+    Hessian-vector products over every group). Groups share ``lr`` and ``order`` (the expansion has one
+    step size) and the hyperparameters that set a decay rate; those in ``PER_GROUP`` (weight decay, ε)
+    may differ from group to group and act on their group's coordinates. The finite regime counts the
+    steps from 0 in the state of the first parameter, so ``state_dict`` resumes a run exactly."""
 
     def __init__(self, params, lr, order=1, **hyper):
         _order(order)
         if not lr > 0:
             raise ValueError(f"lr must be positive, not {lr!r}")
+        self._warned = False
         super().__init__(params, {"lr": lr, "order": order, **_checked(hyper)})
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group, first = self.param_groups[-1], self.param_groups[0]
+        _checked({k: group[k] for k in HYPER})
+        shared = ["lr", "order", *[k for k in HYPER if k not in PER_GROUP]]
+        for k in shared:
+            if group[k] != first[k]:
+                why = (
+                    "the expansion is in powers of one step size"
+                    if k in ("lr", "order")
+                    else f"`{k}` sets how fast the memory decays, which the derivation takes as one number"
+                )
+                raise ValueError(
+                    f"every parameter group must have the same {k} ({first[k]!r} and {group[k]!r}): {why}; "
+                    f"hyperparameters that may differ per group: {', '.join(PER_GROUP) or 'none'}"
+                )
+
+    @property
+    def _count(self):
+        first = next(q for group in self.param_groups for q in group["params"])
+        return self.state[first]
+
+    def _hyper(self, params, like):
+        """The hyperparameters as ``_GPSI`` takes them: one number each, or per coordinate (the value of
+        each coordinate's group) for those in ``PER_GROUP``."""
+        first = self.param_groups[0]
+        p = _tensors({k: first[k] for k in HYPER}, like)
+        for k in PER_GROUP:
+            p[k] = torch.cat(
+                [
+                    torch.full((q.numel(),), float(group[k]), dtype=like.dtype, device=like.device)
+                    for group in self.param_groups
+                    for q in group["params"]
+                    if q.requires_grad
+                ]
+            )
+        return p
 
     @torch.no_grad()
     def step(self, closure):
         if closure is None:
             raise TypeError("Memoryless.step needs a closure that returns the loss (without calling backward)")
-        loss = None
-        for group in self.param_groups:
-            params = [q for q in group["params"] if q.requires_grad]
-            if not params:
-                continue
-            state = self.state[params[0]]
-            n = torch.as_tensor(state.setdefault("step", 0))
-            with torch.enable_grad():
-                loss = closure()
+        params = [q for group in self.param_groups for q in group["params"] if q.requires_grad]
+        if not params:
+            return None
+        lr, order = self.param_groups[0]["lr"], self.param_groups[0]["order"]
+        n = torch.as_tensor(self._count.setdefault("step", 0))
+        with torch.enable_grad():
+            loss = closure()
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                raise TypeError(
+                    "the closure must return the loss as a tensor in the autograd graph of the parameters "
+                    "(computed from them, not detached, and without calling backward)"
+                )
+            try:
                 L = _Loss(loss, params, False)
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
-                p = _tensors({k: group[k] for k in HYPER}, theta)
-                lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']) for r in range(group["order"] + 1)).detach()
-            offset = 0
-            for q in params:
-                q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
-                offset += q.numel()
-            state["step"] = int(n) + 1
+                p = self._hyper(params, theta)
+                terms = [lr**r * _GPSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['weight_decay']).detach() for r in range(order + 1)]
+            except RuntimeError as err:
+                if "second time" not in str(err):
+                    raise
+                raise RuntimeError(
+                    "the closure called backward(): Memoryless differentiates the loss itself (the gradient, "
+                    "then Hessian-vector products through the same graph), so the closure must only compute "
+                    "and return the loss"
+                ) from None
+        self._check_range(terms)
+        direction = sum(terms)
+        offset = 0
+        for q in params:
+            q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
+            offset += q.numel()
+        self._count["step"] = int(n) + 1
         return loss
+
+    def _check_range(self, terms):
+        """The expansion holds while each correction is small against the term before it (for Adam,
+        lr·|∇²L|/(|g| + ε) ≪ 1); warn once when a step leaves that range."""
+        if self._warned or len(terms) < 2:
+            return
+        ratio = max(float(terms[r].norm() / terms[r - 1].norm().clamp_min(1e-300)) for r in range(1, len(terms)))
+        if ratio > 0.5:
+            self._warned = True
+            warnings.warn(
+                f"Memoryless: a correction term is {ratio:.2g} times the term before it at lr = "
+                f"{self.param_groups[0]['lr']:g}: the step is outside the range where the expansion holds "
+                "(the correction should be small against the map); lower lr, or raise eps for adaptive methods",
+                RuntimeWarning,
+                stacklevel=4,  # the caller of step(), past torch.no_grad's wrapper
+            )

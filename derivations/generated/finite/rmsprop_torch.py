@@ -25,6 +25,8 @@ Formulas (LaTeX):
     \Psi_0 = \begin{aligned}[t] & \Big[{\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0\end{aligned}
     \Psi_1 = \begin{aligned}[t] & \Big[{\delta_{buf}}_{j}\,\mathrm{momentum} \\ & \qquad - \frac{{\delta_{v}}_{j}\,\alpha\,\left(\partial_j L + \theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}\right)^{2}\,\sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \quad \delta_{v} \leftarrow {\delta_{v}}_{j}\,\alpha + 2\,{q}_{j}\,\lambda\,\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right) + \left(1 - \alpha\right)\,\left(2\,\partial_j L + 2\,\theta_j\,\lambda\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad \delta_{buf} \leftarrow {\delta_{buf}}_{j}\,\mathrm{momentum} \\ & \qquad - \frac{{\delta_{v}}_{j}\,\alpha\,\left(\partial_j L + \theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}\right)^{2}\,\sqrt{- \left(\partial_j L\right)^{2}\,\alpha + \left(\partial_j L\right)^{2} - 2\,\partial_j L\,\theta_j\,\alpha\,\lambda + 2\,\partial_j L\,\theta_j\,\lambda - \theta_j^{2}\,\alpha\,\lambda^{2} + \theta_j^{2}\,\lambda^{2} + {v}_{j}\,\alpha}} \\ & \qquad + {q}_{j}\,\left(- \frac{\lambda\,\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}{\left(\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}\right)^{2}\,\sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}} + \frac{\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\right) \\ & \qquad + \left(- \frac{\left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(2\,\partial_j L + 2\,\theta_j\,\lambda\right)}{2\,\left(\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}\right)^{2}\,\sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}} + \frac{1}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}\right)\,\left(\nabla^2 L \left[q\right]\right)_j, \\ & \quad q \leftarrow - {\mathrm{buf}}_{j}\,\mathrm{momentum} + {q}_{j} - \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0,\ \delta_{v} = 0,\ \delta_{buf} = 0,\ q = \begin{aligned}[t] & \Big[{Q}_{j}\Big]_{t = n}\ \text{after, for } t = 0, \dots, n - 1: \\ & \quad v \leftarrow {v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}, \\ & \quad \mathrm{buf} \leftarrow {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \quad Q \leftarrow {Q}_{j} + {\mathrm{buf}}_{j}\,\mathrm{momentum} + \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \sqrt{{v}_{j}\,\alpha + \left(1 - \alpha\right)\,\left(\partial_j L + \theta_j\,\lambda\right)^{2}}}, \\ & \text{from } v = 0,\ \mathrm{buf} = 0,\ Q = 0\end{aligned}\end{aligned}
 """
+import warnings
+
 import torch
 
 HYPER = {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0, 'momentum': 0.0}
@@ -239,6 +241,93 @@ _PSI = [_psi0, _psi1]
 _STATES = [_states0]
 
 
+PER_GROUP = ('eps', 'weight_decay')
+
+
+def _loop5(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1):
+        _xl0 = _i1 + _r0*alpha
+        return _xl0 + torch.zeros_like(theta), _i0/(torch.sqrt(_xl0) + _i2) + _r1*momentum + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1):
+        return _i0/(_i2 + torch.sqrt(_i1 + _r0*alpha)) + _r1*momentum + torch.zeros_like(theta)
+    _r0, _r1 = _start()
+    for _t in range(n):
+        _r0, _r1 = _step(_t, _r0, _r1)
+    return _result(n, _r0, _r1)
+
+
+def _loop6(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2):
+        _xl0 = _i1 + _r0*alpha
+        _xl1 = _i0/(torch.sqrt(_xl0) + _i2) + _r1*momentum
+        return _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _r2 + _xl1 + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2):
+        return _r2 + torch.zeros_like(theta)
+    _r0, _r1, _r2 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2 = _step(_t, _r0, _r1, _r2)
+    return _result(n, _r0, _r1, _r2)
+
+
+def _loop7(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2, _i3, _i4, _i5, _i6, _i7, _i8, _i9, _i10, _i11, _i12, _i13):
+    def _start():
+        return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), _i0 + torch.zeros_like(theta)
+    def _step(_t, _r0, _r1, _r2, _r3, _r4):
+        _xl0 = _r0*alpha
+        _xl1 = _i6 + _xl0
+        _xl2 = torch.sqrt(_xl1)
+        _xl3 = _xl2 + _i12
+        _xl4 = _xl3**(-1.0)
+        _xl5 = _i1*_xl4 + _r1*momentum
+        _xl6 = _r2*alpha
+        _xl7 = 1/(_xl2*_xl3**2)
+        _xl8 = torch.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _xl0)
+        _al0 = L.hvp(theta, _r4)
+        return _xl1 + torch.zeros_like(theta), _xl5 + torch.zeros_like(theta), _al0*_i4 + 2*_i1*_i5*_r4*_i13 + _xl6 + torch.zeros_like(theta), _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + _i12)**2) + _r3*momentum + _r4*(-_i6*_xl7*_i13 + _xl4*_i13) + torch.zeros_like(theta), -_xl5 + _r4 + torch.zeros_like(theta)
+    def _result(_t, _r0, _r1, _r2, _r3, _r4):
+        _xl0 = torch.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _r0*alpha)
+        return -_i3*_r2*alpha/(_xl0*(_xl0 + _i12)**2) + _r3*momentum + torch.zeros_like(theta)
+    _r0, _r1, _r2, _r3, _r4 = _start()
+    for _t in range(n):
+        _r0, _r1, _r2, _r3, _r4 = _step(_t, _r0, _r1, _r2, _r3, _r4)
+    return _result(n, _r0, _r1, _r2, _r3, _r4)
+
+
+def _gpsi0(theta, L, n, alpha, eps, weight_decay, momentum):
+    g = L.grad(theta)
+    _x0 = g + theta*weight_decay
+    _x1 = _x0**2*(1 - alpha)
+    _a0 = _loop5(theta, L, n, alpha, eps, weight_decay, momentum, _x0, _x1, eps)
+    return _a0 + torch.zeros_like(theta)
+
+
+def _gpsi1(theta, L, n, alpha, eps, weight_decay, momentum):
+    g = L.grad(theta)
+    _x0 = theta*weight_decay
+    _x1 = _x0 + g
+    _x2 = 1 - alpha
+    _x3 = _x1**2*_x2
+    _x4 = g**2
+    _x5 = theta**2*weight_decay**2
+    _x6 = -_x4*alpha
+    _x7 = -_x5*alpha
+    _x8 = 2*g
+    _x9 = _x0*_x8
+    _x10 = -_x9*alpha
+    _x11 = (1/2)*_x1
+    _x12 = _x2*(2*_x0 + _x8)
+    _a0 = _loop6(theta, L, n, alpha, eps, weight_decay, momentum, _x1, _x3, eps)
+    _a1 = _loop7(theta, L, n, alpha, eps, weight_decay, momentum, _a0, _x1, _x10, _x11, _x12, _x2, _x3, _x4, _x5, _x6, _x7, _x9, eps, weight_decay)
+    return _a1 + torch.zeros_like(theta)
+
+
+_GPSI = [_gpsi0, _gpsi1]
+
+
 def update(theta, loss_fn, /, n=None, **hyper):
     """Ψ_0(θ): the memoryless update (the kind of ``theta``: a tensor or a dict of tensors)."""
     if n is None:
@@ -302,39 +391,110 @@ def penalty(theta, loss_fn, h, /, n=None, **hyper):
 
 
 class Memoryless(torch.optim.Optimizer):
-    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), each parameter group one vector θ.
+    """θ ← θ − lr·(Ψ_0 + lr Ψ_1 + … + lr^order Ψ_order), all parameters of all groups one vector θ.
 
     ``step(closure)``: the closure re-evaluates the model and returns the loss without calling
-    ``backward``; the optimizer differentiates it itself. The finite regime counts each group's
-    steps from 0 in the state of its first parameter, so ``state_dict`` resumes a run exactly."""
+    ``backward``; it is called once per step, and the optimizer differentiates it itself (gradients and
+    Hessian-vector products over every group). Groups share ``lr`` and ``order`` (the expansion has one
+    step size) and the hyperparameters that set a decay rate; those in ``PER_GROUP`` (weight decay, ε)
+    may differ from group to group and act on their group's coordinates. The finite regime counts the
+    steps from 0 in the state of the first parameter, so ``state_dict`` resumes a run exactly."""
 
     def __init__(self, params, lr, order=1, **hyper):
         _order(order)
         if not lr > 0:
             raise ValueError(f"lr must be positive, not {lr!r}")
+        self._warned = False
         super().__init__(params, {"lr": lr, "order": order, **_checked(hyper)})
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group, first = self.param_groups[-1], self.param_groups[0]
+        _checked({k: group[k] for k in HYPER})
+        shared = ["lr", "order", *[k for k in HYPER if k not in PER_GROUP]]
+        for k in shared:
+            if group[k] != first[k]:
+                why = (
+                    "the expansion is in powers of one step size"
+                    if k in ("lr", "order")
+                    else f"`{k}` sets how fast the memory decays, which the derivation takes as one number"
+                )
+                raise ValueError(
+                    f"every parameter group must have the same {k} ({first[k]!r} and {group[k]!r}): {why}; "
+                    f"hyperparameters that may differ per group: {', '.join(PER_GROUP) or 'none'}"
+                )
+
+    @property
+    def _count(self):
+        first = next(q for group in self.param_groups for q in group["params"])
+        return self.state[first]
+
+    def _hyper(self, params, like):
+        """The hyperparameters as ``_GPSI`` takes them: one number each, or per coordinate (the value of
+        each coordinate's group) for those in ``PER_GROUP``."""
+        first = self.param_groups[0]
+        p = _tensors({k: first[k] for k in HYPER}, like)
+        for k in PER_GROUP:
+            p[k] = torch.cat(
+                [
+                    torch.full((q.numel(),), float(group[k]), dtype=like.dtype, device=like.device)
+                    for group in self.param_groups
+                    for q in group["params"]
+                    if q.requires_grad
+                ]
+            )
+        return p
 
     @torch.no_grad()
     def step(self, closure):
         if closure is None:
             raise TypeError("Memoryless.step needs a closure that returns the loss (without calling backward)")
-        loss = None
-        for group in self.param_groups:
-            params = [q for q in group["params"] if q.requires_grad]
-            if not params:
-                continue
-            state = self.state[params[0]]
-            n = torch.as_tensor(state.setdefault("step", 0))
-            with torch.enable_grad():
-                loss = closure()
+        params = [q for group in self.param_groups for q in group["params"] if q.requires_grad]
+        if not params:
+            return None
+        lr, order = self.param_groups[0]["lr"], self.param_groups[0]["order"]
+        n = torch.as_tensor(self._count.setdefault("step", 0))
+        with torch.enable_grad():
+            loss = closure()
+            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                raise TypeError(
+                    "the closure must return the loss as a tensor in the autograd graph of the parameters "
+                    "(computed from them, not detached, and without calling backward)"
+                )
+            try:
                 L = _Loss(loss, params, False)
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
-                p = _tensors({k: group[k] for k in HYPER}, theta)
-                lr = group["lr"]
-                direction = sum(lr**r * _PSI[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum']) for r in range(group["order"] + 1)).detach()
-            offset = 0
-            for q in params:
-                q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
-                offset += q.numel()
-            state["step"] = int(n) + 1
+                p = self._hyper(params, theta)
+                terms = [lr**r * _GPSI[r](theta, L, n, p['alpha'], p['eps'], p['weight_decay'], p['momentum']).detach() for r in range(order + 1)]
+            except RuntimeError as err:
+                if "second time" not in str(err):
+                    raise
+                raise RuntimeError(
+                    "the closure called backward(): Memoryless differentiates the loss itself (the gradient, "
+                    "then Hessian-vector products through the same graph), so the closure must only compute "
+                    "and return the loss"
+                ) from None
+        self._check_range(terms)
+        direction = sum(terms)
+        offset = 0
+        for q in params:
+            q.sub_(lr * direction[offset : offset + q.numel()].view_as(q))
+            offset += q.numel()
+        self._count["step"] = int(n) + 1
         return loss
+
+    def _check_range(self, terms):
+        """The expansion holds while each correction is small against the term before it (for Adam,
+        lr·|∇²L|/(|g| + ε) ≪ 1); warn once when a step leaves that range."""
+        if self._warned or len(terms) < 2:
+            return
+        ratio = max(float(terms[r].norm() / terms[r - 1].norm().clamp_min(1e-300)) for r in range(1, len(terms)))
+        if ratio > 0.5:
+            self._warned = True
+            warnings.warn(
+                f"Memoryless: a correction term is {ratio:.2g} times the term before it at lr = "
+                f"{self.param_groups[0]['lr']:g}: the step is outside the range where the expansion holds "
+                "(the correction should be small against the map); lower lr, or raise eps for adaptive methods",
+                RuntimeWarning,
+                stacklevel=4,  # the caller of step(), past torch.no_grad's wrapper
+            )
