@@ -182,10 +182,16 @@ def cmd_verify(args) -> int:
     return 0 if report.passed else 1
 
 
-DOCS = """documentation (in the repository and the source distribution):
-  docs/language.md   the .opt language: declarations, statements, functions, limits
-  docs/python.md     this command line, memcorr.derive and Derivation, the generated modules
-  docs/method.md     the mathematics memcorr implements, with citations"""
+def _docs() -> str:
+    from .library import docs_dir
+
+    folder = docs_dir()
+    return (
+        f"documentation (installed in {folder}):\n"
+        "  language.md   the .opt language: declarations, statements, functions, limits\n"
+        "  python.md     this command line, memcorr.derive and Derivation, the generated modules\n"
+        "  method.md     the mathematics memcorr implements, with citations"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -215,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="memcorr",
         description="Memoryless modified equations of optimizers with memory.",
-        epilog=DOCS,
+        epilog=_docs(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"memcorr {__version__}")
@@ -224,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
         "check",
         help="parse and validate a program",
         description="Parse and validate a program of the .opt language (docs/language.md).",
-        epilog=DOCS,
+        epilog=_docs(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("file", help="an .opt file or the name of a bundled program")

@@ -23,6 +23,16 @@ def library_dir() -> Path:
     raise FileNotFoundError("the bundled derivations/ folder is missing from the installation")
 
 
+def docs_dir() -> Path:
+    """The reference pages (language, python, method): inside the package when installed from a
+    wheel, else the source tree's ``docs/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "docs", here.parent / "docs"):
+        if (candidate / "language.md").is_file():
+            return candidate
+    return here.parent / "docs"
+
+
 def bundled() -> dict[str, Path]:
     """Bundled program name -> path, sorted by name."""
     return {p.stem: p for p in sorted(library_dir().glob("*.opt"))}

@@ -122,3 +122,38 @@ def test_emitted_latex_of_a_unicode_description_and_a_flow_compiles(tmp_path):
     compile_tex(memcorr.derive(text).to_latex(standalone=True), tmp_path)
     for name in ("lion", "lion_softsign", "signum"):
         compile_tex(memcorr.derive(name, target="flow").to_latex(standalone=True), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["adamw", "nadamw", "qhadam"])
+def test_finite_results_print_powers_as_papers_do(name):
+    """``1 − β^{n+1}``, not ``-β*β**n + 1``: powers of one base merged in text and LaTeX."""
+    d = memcorr.derive(name, regime="finite")
+    summary = d.summary()
+    assert not re.search(r"(\w+)\*\1\*\*n", summary), summary
+    assert "**(n + 1)" in summary
+    assert not re.search(r"(\\beta_\{\d\}) \\, \1\^\{n\}", d.to_latex())
+
+
+def test_a_long_reason_may_break_in_latex():
+    from memcorr.printing.latex import breakable
+
+    assert breakable("a*b+c, f(x)") == r"a*\allowbreak{}b+\allowbreak{}c, f(\allowbreak{}x)"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"]])
+def test_help_points_to_the_documentation(argv, capsys):
+    from memcorr.cli import main
+    from memcorr.library import docs_dir
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = capsys.readouterr().out
+    assert "language.md" in out and "python.md" in out and "method.md" in out
+    assert (docs_dir() / "language.md").is_file()
+
+
+def test_the_docs_point_nowhere_outside_the_repository():
+    for page in ("language", "python", "method"):
+        text = (ROOT / "docs" / f"{page}.md").read_text()
+        assert "shared/spec" not in text and "../" not in text
+    assert "shared/spec" not in (ROOT / "README.md").read_text()

@@ -21,6 +21,7 @@ def test_built_wheel_carries_grammar_and_library(tmp_path):
     assert "memcorr/grammars/optimizer.lark" in names
     assert "memcorr/py.typed" in names  # type checkers read the package's annotations
     assert {f"memcorr/derivations/{p.name}" for p in BUNDLED} <= names
+    assert {f"memcorr/docs/{page}.md" for page in ("language", "python", "method")} <= names
 
     target = tmp_path / "site"
     subprocess.run(

@@ -20,6 +20,7 @@ from sympy.printing.latex import LatexPrinter
 
 from ..calculus import Dot, FieldSymbol, G
 from ..parse import Assign, Call, Chain, History, IndexedSum, Name, Neg, Num, Pow, StateDecl
+from .text import paper_powers
 
 ALIASES = {
     "eps": r"\varepsilon",
@@ -60,6 +61,9 @@ class MemcorrLatexPrinter(LatexPrinter):
         # a thin space between factors: "\\partial_j L \\eta" would read as one symbol L\\eta
         super().__init__({"mul_symbol": r"\,"})
         self.names = names or {}
+
+    def doprint(self, expr):
+        return super().doprint(paper_powers(expr))
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         # ⟨a, b⟩ is its own bracket; sympy reads the class name Dot as sympy.vector's dot product
@@ -303,6 +307,12 @@ def tex_escape(text: str) -> str:
     return "".join(special.get(c) or _unicode_tex(c) for c in text)
 
 
+def breakable(text: str) -> str:
+    """``tex_escape`` for a text that quotes formulas as code (a reason): a line may break after each
+    operator and comma, where a long formula would otherwise run off the page."""
+    return re.sub(r"([*+/,(=])(?!\s)", r"\1\\allowbreak{}", tex_escape(text))
+
+
 def _unicode_tex(c: str) -> str:
     if c.isascii():
         return c
@@ -398,7 +408,7 @@ def _header(d, names) -> str:
 def _perturbation_rows(d, printer, h) -> list[str]:
     p = d.perturbation
     if p.potential is None:
-        return [rf"\intertext{{No implied loss: {tex_escape(p.reason or 'none found')}.}}"]
+        return [rf"\intertext{{No implied loss: {breakable(p.reason or 'none found')}.}}"]
     form = rf"{p.form} form, $P = {printer.doprint(p.preconditioner)}$"
     if p.form == "preconditioned" and p.decoupled not in (None, 0):
         form += rf", decoupled $R = {printer.doprint(p.decoupled)}$"

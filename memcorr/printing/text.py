@@ -57,8 +57,20 @@ def readable_name(name: str) -> str:
     return GREEK[m.group(1)] + m.group(2).translate(SUBSCRIPTS)
 
 
+def paper_powers(expr):
+    """Powers of one base with symbolic exponents merged, as papers write them: ``β·βⁿ`` is
+    ``β^{n+1}`` and ``1 − β·βⁿ`` is ``1 − β^{n+1}`` (the finite regime). Only for printing: the
+    value is the same, and expressions without such powers are left as they are."""
+    if not isinstance(expr, sp.Basic) or not any(not p.exp.is_number for p in expr.atoms(sp.Pow)):
+        return expr
+    return sp.powsimp(expr, combine="exp", deep=True)
+
+
 class TextPrinter(StrPrinter):
     """sympy's str printer with readable names and the reductions in norm notation."""
+
+    def doprint(self, expr):
+        return super().doprint(paper_powers(expr))
 
     def _print_Symbol(self, expr):
         return "L" if expr.name == "loss" else readable_name(expr.name)

@@ -14,9 +14,9 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\beta^{2}\,\beta^{n} - 1\right)}{1 - \beta}
-    \Psi_1 = \frac{\beta^{2}\,\left(- \beta^{2}\,\beta^{2\,n} + \beta^{2}\,\beta^{n}\,n + \beta^{2}\,\beta^{n} - \beta^{n}\,n - \beta^{n} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
-    G = - \frac{\beta^{2}\,\left(- \beta^{2}\,\beta^{2\,n} + \beta^{2}\,\beta^{n}\,n + \beta^{2}\,\beta^{n} - \beta^{n}\,n - \beta^{n} + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)^{2}\,\left(\beta^{2}\,\beta^{n} - 1\right)}
+    \Psi_0 = - \frac{\partial_j L\,\left(\beta^{n + 2} - 1\right)}{1 - \beta}
+    \Psi_1 = \frac{\beta^{2}\,\left(- \beta^{n}\,n - \beta^{n} + \beta^{n + 2}\,n + \beta^{n + 2} - \beta^{2\,n + 2} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
+    G = - \frac{\beta^{2}\,\left(- \beta^{n}\,n - \beta^{n} + \beta^{n + 2}\,n + \beta^{n + 2} - \beta^{2\,n + 2} + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)^{2}\,\left(\beta^{n + 2} - 1\right)}
 """
 import numpy
 

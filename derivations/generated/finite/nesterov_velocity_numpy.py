@@ -14,9 +14,9 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\mu\,\mu^{n} - 1\right)}{1 - \mu}
-    \Psi_1 = \frac{\mu\,\left(\mu^{2}\,\mu^{n}\,n - \mu\,\mu^{2\,n} + \mu - \mu^{n}\,n\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \mu\right)^{3}}
-    G = - \frac{\mu\,\left(\mu^{2}\,\mu^{n}\,n - \mu\,\mu^{2\,n} + \mu - \mu^{n}\,n\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\mu - 1\right)^{2}\,\left(\mu\,\mu^{n} - 1\right)}
+    \Psi_0 = - \frac{\partial_j L\,\left(\mu^{n + 1} - 1\right)}{1 - \mu}
+    \Psi_1 = \frac{\mu\,\left(\mu - \mu^{n}\,n + \mu^{n + 2}\,n - \mu^{2\,n + 1}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \mu\right)^{3}}
+    G = - \frac{\mu\,\left(\mu - \mu^{n}\,n + \mu^{n + 2}\,n - \mu^{2\,n + 1}\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\mu - 1\right)^{2}\,\left(\mu^{n + 1} - 1\right)}
 """
 import numpy
 

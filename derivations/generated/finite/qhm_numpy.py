@@ -14,9 +14,9 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \partial_j L\,\left(- \beta\,\beta^{n}\,\nu + 1\right)
-    \Psi_1 = \frac{\beta\,\nu\,\left(- \beta\,\beta^{2\,n}\,\nu + \beta\,\beta^{n}\,n\,\nu + \beta\,\beta^{n}\,n + \beta\,\beta^{n}\,\nu - \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{1 - \beta}
-    G = \frac{\beta\,\nu\,\left(- \beta\,\beta^{2\,n}\,\nu + \beta\,\beta^{n}\,n\,\nu + \beta\,\beta^{n}\,n + \beta\,\beta^{n}\,\nu - \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)\,\left(\beta\,\beta^{n}\,\nu - 1\right)}
+    \Psi_0 = \partial_j L\,\left(- \beta^{n + 1}\,\nu + 1\right)
+    \Psi_1 = \frac{\beta\,\nu\,\left(- \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + \beta^{n + 1}\,n\,\nu + \beta^{n + 1}\,n + \beta^{n + 1}\,\nu - \beta^{2\,n + 1}\,\nu + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{1 - \beta}
+    G = \frac{\beta\,\nu\,\left(- \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + \beta^{n + 1}\,n\,\nu + \beta^{n + 1}\,n + \beta^{n + 1}\,\nu - \beta^{2\,n + 1}\,\nu + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)\,\left(\beta^{n + 1}\,\nu - 1\right)}
 """
 import numpy
 
