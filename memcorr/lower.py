@@ -23,6 +23,7 @@ What lowering does, in order:
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -37,6 +38,8 @@ from .calculus import LOSS, THETA, CoordSum, Dot, FieldSymbol, G, Grad, LossAt, 
 from .check import Checked, history_lag, sum_bound
 from .errors import DSLError, DSLWarning, Span
 from .parse import Call, Chain, Domain, History, IndexedSum, Name, Neg, Node, Num, ParamDecl, Pow, literal
+
+log = logging.getLogger("memcorr")
 
 MAX_LITERAL_EXPONENT = 100  # 9^9^9 would otherwise be computed exactly, forever
 _FUNCTIONS = {
@@ -497,6 +500,10 @@ def spectral_check(model: Model, values: dict, rng) -> tuple[float, str] | None:
     try:
         for block in _blocks(model, phi):
             block_syms = [syms[i] for i in block]
+            if len(block) > 1:  # the costly case: a coupled block's fixed point and eigenvalues
+                log.info(
+                    "decay check: %d states that feed each other (%s)", len(block), ", ".join(map(str, block_syms))
+                )
             jacobian, solution = _block_jacobian([phi[i] for i in block], block_syms, known)
             if not all(mpmath.isfinite(x) for row in jacobian.tolist() for x in row):
                 return None  # (a state left at 0 under a root: sqrt(v)' = ∞)

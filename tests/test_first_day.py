@@ -157,3 +157,11 @@ def test_the_docs_point_nowhere_outside_the_repository():
         text = (ROOT / "docs" / f"{page}.md").read_text()
         assert "shared/spec" not in text and "../" not in text
     assert "shared/spec" not in (ROOT / "README.md").read_text()
+
+
+def test_a_derivation_reports_its_stages(caplog):
+    """What the command line shows on a terminal while a long derivation runs."""
+    with caplog.at_level("INFO", logger="memcorr"):
+        memcorr.derive("heavy_ball", order=2, target="flow")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "invariant manifold: order 2 of 2" in messages and "modified flow: order 2 of 2" in messages
