@@ -441,9 +441,12 @@ def _syntax_error(err: UnexpectedInput, text: str) -> DSLError:
         return DSLError(f"unexpected character {char!r}", Span(err.line, err.column), hint=_char_hint(char))
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
-        first = text.splitlines()[tok.line - 1].split() if tok.line <= len(text.splitlines()) else []
+        line = text.splitlines()[tok.line - 1] if tok.line <= len(text.splitlines()) else ""
+        first = line.split()
         close = difflib.get_close_matches(first[0], KEYWORD_TYPOS, n=1, cutoff=0.7) if first else []
-        if first and close and first[0] not in KEYWORD_TYPOS and tok.column > 1:
+        # `parm beta = 0.9`: the second word is where the parser stops, the first looks like a keyword
+        second = len(first) > 1 and tok.column == line.index(first[1], line.index(first[0]) + len(first[0])) + 1
+        if close and second and first[0] not in KEYWORD_TYPOS:
             return DSLError(
                 f"unknown word `{first[0]}`", Span(tok.line, 1, len(first[0])), hint=f"did you mean `{close[0]}`?"
             )

@@ -165,3 +165,32 @@ def test_a_derivation_reports_its_stages(caplog):
         memcorr.derive("heavy_ball", order=2, target="flow")
     messages = [r.getMessage() for r in caplog.records]
     assert "invariant manifold: order 2 of 2" in messages and "modified flow: order 2 of 2" in messages
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("param β = 0.9 in (0, 1)", ["unexpected character 'β'", "write `beta`"]),
+        ("parm beta = 0.9 in (0, 1)", ["unknown word `parm`", "did you mean `param`"]),
+        ("stat v = 0", ["unknown word `stat`", "did you mean `state`"]),
+    ],
+)
+def test_first_day_syntax_hints(line, words):
+    text = f"optimizer x\nstep h\n{line}\ntheta = theta - h * g\n"
+    with pytest.raises(memcorr.DSLError) as err:
+        memcorr.load(text)
+    assert all(w in str(err.value) for w in words), str(err.value)
+    assert err.value.line == 3
+
+
+def test_a_trailing_operator_is_reported_on_its_own_line():
+    text = "optimizer x\nstep h\nparam beta = 0.5 in (0, 1)\nstate v = 0\nv = beta * v +\ntheta = theta - h * v\n"
+    with pytest.raises(memcorr.DSLError, match="ends with `\\+`") as err:
+        memcorr.load(text)
+    assert (err.value.line, err.value.column) == (5, 14)
+
+
+def test_a_syntax_error_after_a_keyword_like_word_is_not_called_a_typo():
+    with pytest.raises(memcorr.DSLError) as err:
+        memcorr.load("optimizer x\nstep h\nstat = 3 3\ntheta = theta - h * g\n")
+    assert "unknown word" not in str(err.value)
