@@ -165,13 +165,17 @@ def _span(meta_or_token) -> Span:
 
 
 MAX_MAGNITUDE = 300  # literals lie within 1e-300 .. 1e300 (or are 0): every one is a finite double
-_LITERAL = re.compile(r"(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?")
+# the grammar's NUMBER (and `1.`, which a `--param` value may be): whole digits, fraction, exponent
+_LITERAL = re.compile(r"(?=\.?\d)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 
 
 def literal(text: str, span: Span) -> str:
-    """``text`` if its magnitude is within 10^±MAX_MAGNITUDE, read from its digits (``1e99999999``
-    is never built as a number), else a DSLError."""
-    whole, frac, exp = _LITERAL.fullmatch(text).groups()  # type: ignore[union-attr]  # NUMBER's own form
+    """``text`` if it is a decimal number of magnitude within 10^±MAX_MAGNITUDE, read from its digits
+    (``1e99999999`` is never built as a number), else a DSLError."""
+    match = _LITERAL.fullmatch(text)
+    if match is None:
+        raise DSLError("not a number", span, hint="write a decimal number, e.g. 0.95 or 1e-3")
+    whole, frac, exp = match.groups(default="")
     digits = (whole + frac).lstrip("0")
     if not digits:
         return text  # zero

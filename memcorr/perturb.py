@@ -328,13 +328,11 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
         if G_ is not None and _differentiates_back(G_, P, psi1, params, extra):
             return _with_verdict(G_, form, P, True, sp.S.Zero, "", params, R, x, extra)
         reasons.append(f"{form}: {why or 'the integral did not differentiate back'}")
-        if inexact is None and small and not V.has(sp.Sum):  # expanding sums over steps swells
-            lead, k = _leading(V, small)
-            G_, _ = integrate(lead, x) if lead is not None else (None, "")
-            if G_ is not None and _differentiates_back(G_, sp.S.One, lead, params, extra):
-                # Ψ_1 − P ⊙ ∇G = P ⊙ (V − ∇G), and ∇G is the leading part of V
-                remainder = P * tidy(V - lead)
-                inexact = (G_, form, P, remainder, _order_text(small, k + 1), R)
+        found = _leading_potential(V, small, x, params, extra) if inexact is None and small else None
+        if found is not None:
+            G_, lead, k = found
+            # Ψ_1 − P ⊙ ∇G = P ⊙ (V − ∇G), and ∇G is the leading part of V
+            inexact = (G_, form, P, P * tidy(V - lead), _order_text(small, k + 1), R)
     if inexact is not None:
         G_, form, P, remainder, order, R = inexact
         return _with_verdict(G_, form, P, False, remainder, order, params, R, x, extra)
@@ -348,17 +346,25 @@ def _small_would_help(psi1, forms, params, x, extra) -> str:
     tiny = [p for p in params.values() if p.default is not None and 0 < abs(p.default) <= 1e-3]
     for p in tiny:
         for _, P, _ in forms:
-            V = _divide(psi1, P)
-            if V.has(sp.Sum):
-                continue
-            lead, _ = _leading(V, [p.symbol])
-            G_, _ = integrate(lead, x) if lead is not None else (None, "")
-            if G_ is not None and _differentiates_back(G_, sp.S.One, lead, params, extra):
+            if _leading_potential(_divide(psi1, P), [p.symbol], x, params, extra) is not None:
                 return (
                     f"; declaring `{p.name}` small (`param {p.name} = {p.default:g} … small`) would give G to "
                     f"leading order in {p.name}"
                 )
     return "; no parameter is declared small to expand in"
+
+
+def _leading_potential(V, small: list, x, params, extra):
+    """``(G, lead, k)`` with ``∇G`` the leading term ``lead`` of ``V = Ψ_1/P`` in the ``small``
+    parameters (order ``k``), checked by differentiating back; None where there is none. Sums over
+    steps are not expanded (that swells)."""
+    if V.has(sp.Sum):
+        return None
+    lead, k = _leading(V, small)
+    G_, _ = integrate(lead, x) if lead is not None else (None, "")
+    if G_ is None or not _differentiates_back(G_, sp.S.One, lead, params, extra):
+        return None
+    return G_, lead, k
 
 
 def _no_potential(psi1, why: str) -> Perturbation:
