@@ -38,8 +38,8 @@ from .calculus import (
     real_diff,
     simplify,
 )
-from .errors import DerivationError
-from .lower import Model, default_values, drop_transients, orientation_samples
+from .errors import DerivationError, DSLError
+from .lower import Model, default_values, drop_transients, orientation_samples, update_span
 from .present import orient, radicands, tidy
 from .series import Series
 
@@ -113,7 +113,7 @@ def stationary(model: Model, order: int) -> Expansion:
 
     S0: dict = {}
     for block in blocks:
-        S0.update(_fixed_point(block, phi, S0, h))
+        S0.update(_fixed_point(block, phi, S0, model))
     _check_points([*phi.values(), F], S0, h)
     S = [S0]
     psi = [tidy(F.xreplace(S0).subs(h, 0))]
@@ -186,9 +186,9 @@ def _components(phi: dict) -> list[list]:
     return [sorted(condensed.nodes[c]["members"], key=order.index) for c in nx.topological_sort(condensed)]
 
 
-def _fixed_point(block, phi, upstream, h) -> dict:
+def _fixed_point(block, phi, upstream, model: Model) -> dict:
     """``S_0`` of one component: ``s = Φ(s)`` at ``h = 0``, the upstream states known."""
-    equations = [phi[s].xreplace(upstream).subs(h, 0) - s for s in block]
+    equations = [phi[s].xreplace(upstream).subs(model.h, 0) - s for s in block]
     if any(atom.free_symbols & set(block) for e in equations for atom in outer_atoms(e)):
         raise DerivationError(
             f"the fixed point of {', '.join(map(str, block))} is implicit (a state is read "
@@ -202,11 +202,15 @@ def _fixed_point(block, phi, upstream, h) -> dict:
         names = ", ".join(map(str, block))
         why = f"cannot solve for the fixed point S_0 = Phi(S_0, theta) of {names}"
         if any(e.has(sp.Max, sp.Min) for e in equations):
-            why += (
-                f": its update takes a max/min, and which branch is active at the fixed point could not be decided "
-                f"(a branch that reads another state is not judged); if one branch always wins near the fixed point, "
-                f"write the update of {names} with that branch alone"
-            )
+            state = next(st for st in model.states if st.symbol in block and phi[st.symbol].has(sp.Max, sp.Min))
+            program = model.checked.program
+            raise DSLError(
+                f"{why}: its update takes a max/min, and which branch is active at the fixed point could "
+                "not be decided (a branch that reads another state is not judged)",
+                update_span(model, state),
+                hint=f"if one branch always wins near the fixed point, write the update of `{state.name}` "
+                "with that branch alone",
+            ).located(program.source, program.filename)
         raise DerivationError(why)
     return {s: radicands(simplify(solutions[0][s])) for s in block}
 

@@ -44,7 +44,7 @@ MAX_LITERAL_EXPONENT = 100  # 9^9^9 would otherwise be computed exactly, forever
 _FUNCTIONS = {
     "sqrt": sp.sqrt,
     "abs": sp.Abs,
-    "sign": sp.sign,
+    "sign": lambda x: sp.S.One if x.is_nonnegative else sp.sign(x),  # sign(g²) = 1 away from its kink
     "exp": sp.exp,
     "log": sp.log,
     "tanh": sp.tanh,
@@ -542,8 +542,9 @@ def default_values(params: dict[str, Parameter]) -> dict:
 
 
 def orientation_samples(model: Model) -> list[dict]:
-    """The defaults at a few steps ``n``: where ``present.orient`` reads the signs of parameter gaps."""
-    return [{**default_values(model.params), model.n: n} for n in (0, 1, 10)]
+    """The defaults at a few steps ``n ≥ 1``: where ``present.orient`` reads the signs of parameter
+    gaps (``1 − βⁿ`` vanishes at ``n = 0``, so the first step tells nothing)."""
+    return [{**default_values(model.params), model.n: n} for n in (1, 2, 10)]
 
 
 def check_decay(model: Model) -> list[DSLWarning]:
@@ -553,7 +554,7 @@ def check_decay(model: Model) -> list[DSLWarning]:
     if found and found[0] >= 1 - 1e-9:
         radius, name = found
         state = next(s for s in model.states if s.name == name)
-        span = _update_span(model, state)
+        span = update_span(model, state)
         raise DSLError(
             f"the memory of `{name.split('[')[0]}` does not decay: its update has eigenvalue "
             f"{radius:.4g} (every eigenvalue must be smaller than 1 in modulus)",
@@ -570,7 +571,7 @@ def check_decay(model: Model) -> list[DSLWarning]:
             warnings.append(
                 DSLWarning(
                     f"the memory of `{found[1]}` does not decay at {where}, inside the parameters' domains",
-                    _update_span(model, model.states[0]),
+                    update_span(model, model.states[0]),
                     hint="narrow the domains to where the method forgets its past",
                 )
             )
@@ -578,7 +579,8 @@ def check_decay(model: Model) -> list[DSLWarning]:
     return warnings
 
 
-def _update_span(model: Model, state: StateVar) -> Span:
+def update_span(model: Model, state: StateVar) -> Span:
+    """Where the program assigns ``state`` last (its declaration if it never does)."""
     for st in reversed(model.checked.statements):
         if st.target == state.name:
             return st.span

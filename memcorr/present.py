@@ -131,17 +131,26 @@ def shortest(expr):
 
 
 def orient(expr, samples: list[dict]):
-    """Write every parameter-only base that is negative at all ``samples`` with its sign outside:
-    ``-β/(β − 1)^3`` reads ``β/(1 − β)^3``, as in papers."""
+    """Write every parameter-only sum that is negative at all ``samples`` with its sign outside:
+    ``-β/(β − 1)^3`` reads ``β/(1 − β)^3`` and ``-g(βⁿ − 1)`` reads ``g(1 − βⁿ)``, as in papers."""
 
-    def negative_base(e):
-        if not (e.is_Pow and e.base.is_Add and e.exp.is_integer):
+    def negative(base) -> bool:
+        if not base.is_Add or not base.free_symbols or not base.free_symbols <= set(samples[0]):
             return False
-        if not e.base.free_symbols or not e.base.free_symbols <= set(samples[0]):
-            return False
-        return all(bool(e.base.subs(values) < 0) for values in samples)
+        return all(bool(base.subs(values) < 0) for values in samples)
 
-    return expr.replace(negative_base, lambda e: (-1) ** e.exp * sp.Pow(-e.base, e.exp))
+    expr = expr.replace(
+        lambda e: e.is_Pow and e.exp.is_integer and negative(e.base),
+        lambda e: (-1) ** e.exp * sp.Pow(-e.base, e.exp),
+    )
+
+    def negative_gap(f) -> bool:  # βⁿ − 1, not β₁ − β₂ (whose sign is the result: anti-regularizing)
+        return negative(f) and any(t.is_number for t in f.args)
+
+    return expr.replace(
+        lambda e: e.is_Mul and any(negative_gap(f) for f in e.args),
+        lambda e: sp.Mul(*[-f if negative_gap(f) else f for f in e.args]) * (-1) ** sum(map(negative_gap, e.args)),
+    )
 
 
 # ------------------------------------------------------------ arguments
@@ -292,6 +301,30 @@ def _short_term(term):
     return shortest(coeff) * sp.Mul(*atoms)
 
 
+# ------------------------------------------------------------ finite n
+def finite_form(expr, n, samples: list[dict]):
+    """A finite-n result as papers print it: common factors pulled out, each sum collected in the
+    powers ``βⁿ`` with factored coefficients, gaps oriented (``(1 − βⁿ)(g + λθ)``, not
+    ``g(1 − βⁿ) − λθ(βⁿ − 1)``). Loops over the steps (``Recurrence``) are left as they are."""
+    if expr.has(sp.Tuple) or sp.count_ops(expr) > FINITE_OPS:
+        return expr
+
+    def by_powers(add):
+        powers = sorted(_step_powers(add, n), key=sp.default_sort_key)
+        collected = sp.collect(sp.expand(add), powers, func=sp.factor)
+        return collected if sp.count_ops(collected) < sp.count_ops(add) else add
+
+    out = sp.factor_terms(orient(expr, samples)).replace(lambda e: e.is_Add and bool(_step_powers(e, n)), by_powers)
+    return orient(min([expr, out], key=sp.count_ops), samples)
+
+
+FINITE_OPS = 3000  # operations: RAdam's finite map (28,854) stays as derived
+
+
+def _step_powers(expr, n) -> set:
+    return {p for p in expr.atoms(sp.Pow) if p.exp.has(n)}
+
+
 # ------------------------------------------------------------ a whole derivation
 @dataclass
 class Presented:
@@ -305,12 +338,18 @@ class Presented:
 
 def present_expansion(expansion, model) -> Presented:
     """Every result of ``expansion`` in its short form; ``Ψ_0`` named where it recurs. The finite-n
-    forms stay as expanded (tidied per atom): their coefficients in ``n`` do not shorten by factoring."""
-    if expansion.regime == "finite":
-        return Presented(expansion.update, list(expansion.corrections), dict(expansion.states), [])
+    forms are collected in the powers ``βⁿ`` instead (``finite_form``): factoring them whole costs
+    more than deriving them and reads worse."""
     from .lower import default_values, drop_transients, orientation_samples
 
     samples = orientation_samples(model)
+    if expansion.regime == "finite":
+
+        def finite(e):
+            return finite_form(e, model.n, samples)
+
+        states = {k: [finite(s) for s in v] for k, v in expansion.states.items()}
+        return Presented(finite(expansion.update), [finite(c) for c in expansion.corrections], states, [])
     S0 = {
         st.symbol: (model.h * expansion.states[st.name][0] if st.velocity else expansion.states[st.name][0])
         for st in model.states

@@ -52,27 +52,30 @@ class Recurrence(FieldAtom):
     def _latex(self, printer, exp=None):
         """One row per update, as a paper defines a recursion: the result at ``t = n``, then the
         updates for ``t = 0 … n − 1``, then the start; long right-hand sides broken over rows."""
-        from .printing.latex import broken  # the printers import this module
+        from .printing.latex import WIDTH, broken  # the printers import this module
 
         out, names, inits, steps, t, n = self.parts
         tp, np_ = printer._print(t), printer._print(n)
 
         def lines(expr):
-            return r" \\ & \qquad ".join(broken(expr, printer))
+            return r" \\ & \qquad ".join(broken(expr, printer, width=WIDTH - 20))  # right of `lhs = ` and `x ←`
 
-        rows = [rf"\Big[{lines(out)}\Big]_{{{tp} = {np_}}}\ \text{{after, for }} {tp} = 0, \dots, {np_} - 1:"]
+        rows = [rf"\Big[{lines(out)}\Big]_{{{tp} = {np_}}}", rf"\text{{after, for }} {tp} = 0, \dots, {np_} - 1:"]
         rows += [rf"\quad {_arg(printer, x)} \leftarrow {lines(s)}," for x, s in zip(names, steps)]
-        rows.append(
-            r"\text{from } " + r",\ ".join(rf"{_arg(printer, x)} = {printer._print(i)}" for x, i in zip(names, inits))
-        )
+        # the start: plain values on one row, a start that is itself a loop on rows of its own
+        plain = [(x, i) for x, i in zip(names, inits) if not i.has(Recurrence)]
+        rows.append(r"\text{from } " + r",\ ".join(rf"{_arg(printer, x)} = {printer._print(i)}" for x, i in plain))
+        rows += [rf"\quad {_arg(printer, x)} = {printer._print(i)}" for x, i in zip(names, inits) if i.has(Recurrence)]
         tex = r"\begin{aligned}[t] & " + r" \\ & ".join(rows) + r"\end{aligned}"
         return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
 
     def _sympystr(self, printer):
+        """``[out]_{t=n}`` after the updates for ``t = 0, …, n − 1`` from the start, in one line."""
         out, names, inits, steps, t, n = self.parts
-        rule = ", ".join(f"{printer._print(x)} <- {printer._print(s)}" for x, s in zip(names, steps))
+        rule = ", ".join(f"{printer._print(x)} ← {printer._print(s)}" for x, s in zip(names, steps))
         start = ", ".join(f"{printer._print(x)} = {printer._print(i)}" for x, i in zip(names, inits))
-        return f"loop({t} = 0..{n} - 1: {rule}; from {start}; then {printer._print(out)})"
+        t_, n_ = printer._print(t), printer._print(n)
+        return f"[{printer._print(out)}]_{{{t_}={n_}}} after, for {t_} = 0, …, {n_} − 1: {rule}; from {start}"
 
 
 def recurrent(model) -> Expansion:

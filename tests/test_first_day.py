@@ -194,3 +194,37 @@ def test_a_syntax_error_after_a_keyword_like_word_is_not_called_a_typo():
     with pytest.raises(memcorr.DSLError) as err:
         memcorr.load("optimizer x\nstep h\nstat = 3 3\ntheta = theta - h * g\n")
     assert "unknown word" not in str(err.value)
+
+
+STALE = 'optimizer stale "a gradient three steps stale"\nstep lr\ntheta = theta - lr * grad(theta[n - 3])\n'
+
+
+@pytest.mark.slow
+def test_finite_results_read_as_papers_write_them():
+    """Gaps oriented and collected: Adam's first moment is ``(1 − β₁ⁿ)(g + λθ)``, not
+    ``g(1 − β₁ⁿ) − λθ(β₁ⁿ − 1)``; a stale gradient's weight is ``min(n, 3)``; sums over the steps
+    read ``Σ_{s=0}^{n − 1}``, loops as a recursion; no sympy names (``Min``, ``Sum``, ``loop``, ``_s``)."""
+    adam = memcorr.derive("adam", regime="finite")
+    assert "m: S^(n) = (1 - β₁**n)*(g + θ*weight_decay)" in adam.summary()
+    stale = memcorr.derive(STALE, regime="finite")
+    assert "Ψ₁ = Hess(g)*min(n, 3)" in stale.summary()
+    radam = memcorr.derive("radam", regime="finite").summary()
+    rmsprop = memcorr.derive("rmsprop", regime="finite").summary()
+    assert "Σ_{s=0}^{n - 1} (" in radam and "after, for t = 0, …, n − 1: v ← " in rmsprop
+    for summary in (adam.summary(), stale.summary(), radam, rmsprop):
+        assert not re.search(r"\b(Min|Max|Sum|Piecewise|loop)\(|\b_[st]\b|\*\*n - 1\)", summary), summary
+
+
+def test_a_sign_of_a_square_is_one():
+    text = 'optimizer sq "a mask that is always on"\nstep lr\nparam beta = 0.9 in (0, 1)\nstate m = 0\n'
+    d = memcorr.derive(text + "m = beta * m + (1 - beta) * g * sign(g^2)\ntheta = theta - lr * m\n")
+    assert d.update == G and "sign" not in d.summary()
+
+
+def test_a_max_of_a_state_is_refused_at_its_update(run_cli, tmp_path):
+    source = (PROGRAMS / "first_day" / "amsgrad.opt").read_text().replace("max(vmax, v)", "max(0.99 * vmax, v)")
+    (tmp_path / "ams.opt").write_text(source)
+    status, out, err = run_cli("derive", tmp_path / "ams.opt")
+    assert status == 2 and not out
+    assert "ams.opt:13:1: error: cannot solve for the fixed point" in err
+    assert "^^^^" in err and "hint: if one branch always wins" in err

@@ -101,6 +101,31 @@ class TextPrinter(StrPrinter):
             return f"⟨{self._print(first)}, {self._print(second)}⟩"
         return f"Σ({self._print(e)})"
 
+    def _print_Dummy(self, expr):
+        return readable_name(expr.name)  # a bound index (``s`` of a sum, ``t`` of a loop), no underscore
+
+    def _print_Sum(self, expr):
+        (index, lo, hi), *outer = expr.limits
+        body = expr.function if not outer else sp.Sum(expr.function, *outer)
+        return f"Σ_{{{self._print(index)}={self._print(lo)}}}^{{{self._print(hi)}}} ({self._print(body)})"
+
+    def _print_Piecewise(self, expr):
+        cases = [
+            f"{self._print(e)} otherwise" if c == sp.true else f"{self._print(e)} if {self._print(c)}"
+            for e, c in expr.args
+        ]
+        return "{" + "; ".join(cases) + "}"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._print(a) for a in sorted(expr.args, key=lambda a: a.is_number))})"
+
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._print(a) for a in sorted(expr.args, key=lambda a: a.is_number))})"
+
+    def _print_Relational(self, expr):
+        op = {"<=": "≤", ">=": "≥", "!=": "≠", "==": "="}.get(expr.rel_op, expr.rel_op)
+        return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
+
 
 def text(expr) -> str:
     return TextPrinter().doprint(expr)

@@ -22,8 +22,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|} + \frac{\theta_j\,\lambda}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|}
-    \Psi_1 = \frac{\partial_j L\,\beta_{1}\,\lambda\,\left(- \beta_{1}^{n}\,n - \beta_{1}^{n} + \beta_{1}^{n + 1}\,n + 1\right)}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}} + \frac{\theta_j\,\beta_{1}\,\lambda^{2}\,\left(- \beta_{1}^{n}\,n - \beta_{1}^{n} + \beta_{1}^{n + 1}\,n + 1\right)}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)^{2}} + \frac{\beta_{1}\,\lambda\,\left(- \beta_{1}^{n}\,n - \beta_{1}^{n} + \beta_{1}^{n + 1}\,n + 1\right)\,\left(\nabla^2 L \left[\frac{\theta}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)} + \frac{\beta_{1}\,\left(- \beta_{1}^{n}\,n - \beta_{1}^{n} + \beta_{1}^{n + 1}\,n + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)}
+    \Psi_0 = \frac{\partial_j L + \theta_j\,\lambda}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|}
+    \Psi_1 = \frac{\beta_{1}\,\left(- \beta_{1}^{n}\,\left(- \beta_{1}\,n + n + 1\right) + 1\right)\,\left(\frac{\partial_j L\,\lambda}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|} + \frac{\theta_j\,\lambda^{2}}{\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|} + \lambda\,\left(\nabla^2 L \left[\frac{\theta}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j + \left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L + \theta\,\lambda}\right|}\right]\right)_j\right)}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L + \theta_j\,\lambda}\right|\right)}
 
 Note: `u`: its max takes the branch eps + Abs(g + theta*weight_decay) at the fixed point (u*beta2 loses there), and near it; the expansion uses that branch
 
@@ -144,10 +144,10 @@ def _psi1(theta, L, n, beta1, beta2, eps, weight_decay):
 
 def _states0(theta, L, n, beta1, beta2, eps, weight_decay):
     g = L.grad(theta)
-    _x0 = beta1**n - 1
+    _x0 = 1 - beta1**n
     _x1 = theta*weight_decay
     _x2 = 0**n
-    return -_x0*_x1 - _x0*g + torch.zeros_like(theta), -_x2*eps + eps + (1 - _x2)*abs(_x1 + g) + torch.zeros_like(theta)
+    return _x0*_x1 + _x0*g + torch.zeros_like(theta), -_x2*eps + eps + (1 - _x2)*abs(_x1 + g) + torch.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]

@@ -27,7 +27,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \frac{\partial_j L\,\left(- \alpha\,\beta_{3}^{n + 1} + \alpha + 1\right)}{\varepsilon + \left|{\partial_j L}\right|} + \theta_j\,\lambda
-    \Psi_1 = \frac{\alpha\,\beta_{3}\,\lambda\,\left(- \beta_{3}^{n}\,n - \beta_{3}^{n} + \beta_{3}^{n + 1}\,n + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\alpha\,\beta_{3}\,\left(- 2\,\alpha\,\beta_{3}^{n}\,n - \alpha\,\beta_{3}^{n} + 2\,\alpha\,\beta_{3}^{n + 1}\,n + \alpha\,\beta_{3}^{n + 1} - \alpha\,\beta_{3}^{2\,n + 1} + \alpha - \beta_{3}^{n}\,n - \beta_{3}^{n} + \beta_{3}^{n + 1}\,n + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1}\,\lambda\,\left(- \beta_{1}^{n}\,n - \beta_{1}^{n} + \beta_{1}^{n + 1}\,n + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\beta_{1}\,\left(\alpha\,\beta_{1}\,\beta_{3} + \alpha\,\beta_{1}\,\beta_{3}^{n + 1} - \alpha\,\beta_{1}\,\beta_{3}^{n + 2} - \alpha\,\beta_{1} + \alpha\,\beta_{1}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{1}^{n}\,\beta_{3}^{2} - \alpha\,\beta_{1}^{n}\,\beta_{3}\,n - \alpha\,\beta_{1}^{n}\,\beta_{3}^{n + 2} - \alpha\,\beta_{1}^{n + 1}\,\beta_{3}^{2}\,n - 3\,\alpha\,\beta_{1}^{n + 1}\,\beta_{3} + \alpha\,\beta_{1}^{n + 1}\,\beta_{3}^{n + 1} + \alpha\,\beta_{1}^{n + 1}\,\beta_{3}^{n + 2} + \alpha\,\beta_{1}^{n + 1}\,n + \alpha\,\beta_{1}^{n + 1} + \alpha\,\beta_{1}^{n + 2}\,\beta_{3}\,n + \alpha\,\beta_{1}^{n + 2}\,\beta_{3} - \alpha\,\beta_{1}^{n + 2}\,\beta_{3}^{n + 1} - \alpha\,\beta_{1}^{n + 2}\,n - \alpha\,\beta_{3}^{2} + \alpha\,\beta_{3} - \alpha\,\beta_{3}^{n + 1} + \alpha\,\beta_{3}^{n + 2} + \beta_{1}\,\beta_{3} - \beta_{1} + \beta_{1}^{n}\,\beta_{3}^{2}\,n + \beta_{1}^{n}\,\beta_{3}^{2} - \beta_{1}^{n}\,\beta_{3}\,n - \beta_{1}^{n}\,\beta_{3} - \beta_{1}^{n + 1}\,\beta_{3}^{2}\,n - \beta_{1}^{n + 1}\,\beta_{3} + \beta_{1}^{n + 1}\,n + \beta_{1}^{n + 1} + \beta_{1}^{n + 2}\,\beta_{3}\,n - \beta_{1}^{n + 2}\,n - \beta_{3}^{2} + \beta_{3}\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{1} + \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\beta_{2}\,\lambda\,\left(\alpha\,\beta_{3}^{n + 1} - \alpha - 1\right)\,\left(- \beta_{2}^{n}\,n - \beta_{2}^{n} + \beta_{2}^{n + 1}\,n + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}} + \frac{\beta_{2}\,\left(\alpha\,\beta_{3}^{n + 1} - \alpha - 1\right)\,\left(\alpha\,\beta_{2}\,\beta_{3} + \alpha\,\beta_{2}\,\beta_{3}^{n + 1} - \alpha\,\beta_{2}\,\beta_{3}^{n + 2} - \alpha\,\beta_{2} + \alpha\,\beta_{2}^{n}\,\beta_{3}^{2}\,n + \alpha\,\beta_{2}^{n}\,\beta_{3}^{2} - \alpha\,\beta_{2}^{n}\,\beta_{3}\,n - \alpha\,\beta_{2}^{n}\,\beta_{3}^{n + 2} - \alpha\,\beta_{2}^{n + 1}\,\beta_{3}^{2}\,n - 3\,\alpha\,\beta_{2}^{n + 1}\,\beta_{3} + \alpha\,\beta_{2}^{n + 1}\,\beta_{3}^{n + 1} + \alpha\,\beta_{2}^{n + 1}\,\beta_{3}^{n + 2} + \alpha\,\beta_{2}^{n + 1}\,n + \alpha\,\beta_{2}^{n + 1} + \alpha\,\beta_{2}^{n + 2}\,\beta_{3}\,n + \alpha\,\beta_{2}^{n + 2}\,\beta_{3} - \alpha\,\beta_{2}^{n + 2}\,\beta_{3}^{n + 1} - \alpha\,\beta_{2}^{n + 2}\,n - \alpha\,\beta_{3}^{2} + \alpha\,\beta_{3} - \alpha\,\beta_{3}^{n + 1} + \alpha\,\beta_{3}^{n + 2} + \beta_{2}\,\beta_{3} - \beta_{2} + \beta_{2}^{n}\,\beta_{3}^{2}\,n + \beta_{2}^{n}\,\beta_{3}^{2} - \beta_{2}^{n}\,\beta_{3}\,n - \beta_{2}^{n}\,\beta_{3} - \beta_{2}^{n + 1}\,\beta_{3}^{2}\,n - \beta_{2}^{n + 1}\,\beta_{3} + \beta_{2}^{n + 1}\,n + \beta_{2}^{n + 1} + \beta_{2}^{n + 2}\,\beta_{3}\,n - \beta_{2}^{n + 2}\,n - \beta_{3}^{2} + \beta_{3}\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{2} + \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}}
+    \Psi_1 = \frac{\frac{\alpha\,\beta_{3}\,\lambda\,\left(- \beta_{3}^{n}\,\left(- \beta_{3}\,n + n + 1\right) + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{1 - \beta_{3}} + \frac{\alpha\,\beta_{3}\,\left(- \alpha\,\beta_{3}^{2\,n + 1} + \alpha - \beta_{3}^{n}\,\left(- 2\,\alpha\,\beta_{3}\,n - \alpha\,\beta_{3} + 2\,\alpha\,n + \alpha - \beta_{3}\,n + n + 1\right) + 1\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{1 - \beta_{3}} + \frac{\beta_{1}\,\lambda\,\left(- \beta_{1}^{n}\,\left(- \beta_{1}\,n + n + 1\right) + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)} + \frac{\beta_{1}\,\left(- \alpha\,\beta_{3}^{n + 1}\,\left(1 - \beta_{1}\right)\,\left(1 - \beta_{3}\right) + \beta_{1}^{n}\,\left(\alpha\,\beta_{1}^{2}\,\beta_{3}\,n + \alpha\,\beta_{1}^{2}\,\beta_{3} - \alpha\,\beta_{1}^{2}\,\beta_{3}^{n + 1} - \alpha\,\beta_{1}^{2}\,n - \alpha\,\beta_{1}\,\beta_{3}^{2}\,n - 3\,\alpha\,\beta_{1}\,\beta_{3} + \alpha\,\beta_{1}\,\beta_{3}^{n + 1} + \alpha\,\beta_{1}\,\beta_{3}^{n + 2} + \alpha\,\beta_{1}\,n + \alpha\,\beta_{1} + \alpha\,\beta_{3}^{2}\,n + \alpha\,\beta_{3}^{2} - \alpha\,\beta_{3}\,n - \alpha\,\beta_{3}^{n + 2} + \beta_{1}^{2}\,\beta_{3}\,n - \beta_{1}^{2}\,n - \beta_{1}\,\beta_{3}^{2}\,n - \beta_{1}\,\beta_{3} + \beta_{1}\,n + \beta_{1} + \beta_{3}^{2}\,n + \beta_{3}^{2} - \beta_{3}\,n - \beta_{3}\right) - \left(1 - \beta_{3}\right)\,\left(\alpha + 1\right)\,\left(\beta_{1} - \beta_{3}\right)\right)\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{1} + \beta_{3}\right)} - \frac{\beta_{2}\,\lambda\,\left(- \beta_{2}^{n}\,\left(- \beta_{2}\,n + n + 1\right) + 1\right)\,\left(- \alpha\,\beta_{3}^{n + 1} + \alpha + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2}\,\left(- \alpha\,\beta_{3}^{n + 1} + \alpha + 1\right)\,\left(- \alpha\,\beta_{3}^{n + 1}\,\left(1 - \beta_{2}\right)\,\left(1 - \beta_{3}\right) + \beta_{2}^{n}\,\left(\alpha\,\beta_{2}^{2}\,\beta_{3}\,n + \alpha\,\beta_{2}^{2}\,\beta_{3} - \alpha\,\beta_{2}^{2}\,\beta_{3}^{n + 1} - \alpha\,\beta_{2}^{2}\,n - \alpha\,\beta_{2}\,\beta_{3}^{2}\,n - 3\,\alpha\,\beta_{2}\,\beta_{3} + \alpha\,\beta_{2}\,\beta_{3}^{n + 1} + \alpha\,\beta_{2}\,\beta_{3}^{n + 2} + \alpha\,\beta_{2}\,n + \alpha\,\beta_{2} + \alpha\,\beta_{3}^{2}\,n + \alpha\,\beta_{3}^{2} - \alpha\,\beta_{3}\,n - \alpha\,\beta_{3}^{n + 2} + \beta_{2}^{2}\,\beta_{3}\,n - \beta_{2}^{2}\,n - \beta_{2}\,\beta_{3}^{2}\,n - \beta_{2}\,\beta_{3} + \beta_{2}\,n + \beta_{2} + \beta_{3}^{2}\,n + \beta_{3}^{2} - \beta_{3}\,n - \beta_{3}\right) - \left(1 - \beta_{3}\right)\,\left(\alpha + 1\right)\,\left(\beta_{2} - \beta_{3}\right)\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\frac{\nabla L}{\varepsilon + \left|{\nabla L}\right|}\right]\right)_j}{\left(1 - \beta_{2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(1 - \beta_{3}\right)\,\left(- \beta_{2} + \beta_{3}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)}}{\varepsilon + \left|{\partial_j L}\right|}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 
@@ -159,15 +159,15 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
             _x8 = _x7*alpha
             _x9 = _x7*n
             _x10 = 2*n
-            _x11 = -_x7*alpha*beta1
+            _x11 = -_x8*beta1
             _x13 = beta1/(-_x7*beta1 + 1)
             _x14 = _x13*_x5
-            _x16 = _x0*_x13*_x4*(-_x11 - alpha - 1)/_x1**2
+            _x16 = _x0*_x13*_x4*(_x11 + alpha + 1)/_x1**2
             _a0 = L.hvp(theta, theta)
             _x15 = _a0*wd*(-_x7 + _x9*beta1 - _x9 + 1)
             _a1 = L.hvp(theta, _x2*g)
             _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
-            return _x12*_x14 + _x12*_x16 + _x12*_x6 + _x14*_x15 + _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
+            return _x12*_x14 - _x12*_x16 + _x12*_x6 + _x14*_x15 - _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
         g = L.grad(theta)
         _x0 = abs(g)
         _x1 = _x0 + eps
@@ -180,25 +180,26 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
         _x8 = _x7*alpha
         _x9 = _x7*n
         _x10 = 2*n
-        _x11 = -_x7*alpha*beta1
-        _x13 = _x5*beta1/(-_x7*beta1 + 1)
-        _x16 = beta2**n
-        _x17 = _x16*n
-        _x18 = _x16*beta2
-        _x19 = _x18*n
-        _x20 = _x0*beta2*(-_x11 - alpha - 1)/(_x1**2*(1 - _x18)*(1 - beta2))
-        _x21 = beta1 - beta2
-        _x22 = beta1**2
-        _x23 = beta1*beta2
-        _x24 = _x22*_x8
-        _x25 = _x22*alpha
-        _x26 = beta2**2
+        _x11 = _x8*beta1
+        _x12 = -_x11
+        _x14 = _x5*beta1/(-_x7*beta1 + 1)
+        _x17 = beta2**n
+        _x18 = _x17*n
+        _x19 = _x17*beta2
+        _x20 = _x19*n
+        _x21 = _x0*beta2*(_x12 + alpha + 1)/(_x1**2*(1 - _x19)*(1 - beta2))
+        _x22 = beta1 - beta2
+        _x23 = beta1**2
+        _x24 = beta1*beta2
+        _x25 = _x23*_x8
+        _x26 = _x23*alpha
+        _x27 = beta2**2
         _a0 = L.hvp(theta, theta)
-        _x14 = _a0*wd
-        _x15 = _x14*(-_x7 + _x9*beta1 - _x9 + 1)
+        _x15 = _a0*wd
+        _x16 = _x15*(-_x7 + _x9*beta1 - _x9 + 1)
         _a1 = L.hvp(theta, _x2*g)
-        _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
-        return -_a1*_x20*_x4*(-_x11 + _x16*_x22*_x7*alpha + _x16*_x22*alpha*beta2*n + _x16*_x22*beta2*n - _x16*_x22 - _x16*_x25 + _x16*_x26*_x7*alpha*beta1 - _x16*_x26*alpha*beta1 + _x16*_x26*alpha*n + _x16*_x26*n + 3*_x16*alpha*beta1*beta2 + _x16*alpha*beta1*n + _x16*beta1*beta2 + _x16*beta1*n + _x16*beta1 - _x17*_x22 - _x17*_x25 - _x17*_x26*_x3 - _x17*_x26*beta1 - _x18*_x24 - _x18*_x8*beta1 - _x18*alpha - _x18 - _x19*alpha - _x19 - _x21 + _x22*_x7*alpha*beta2 + _x22*alpha + _x22 - _x23*_x8 - _x23 - _x24 - _x3 - alpha*beta1*beta2 + alpha*beta2)/_x21 + _x12*_x13 + _x12*_x6 + _x13*_x15 + _x14*_x20*(-_x16 - _x17 + _x19 + 1) + _x15*_x6 + torch.zeros_like(theta)
+        _x13 = _a1*(-_x10*_x8 - _x12 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
+        return _a1*_x21*_x4*(-_x11*_x19 - _x12 + _x17*_x23*_x7*alpha + _x17*_x23*alpha*beta2*n + _x17*_x23*beta2*n - _x17*_x23 - _x17*_x26 + _x17*_x27*_x7*alpha*beta1 - _x17*_x27*alpha*beta1 + _x17*_x27*alpha*n + _x17*_x27*n + 3*_x17*alpha*beta1*beta2 + _x17*alpha*beta1*n + _x17*beta1*beta2 + _x17*beta1*n + _x17*beta1 - _x18*_x23 - _x18*_x26 - _x18*_x27*_x3 - _x18*_x27*beta1 - _x19*_x25 - _x19*alpha - _x19 - _x20*alpha - _x20 - _x22 + _x23*_x7*alpha*beta2 + _x23*alpha + _x23 - _x24*_x8 - _x24 - _x25 - _x3 - alpha*beta1*beta2 + alpha*beta2)/_x22 + _x13*_x14 + _x13*_x6 + _x14*_x16 - _x15*_x21*(-_x17 - _x18 + _x20 + 1) + _x16*_x6 + torch.zeros_like(theta)
     if beta3 == beta2:
         if beta2 == beta1:
             g = L.grad(theta)
@@ -213,15 +214,15 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
             _x8 = _x7*alpha
             _x9 = _x7*n
             _x10 = 2*n
-            _x11 = -_x7*alpha*beta1
+            _x11 = -_x8*beta1
             _x13 = beta1/(-_x7*beta1 + 1)
             _x14 = _x13*_x5
-            _x16 = _x0*_x13*_x4*(-_x11 - alpha - 1)/_x1**2
+            _x16 = _x0*_x13*_x4*(_x11 + alpha + 1)/_x1**2
             _a0 = L.hvp(theta, theta)
             _x15 = _a0*wd*(-_x7 + _x9*beta1 - _x9 + 1)
             _a1 = L.hvp(theta, _x2*g)
             _x12 = _a1*(-_x10*_x8 - _x11 - _x3*beta1**_x10 + 2*_x7*alpha*beta1*n + _x7*beta1*n - _x7 - _x8 - _x9 + alpha + 1)
-            return _x12*_x14 + _x12*_x16 + _x12*_x6 + _x14*_x15 + _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
+            return _x12*_x14 - _x12*_x16 + _x12*_x6 + _x14*_x15 - _x15*_x16 + _x15*_x6 + torch.zeros_like(theta)
         g = L.grad(theta)
         _x0 = abs(g)
         _x1 = _x0 + eps
@@ -249,13 +250,13 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
         _x26 = _x16*beta2
         _x27 = beta1**2
         _x28 = _x16*_x27
-        _x29 = _x0*_x3*beta2*(-_x11 - alpha - 1)/(_x1**2*(-_x6*beta2 + 1))
+        _x29 = _x0*_x3*beta2*(_x11 + alpha + 1)/(_x1**2*(-_x6*beta2 + 1))
         _a0 = L.hvp(theta, theta)
         _x13 = _a0*wd
         _x14 = _x13*(-_x6 + _x8*beta2 - _x8 + 1)
         _a1 = L.hvp(theta, _x2*g)
         _x12 = _a1*(-_x11 - _x4*beta2**_x9 + 2*_x6*alpha*beta2*n + _x6*beta2*n - _x6 - _x7*_x9 - _x7 - _x8 + alpha + 1)
-        return _a1*_x19*_x3*(_x10*_x17 + _x11 + _x15*_x27*_x4 + _x16*_x20 + _x16*_x23 - _x16*_x4 + _x17*_x25 - 3*_x17*_x4 + _x17*alpha - _x17*beta2 + _x17 - _x18*_x20 - _x18*_x23 + _x18*alpha + _x18 - _x20 + _x21*_x7 + _x21 - _x22*_x7 + _x22*alpha + _x22 - _x23 - _x24*_x27*_x7 - _x24 - _x25*beta1 + _x25 + _x26*_x27 - _x26 + _x28*_x4 - _x28*alpha - _x28 + _x4*beta1 + _x4 - alpha*beta1 - beta1 + beta2)/(-beta1 + beta2) + _x12*_x29 + _x12*_x5 + _x13*_x19*(-_x15 - _x16 + _x18 + 1) + _x14*_x29 + _x14*_x5 + torch.zeros_like(theta)
+        return _a1*_x19*_x3*(_x10*_x17 + _x11 + _x15*_x27*_x4 + _x16*_x20 + _x16*_x23 - _x16*_x4 + _x17*_x25 - 3*_x17*_x4 + _x17*alpha - _x17*beta2 + _x17 - _x18*_x20 - _x18*_x23 + _x18*alpha + _x18 - _x20 + _x21*_x7 + _x21 - _x22*_x7 + _x22*alpha + _x22 - _x23 - _x24*_x27*_x7 - _x24 - _x25*beta1 + _x25 + _x26*_x27 - _x26 + _x28*_x4 - _x28*alpha - _x28 + _x4*beta1 + _x4 - alpha*beta1 - beta1 + beta2)/(-beta1 + beta2) - _x12*_x29 + _x12*_x5 + _x13*_x19*(-_x15 - _x16 + _x18 + 1) - _x14*_x29 + _x14*_x5 + torch.zeros_like(theta)
     g = L.grad(theta)
     _x0 = abs(g)
     _x1 = _x0 + eps
@@ -290,7 +291,7 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
     _x32 = _x31*n
     _x33 = _x31*beta2
     _x34 = _x33*n
-    _x35 = _x0*beta2*(-_x9 - alpha - 1)/(_x1**2*(1 - _x33)*(1 - beta2))
+    _x35 = _x0*beta2*(_x9 + alpha + 1)/(_x1**2*(1 - _x33)*(1 - beta2))
     _x36 = beta2*beta3
     _x37 = _x21*_x31
     _x38 = _x31*beta3
@@ -301,7 +302,7 @@ def _psi1(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):
     _x13 = _a0*wd
     _a1 = L.hvp(theta, _x2*g)
     _x11 = _a1*_x10
-    return _x10*_x12*_x13*(-_x3 + _x5*beta3 - _x5 + 1) + _x11*_x12*(2*_x3*alpha*beta3*n + _x3*beta3*n - _x3 - _x4*_x6 - _x4 - _x5 - _x7*beta3**_x6 - _x9 + alpha + 1) + _x11*_x18*(_x14*_x25*_x7 + _x15*_x21 + _x15*_x27 - _x15*_x7 + _x16*_x28 - _x16*_x29 + _x16*_x8 + _x16*alpha - _x16*beta3 + _x16 - _x17*_x21 - _x17*_x27 + _x17*alpha + _x17 + _x20*_x4 + _x20 - _x22*_x4 + _x22*alpha + _x22 - _x23*_x25*_x4 - _x23 + _x24*_x25 - _x24 + _x26*_x7 - _x26*alpha - _x26 - _x28*beta1 + _x30 + _x7*beta1 - alpha*beta1 - beta1)/(-_x19 - beta1) + _x11*_x35*(_x21*_x32 - _x21*_x34 + _x27*_x31 + _x27*_x32 - _x27*_x34 + _x28*_x33 - _x28*beta2 - _x29*_x33 + _x30 + _x31*_x40*_x7 - _x32*_x7 + _x33*_x8 + _x33*alpha - _x33*beta3 + _x33 + _x34*alpha + _x34 + _x36*_x4 + _x36 - _x37*_x4 + _x37 - _x38*_x4*_x40 - _x38 + _x39*_x40 - _x39 + _x41*_x7 - _x41*alpha - _x41 + _x7*beta2 - alpha*beta2 - beta2)/(-_x19 - beta2) + _x13*_x18*(-_x14 - _x15 + _x17 + 1) + _x13*_x35*(-_x31 - _x32 + _x34 + 1) + torch.zeros_like(theta)
+    return _x10*_x12*_x13*(-_x3 + _x5*beta3 - _x5 + 1) + _x11*_x12*(2*_x3*alpha*beta3*n + _x3*beta3*n - _x3 - _x4*_x6 - _x4 - _x5 - _x7*beta3**_x6 - _x9 + alpha + 1) + _x11*_x18*(_x14*_x25*_x7 + _x15*_x21 + _x15*_x27 - _x15*_x7 + _x16*_x28 - _x16*_x29 + _x16*_x8 + _x16*alpha - _x16*beta3 + _x16 - _x17*_x21 - _x17*_x27 + _x17*alpha + _x17 + _x20*_x4 + _x20 - _x22*_x4 + _x22*alpha + _x22 - _x23*_x25*_x4 - _x23 + _x24*_x25 - _x24 + _x26*_x7 - _x26*alpha - _x26 - _x28*beta1 + _x30 + _x7*beta1 - alpha*beta1 - beta1)/(-_x19 - beta1) - _x11*_x35*(_x21*_x32 - _x21*_x34 + _x27*_x31 + _x27*_x32 - _x27*_x34 + _x28*_x33 - _x28*beta2 - _x29*_x33 + _x30 + _x31*_x40*_x7 - _x32*_x7 + _x33*_x8 + _x33*alpha - _x33*beta3 + _x33 + _x34*alpha + _x34 + _x36*_x4 + _x36 - _x37*_x4 + _x37 - _x38*_x4*_x40 - _x38 + _x39*_x40 - _x39 + _x41*_x7 - _x41*alpha - _x41 + _x7*beta2 - alpha*beta2 - beta2)/(-_x19 - beta2) + _x13*_x18*(-_x14 - _x15 + _x17 + 1) - _x13*_x35*(-_x31 - _x32 + _x34 + 1) + torch.zeros_like(theta)
 
 
 def _states0(theta, L, n, beta1, beta2, beta3, alpha, eps, wd):

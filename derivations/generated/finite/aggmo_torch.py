@@ -19,7 +19,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \partial_j L\,\left(\frac{\beta_{1}}{3\,\left(1 - \beta_{1}\right)} - \frac{\beta_{1}^{n + 1}}{3\,\left(1 - \beta_{1}\right)} + \frac{\beta_{2}}{3\,\left(1 - \beta_{2}\right)} - \frac{\beta_{2}^{n + 1}}{3\,\left(1 - \beta_{2}\right)} + 1\right)
-    \Psi_1 = \frac{\beta_{1}\,\left(\beta_{1}^{2}\,\beta_{2}^{2} - 3\,\beta_{1}^{2}\,\beta_{2} - \beta_{1}^{2}\,\beta_{2}^{n + 1} + \beta_{1}^{2}\,\beta_{2}^{n + 2} + 2\,\beta_{1}^{2} - \beta_{1}\,\beta_{2}^{3} + \beta_{1}\,\beta_{2}^{2} + 3\,\beta_{1}\,\beta_{2} + 2\,\beta_{1}\,\beta_{2}^{n + 1} - 2\,\beta_{1}\,\beta_{2}^{n + 2} - 3\,\beta_{1} - 3\,\beta_{1}^{n}\,\beta_{2}^{3}\,n - 2\,\beta_{1}^{n}\,\beta_{2}^{3} + 7\,\beta_{1}^{n}\,\beta_{2}^{2}\,n + 5\,\beta_{1}^{n}\,\beta_{2}^{2} - 4\,\beta_{1}^{n}\,\beta_{2}\,n - 2\,\beta_{1}^{n}\,\beta_{2} - \beta_{1}^{n}\,\beta_{2}^{n + 2} + 4\,\beta_{1}^{n + 1}\,\beta_{2}^{3}\,n + 2\,\beta_{1}^{n + 1}\,\beta_{2}^{3} - 7\,\beta_{1}^{n + 1}\,\beta_{2}^{2}\,n - 3\,\beta_{1}^{n + 1}\,\beta_{2}^{2} - \beta_{1}^{n + 1}\,\beta_{2}\,n - 5\,\beta_{1}^{n + 1}\,\beta_{2} + \beta_{1}^{n + 1}\,\beta_{2}^{n + 1} + 2\,\beta_{1}^{n + 1}\,\beta_{2}^{n + 2} + 4\,\beta_{1}^{n + 1}\,n + 3\,\beta_{1}^{n + 1} - \beta_{1}^{n + 2}\,\beta_{2}^{3}\,n - \beta_{1}^{n + 2}\,\beta_{2}^{2}\,n - 2\,\beta_{1}^{n + 2}\,\beta_{2}^{2} + 8\,\beta_{1}^{n + 2}\,\beta_{2}\,n + 8\,\beta_{1}^{n + 2}\,\beta_{2} - 2\,\beta_{1}^{n + 2}\,\beta_{2}^{n + 1} - \beta_{1}^{n + 2}\,\beta_{2}^{n + 2} - 6\,\beta_{1}^{n + 2}\,n - 3\,\beta_{1}^{n + 2} + \beta_{1}^{n + 3}\,\beta_{2}^{2}\,n - 3\,\beta_{1}^{n + 3}\,\beta_{2}\,n - \beta_{1}^{n + 3}\,\beta_{2} + \beta_{1}^{n + 3}\,\beta_{2}^{n + 1} + 2\,\beta_{1}^{n + 3}\,n - \beta_{1}^{2\,n + 1}\,\beta_{2}^{3} + 2\,\beta_{1}^{2\,n + 1}\,\beta_{2}^{2} - \beta_{1}^{2\,n + 1}\,\beta_{2} + \beta_{1}^{2\,n + 2}\,\beta_{2}^{2} - 2\,\beta_{1}^{2\,n + 2}\,\beta_{2} + \beta_{1}^{2\,n + 2} + 2\,\beta_{2}^{3} - 5\,\beta_{2}^{2} + 3\,\beta_{2} - \beta_{2}^{n + 1} + \beta_{2}^{n + 2}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{9\,\left(1 - \beta_{1}\right)^{3}\,\left(1 - \beta_{2}\right)^{2}\,\left(- \beta_{1} + \beta_{2}\right)} + \frac{\beta_{2}\,\left(\beta_{1}^{3}\,\beta_{2} + 3\,\beta_{1}^{3}\,\beta_{2}^{n}\,n + 2\,\beta_{1}^{3}\,\beta_{2}^{n} - 4\,\beta_{1}^{3}\,\beta_{2}^{n + 1}\,n - 2\,\beta_{1}^{3}\,\beta_{2}^{n + 1} + \beta_{1}^{3}\,\beta_{2}^{n + 2}\,n + \beta_{1}^{3}\,\beta_{2}^{2\,n + 1} - 2\,\beta_{1}^{3} - \beta_{1}^{2}\,\beta_{2}^{2} - \beta_{1}^{2}\,\beta_{2} - 7\,\beta_{1}^{2}\,\beta_{2}^{n}\,n - 5\,\beta_{1}^{2}\,\beta_{2}^{n} + 7\,\beta_{1}^{2}\,\beta_{2}^{n + 1}\,n + 3\,\beta_{1}^{2}\,\beta_{2}^{n + 1} + \beta_{1}^{2}\,\beta_{2}^{n + 2}\,n + 2\,\beta_{1}^{2}\,\beta_{2}^{n + 2} - \beta_{1}^{2}\,\beta_{2}^{n + 3}\,n - 2\,\beta_{1}^{2}\,\beta_{2}^{2\,n + 1} - \beta_{1}^{2}\,\beta_{2}^{2\,n + 2} + 5\,\beta_{1}^{2} + 3\,\beta_{1}\,\beta_{2}^{2} - 3\,\beta_{1}\,\beta_{2} + 4\,\beta_{1}\,\beta_{2}^{n}\,n + 2\,\beta_{1}\,\beta_{2}^{n} + \beta_{1}\,\beta_{2}^{n + 1}\,n + 5\,\beta_{1}\,\beta_{2}^{n + 1} - 8\,\beta_{1}\,\beta_{2}^{n + 2}\,n - 8\,\beta_{1}\,\beta_{2}^{n + 2} + 3\,\beta_{1}\,\beta_{2}^{n + 3}\,n + \beta_{1}\,\beta_{2}^{n + 3} + \beta_{1}\,\beta_{2}^{2\,n + 1} + 2\,\beta_{1}\,\beta_{2}^{2\,n + 2} - 3\,\beta_{1} + \beta_{1}^{n + 1}\,\beta_{2}^{2} - 2\,\beta_{1}^{n + 1}\,\beta_{2} - \beta_{1}^{n + 1}\,\beta_{2}^{n + 1} + 2\,\beta_{1}^{n + 1}\,\beta_{2}^{n + 2} - \beta_{1}^{n + 1}\,\beta_{2}^{n + 3} + \beta_{1}^{n + 1} - \beta_{1}^{n + 2}\,\beta_{2}^{2} + 2\,\beta_{1}^{n + 2}\,\beta_{2} + \beta_{1}^{n + 2}\,\beta_{2}^{n} - 2\,\beta_{1}^{n + 2}\,\beta_{2}^{n + 1} + \beta_{1}^{n + 2}\,\beta_{2}^{n + 2} - \beta_{1}^{n + 2} - 2\,\beta_{2}^{2} + 3\,\beta_{2} - 4\,\beta_{2}^{n + 1}\,n - 3\,\beta_{2}^{n + 1} + 6\,\beta_{2}^{n + 2}\,n + 3\,\beta_{2}^{n + 2} - 2\,\beta_{2}^{n + 3}\,n - \beta_{2}^{2\,n + 2}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{9\,\left(1 - \beta_{1}\right)^{2}\,\left(1 - \beta_{2}\right)^{3}\,\left(- \beta_{1} + \beta_{2}\right)}
+    \Psi_1 = \frac{\left(- \beta_{1}^{n + 1}\,\left(\beta_{1}^{2}\,\beta_{2}^{2}\,n - 3\,\beta_{1}^{2}\,\beta_{2}\,n - \beta_{1}^{2}\,\beta_{2} + \beta_{1}^{2}\,\beta_{2}^{n + 1} + 2\,\beta_{1}^{2}\,n - \beta_{1}\,\beta_{2}^{3}\,n - 3\,\beta_{1}\,\beta_{2}^{2} + 5\,\beta_{1}\,\beta_{2}\,n + 8\,\beta_{1}\,\beta_{2} - 2\,\beta_{1}\,\beta_{2}^{n + 1} - 4\,\beta_{1}\,n - 3\,\beta_{1} + 3\,\beta_{2}^{3}\,n + 2\,\beta_{2}^{3} - 7\,\beta_{2}^{2}\,n - 4\,\beta_{2}^{2} + 4\,\beta_{2}\,n + \beta_{2} + 2\,\beta_{2}^{n + 2} - \beta_{2}^{n + 3}\right) + \frac{\beta_{1}^{2\,n + 2}\,\left(1 - \beta_{2}\right)^{2}\,\left(\beta_{1} - \beta_{2}\right)}{1 - \beta_{1}} - \beta_{2}^{n + 1}\,\left(\beta_{1}^{3}\,\beta_{2}\,n - 3\,\beta_{1}^{3}\,n - 2\,\beta_{1}^{3} - \beta_{1}^{2}\,\beta_{2}^{2}\,n + 3\,\beta_{1}^{2}\,\beta_{2} + 7\,\beta_{1}^{2}\,n + 4\,\beta_{1}^{2} + 3\,\beta_{1}\,\beta_{2}^{2}\,n + \beta_{1}\,\beta_{2}^{2} - 5\,\beta_{1}\,\beta_{2}\,n - 8\,\beta_{1}\,\beta_{2} - 4\,\beta_{1}\,n - \beta_{1} - 2\,\beta_{2}^{2}\,n + 4\,\beta_{2}\,n + 3\,\beta_{2}\right) + \frac{\beta_{2}^{2\,n + 2}\,\left(1 - \beta_{1}\right)^{2}\,\left(\beta_{1} - \beta_{2}\right)}{1 - \beta_{2}} - \frac{\left(\beta_{1} - \beta_{2}\right)\,\left(\beta_{1}\,\beta_{2} - 2\,\beta_{1} - 2\,\beta_{2} + 3\right)\,\left(\beta_{1}^{2}\,\beta_{2} + \beta_{1}\,\beta_{2}^{2} - 4\,\beta_{1}\,\beta_{2} + \beta_{1} + \beta_{2}\right)}{\left(1 - \beta_{1}\right)\,\left(1 - \beta_{2}\right)}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{9\,\left(1 - \beta_{1}\right)^{2}\,\left(1 - \beta_{2}\right)^{2}\,\left(- \beta_{1} + \beta_{2}\right)}
 
 Note: where beta2 = beta1 the closed sums above divide 0/0; the generated map and correction take their limit, the derivation with the rates identified (Expansion.confluent); the penalty does not
 """
@@ -118,7 +118,7 @@ def _tensors(hyper, like):
 def _psi0(theta, L, n, beta1, beta2):
     if beta2 == beta1:
         g = L.grad(theta)
-        return -1/3*g*(2*beta1*beta1**n + beta1 - 3)/(1 - beta1) + torch.zeros_like(theta)
+        return (1/3)*g*(-2*beta1*beta1**n - beta1 + 3)/(1 - beta1) + torch.zeros_like(theta)
     g = L.grad(theta)
     _x0 = (1/3)*beta1/(1 - beta1)
     _x1 = (1/3)*beta2/(1 - beta2)
@@ -129,10 +129,9 @@ def _psi1(theta, L, n, beta1, beta2):
     if beta2 == beta1:
         g = L.grad(theta)
         _x0 = beta1**n
-        _x1 = 3*_x0
-        _x2 = _x0*n
+        _x1 = _x0*n
         _a0 = L.hvp(theta, g)
-        return -2/9*_a0*beta1*(-_x1*beta1 + _x1 + _x2*beta1**2 - 6*_x2*beta1 + 5*_x2 + 2*beta1*beta1**(2*n) + beta1 - 3)/(1 - beta1)**3 + torch.zeros_like(theta)
+        return (2/9)*_a0*beta1*(6*_x0*beta1*n + 3*_x0*beta1 - 3*_x0 - _x1*beta1**2 - 5*_x1 - 2*beta1*beta1**(2*n) - beta1 + 3)/(1 - beta1)**3 + torch.zeros_like(theta)
     g = L.grad(theta)
     _x0 = 1 - beta1
     _x1 = 1 - beta2
@@ -191,10 +190,10 @@ def _psi1(theta, L, n, beta1, beta2):
 def _states0(theta, L, n, beta1, beta2):
     if beta2 == beta1:
         g = L.grad(theta)
-        _x0 = -g*(beta1**n - 1)/(1 - beta1)
+        _x0 = g*(1 - beta1**n)/(1 - beta1)
         return _x0 + torch.zeros_like(theta), _x0 + torch.zeros_like(theta)
     g = L.grad(theta)
-    return -g*(beta1**n - 1)/(1 - beta1) + torch.zeros_like(theta), -g*(beta2**n - 1)/(1 - beta2) + torch.zeros_like(theta)
+    return g*(1 - beta1**n)/(1 - beta1) + torch.zeros_like(theta), g*(1 - beta2**n)/(1 - beta2) + torch.zeros_like(theta)
 
 
 _PSI = [_psi0, _psi1]

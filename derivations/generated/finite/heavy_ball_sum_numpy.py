@@ -11,8 +11,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\beta^{n + 1} - 1\right)}{1 - \beta}
-    \Psi_1 = \frac{\beta\,\left(- 2\,\beta^{n}\,n - \beta^{n} + 2\,\beta^{n + 1}\,n + \beta^{n + 1} - \beta^{2\,n + 1} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
+    \Psi_0 = \frac{\partial_j L\,\left(1 - \beta^{n + 1}\right)}{1 - \beta}
+    \Psi_1 = \frac{\beta\,\left(- \beta^{n}\,\left(1 - \beta\right)\,\left(2\,n + 1\right) - \beta^{2\,n + 1} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
     G = - \frac{\beta\,\left(- 2\,\beta^{n}\,n - \beta^{n} + 2\,\beta^{n + 1}\,n + \beta^{n + 1} - \beta^{2\,n + 1} + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)^{2}\,\left(\beta^{n + 1} - 1\right)}
 """
 import numpy
@@ -41,7 +41,7 @@ def _order(order):
 
 def _psi0(theta, L, n, beta):
     g = L.grad(theta)
-    return -g*(beta*beta**n - 1)/(1 - beta) + numpy.zeros_like(theta)
+    return g*(-beta*beta**n + 1)/(1 - beta) + numpy.zeros_like(theta)
 
 
 def _psi1(theta, L, n, beta):
@@ -62,7 +62,7 @@ def _potential(theta, L, n, beta):
 
 def _states0(theta, L, n, beta):
     g = L.grad(theta)
-    return -g*(beta**n - 1)/(1 - beta) + numpy.zeros_like(theta),
+    return g*(1 - beta**n)/(1 - beta) + numpy.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]

@@ -20,8 +20,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\mathrm{trust}\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(\mathrm{momentum}^{n + 1} - 1\right)\,\left\lVert \theta \right\rVert}{\left(1 - \mathrm{momentum}\right)\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)}
-    \Psi_1 = \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left\lVert \theta \right\rVert^{2}}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{2}} - \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left\langle \nabla L, \nabla^2 L \left[\theta\right] \right\rangle\,\left\lVert \theta \right\rVert^{2}}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{3}\,\left\lVert \nabla L \right\rVert} + \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left\langle \theta, \theta \right\rangle\,\left\lVert \nabla L \right\rVert}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{3}} + \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\lambda\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j\,\left\lVert \theta \right\rVert^{2}}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{2}} + \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left\langle \nabla L, \theta \right\rangle\,\left\lVert \nabla L \right\rVert}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{3}} - \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left\langle \nabla L, \nabla^2 L \left[\nabla L\right] \right\rangle\,\left\lVert \theta \right\rVert^{2}}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{3}\,\left\lVert \nabla L \right\rVert} + \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\left(- 2\,\mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + 2\,\mathrm{momentum}^{n + 1}\,n + \mathrm{momentum}^{n + 1} - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j\,\left\lVert \theta \right\rVert^{2}}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{2}}
+    \Psi_0 = \frac{\mathrm{trust}\,\left(1 - \mathrm{momentum}^{n + 1}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left\lVert \theta \right\rVert}{\left(1 - \mathrm{momentum}\right)\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)}
+    \Psi_1 = \frac{\mathrm{momentum}\,\mathrm{trust}^{2}\,\left(- \mathrm{momentum}^{n}\,\left(1 - \mathrm{momentum}\right)\,\left(2\,n + 1\right) - \mathrm{momentum}^{2\,n + 1} + 1\right)\,\left(\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left\lVert \theta \right\rVert^{2} - \frac{\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left\langle \nabla L, \nabla^2 L \left[\theta\right] \right\rangle\,\left\lVert \theta \right\rVert^{2}}{\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)\,\left\lVert \nabla L \right\rVert} + \frac{\lambda\,\left(\partial_j L + \theta_j\,\lambda\right)\,\left\langle \theta, \theta \right\rangle\,\left\lVert \nabla L \right\rVert}{\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert} + \lambda\,\left(\nabla^2 L \left[\theta\right]\right)_j\,\left\lVert \theta \right\rVert^{2} + \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left\langle \nabla L, \theta \right\rangle\,\left\lVert \nabla L \right\rVert}{\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert} - \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left\langle \nabla L, \nabla^2 L \left[\nabla L\right] \right\rangle\,\left\lVert \theta \right\rVert^{2}}{\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)\,\left\lVert \nabla L \right\rVert} + \left(\nabla^2 L \left[\nabla L\right]\right)_j\,\left\lVert \theta \right\rVert^{2}\right)}{\left(1 - \mathrm{momentum}\right)^{3}\,\left(\lambda\,\left\lVert \theta \right\rVert + \left\lVert \nabla L \right\rVert\right)^{2}}
 """
 import warnings
 
@@ -119,7 +119,7 @@ def _psi0(theta, L, n, momentum, weight_decay, trust):
     g = L.grad(theta)
     _a0 = torch.linalg.norm(g)
     _a1 = torch.linalg.norm(theta)
-    return -_a1*trust*(g + theta*weight_decay)*(momentum*momentum**n - 1)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta)
+    return _a1*trust*(g + theta*weight_decay)*(-momentum*momentum**n + 1)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, n, momentum, weight_decay, trust):
@@ -150,7 +150,7 @@ def _states0(theta, L, n, momentum, weight_decay, trust):
     g = L.grad(theta)
     _a0 = torch.linalg.norm(g)
     _a1 = torch.linalg.norm(theta)
-    return -_a1*trust*(g + theta*weight_decay)*(momentum**n - 1)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta),
+    return _a1*trust*(1 - momentum**n)*(g + theta*weight_decay)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]
@@ -166,7 +166,7 @@ def _gpsi0(theta, L, n, momentum, weight_decay, trust):
     g = L.grad(theta)
     _a0 = torch.linalg.norm(g)
     _a1 = torch.linalg.norm(theta)
-    return -_a1*trust*(g + theta*weight_decay)*(momentum*momentum**n - 1)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta)
+    return _a1*trust*(g + theta*weight_decay)*(-momentum*momentum**n + 1)/((1 - momentum)*(_a0 + _a1*weight_decay)) + torch.zeros_like(theta)
 
 
 def _gpsi1(theta, L, n, momentum, weight_decay, trust):

@@ -16,7 +16,7 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \theta_j\,\lambda + \operatorname{sign}{\left(- \partial_j L\,\beta_{1}\,\left(\beta_{2}^{n} - 1\right) + \partial_j L\,\left(1 - \beta_{1}\right) \right)}
+    \Psi_0 = \theta_j\,\lambda + \operatorname{sign}{\left(\partial_j L\,\left(- \beta_{1}\,\beta_{2}^{n} + 1\right) \right)}
     \Psi_1 = 0
     G = 0
 
@@ -116,7 +116,7 @@ def _tensors(hyper, like):
 
 def _psi0(theta, L, n, beta1, beta2, wd):
     g = L.grad(theta)
-    return theta*wd + torch.sign(-g*beta1*(beta2**n - 1) + g*(1 - beta1)) + torch.zeros_like(theta)
+    return theta*wd + torch.sign(g*beta1*(1 - beta2**n) + g*(1 - beta1)) + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, n, beta1, beta2, wd):
@@ -143,7 +143,7 @@ PER_GROUP = ('beta1', 'wd')
 
 def _gpsi0(theta, L, n, beta1, beta2, wd):
     g = L.grad(theta)
-    return theta*wd + torch.sign(-beta1*g*(beta2**n - 1) + g*(1 - beta1)) + torch.zeros_like(theta)
+    return theta*wd + torch.sign(beta1*g*(1 - beta2**n) + g*(1 - beta1)) + torch.zeros_like(theta)
 
 
 def _gpsi1(theta, L, n, beta1, beta2, wd):

@@ -22,8 +22,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \frac{\partial_j L\,\left(- 3\,\beta_{1}^{n + 2} + \beta_{1}^{n + 3} + \beta_{1}^{2\,n + 3} + 1\right)}{\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{1}^{n + 2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \theta_j\,\lambda
-    \Psi_1 = - \frac{\beta_{1}^{2}\,\left(\beta_{1} - 1\right)\,\left(\nabla^2 L \left[\sum_{s=0}^{n - 1} \frac{\left(- \beta_{1}^{n} + \beta_{1}^{- s + n - 1}\right)\,\left(\frac{\nabla L\,\left(\beta_{1}^{2\,s + 3} - 3\,\beta_{1}^{s + 2} + \beta_{1}^{s + 3} + 1\right)}{\left(\beta_{1}^{s + 1} - 1\right)\,\left(\beta_{1}^{s + 2} - 1\right)\,\left(\varepsilon + \left|{\nabla L}\right|\right)} + \theta\,\lambda\right)}{1 - \beta_{1}}\right]\right)_j}{\left(1 - \beta_{1}^{n + 2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \frac{\beta_{2}\,\left(\beta_{2} - 1\right)\,\left(- 3\,\beta_{1}^{n + 2} + \beta_{1}^{n + 3} + \beta_{1}^{2\,n + 3} + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\sum_{s=0}^{n - 1} \frac{\left(- \beta_{2}^{n} + \beta_{2}^{- s + n - 1}\right)\,\left(\frac{\nabla L\,\left(\beta_{1}^{2\,s + 3} - 3\,\beta_{1}^{s + 2} + \beta_{1}^{s + 3} + 1\right)}{\left(\beta_{1}^{s + 1} - 1\right)\,\left(\beta_{1}^{s + 2} - 1\right)\,\left(\varepsilon + \left|{\nabla L}\right|\right)} + \theta\,\lambda\right)}{1 - \beta_{2}}\right]\right)_j}{\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{1}^{n + 2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}}
+    \Psi_0 = \frac{\partial_j L\,\left(- \beta_{1}^{n + 2}\,\left(3 - \beta_{1}\right) + \beta_{1}^{2\,n + 3} + 1\right)}{\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{1}^{n + 2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} + \theta_j\,\lambda
+    \Psi_1 = \frac{\beta_{1}^{2}\,\left(1 - \beta_{1}\right)\,\left(\nabla^2 L \left[\sum_{s=0}^{n - 1} \frac{\left(- \beta_{1}^{n} + \beta_{1}^{- s + n - 1}\right)\,\left(\frac{\nabla L\,\left(\beta_{1}^{2\,s + 3} - 3\,\beta_{1}^{s + 2} + \beta_{1}^{s + 3} + 1\right)}{\left(\beta_{1}^{s + 1} - 1\right)\,\left(\beta_{1}^{s + 2} - 1\right)\,\left(\varepsilon + \left|{\nabla L}\right|\right)} + \theta\,\lambda\right)}{1 - \beta_{1}}\right]\right)_j}{\left(1 - \beta_{1}^{n + 2}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)} - \frac{\beta_{2}\,\left(1 - \beta_{2}\right)\,\left(- 3\,\beta_{1}^{n + 2} + \beta_{1}^{n + 3} + \beta_{1}^{2\,n + 3} + 1\right)\,\left|{\partial_j L}\right|\,\left(\nabla^2 L \left[\sum_{s=0}^{n - 1} \frac{\left(- \beta_{2}^{n} + \beta_{2}^{- s + n - 1}\right)\,\left(\frac{\nabla L\,\left(\beta_{1}^{2\,s + 3} - 3\,\beta_{1}^{s + 2} + \beta_{1}^{s + 3} + 1\right)}{\left(\beta_{1}^{s + 1} - 1\right)\,\left(\beta_{1}^{s + 2} - 1\right)\,\left(\varepsilon + \left|{\nabla L}\right|\right)} + \theta\,\lambda\right)}{1 - \beta_{2}}\right]\right)_j}{\left(1 - \beta_{1}^{n + 1}\right)\,\left(1 - \beta_{1}^{n + 2}\right)\,\left(1 - \beta_{2}^{n + 1}\right)\,\left(\varepsilon + \left|{\partial_j L}\right|\right)^{2}}
 
 Note: derivatives of sign/abs/max/min were taken where they are differentiable (sign' = 0, abs' = sign): the result holds away from their kinks
 """
@@ -72,7 +72,7 @@ def _psi1(theta, L, n, beta1, beta2, eps, wd):
     _x6 = beta1**3
     _a0 = L.hvp(theta, _s0)
     _a1 = L.hvp(theta, _s1)
-    return -_a0*_x0*_x3*(beta1 - 1)/_x5 + _a1*_x3*_x4*beta2*(beta2 - 1)*(_x1*_x6 - 3*_x2 + _x6*beta1**(2*n) + 1)/(_x5**2*(-_x1*beta1 + 1)*(-beta2*beta2**n + 1)) + numpy.zeros_like(theta)
+    return _a0*_x0*_x3*(1 - beta1)/_x5 - _a1*_x3*_x4*beta2*(1 - beta2)*(_x1*_x6 - 3*_x2 + _x6*beta1**(2*n) + 1)/(_x5**2*(-_x1*beta1 + 1)*(-beta2*beta2**n + 1)) + numpy.zeros_like(theta)
 
 
 def _states0(theta, L, n, beta1, beta2, eps, wd):

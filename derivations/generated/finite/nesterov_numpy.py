@@ -14,8 +14,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\beta^{n + 2} - 1\right)}{1 - \beta}
-    \Psi_1 = \frac{\beta^{2}\,\left(- \beta^{n}\,n - \beta^{n} + \beta^{n + 2}\,n + \beta^{n + 2} - \beta^{2\,n + 2} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
+    \Psi_0 = \frac{\partial_j L\,\left(1 - \beta^{n + 2}\right)}{1 - \beta}
+    \Psi_1 = \frac{\beta^{2}\,\left(- \beta^{n}\,\left(1 - \beta\right)\,\left(\beta + 1\right)\,\left(n + 1\right) - \beta^{2\,n + 2} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \beta\right)^{3}}
     G = - \frac{\beta^{2}\,\left(- \beta^{n}\,n - \beta^{n} + \beta^{n + 2}\,n + \beta^{n + 2} - \beta^{2\,n + 2} + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)^{2}\,\left(\beta^{n + 2} - 1\right)}
 """
 import numpy
@@ -44,7 +44,7 @@ def _order(order):
 
 def _psi0(theta, L, n, beta):
     g = L.grad(theta)
-    return -g*(beta**2*beta**n - 1)/(1 - beta) + numpy.zeros_like(theta)
+    return g*(-beta**2*beta**n + 1)/(1 - beta) + numpy.zeros_like(theta)
 
 
 def _psi1(theta, L, n, beta):
@@ -65,7 +65,7 @@ def _potential(theta, L, n, beta):
 
 def _states0(theta, L, n, beta):
     g = L.grad(theta)
-    return -g*(beta**n - 1)/(1 - beta) + numpy.zeros_like(theta),
+    return g*(1 - beta**n)/(1 - beta) + numpy.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]

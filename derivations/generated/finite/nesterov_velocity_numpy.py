@@ -14,8 +14,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\mu^{n + 1} - 1\right)}{1 - \mu}
-    \Psi_1 = \frac{\mu\,\left(\mu - \mu^{n}\,n + \mu^{n + 2}\,n - \mu^{2\,n + 1}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \mu\right)^{3}}
+    \Psi_0 = \frac{\partial_j L\,\left(1 - \mu^{n + 1}\right)}{1 - \mu}
+    \Psi_1 = \frac{\mu\,\left(\mu - \mu^{n}\,n\,\left(1 - \mu\right)\,\left(\mu + 1\right) - \mu^{2\,n + 1}\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \mu\right)^{3}}
     G = - \frac{\mu\,\left(\mu - \mu^{n}\,n + \mu^{n + 2}\,n - \mu^{2\,n + 1}\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\mu - 1\right)^{2}\,\left(\mu^{n + 1} - 1\right)}
 """
 import numpy
@@ -44,7 +44,7 @@ def _order(order):
 
 def _psi0(theta, L, n, mu):
     g = L.grad(theta)
-    return -g*(mu*mu**n - 1)/(1 - mu) + numpy.zeros_like(theta)
+    return g*(-mu*mu**n + 1)/(1 - mu) + numpy.zeros_like(theta)
 
 
 def _psi1(theta, L, n, mu):
@@ -64,7 +64,7 @@ def _potential(theta, L, n, mu):
 
 def _states0(theta, L, n, mu):
     g = L.grad(theta)
-    return g*(mu**n - 1)/(1 - mu) + numpy.zeros_like(theta),
+    return -g*(1 - mu**n)/(1 - mu) + numpy.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]

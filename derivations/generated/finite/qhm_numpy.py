@@ -15,7 +15,7 @@ Source program:
 Formulas (LaTeX):
 
     \Psi_0 = \partial_j L\,\left(- \beta^{n + 1}\,\nu + 1\right)
-    \Psi_1 = \frac{\beta\,\nu\,\left(- \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + \beta^{n + 1}\,n\,\nu + \beta^{n + 1}\,n + \beta^{n + 1}\,\nu - \beta^{2\,n + 1}\,\nu + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{1 - \beta}
+    \Psi_1 = \frac{\beta\,\nu\,\left(- \beta^{n}\,\left(- \beta\,n\,\nu - \beta\,n - \beta\,\nu + n\,\nu + n + 1\right) - \beta^{2\,n + 1}\,\nu + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{1 - \beta}
     G = \frac{\beta\,\nu\,\left(- \beta^{n}\,n\,\nu - \beta^{n}\,n - \beta^{n} + \beta^{n + 1}\,n\,\nu + \beta^{n + 1}\,n + \beta^{n + 1}\,\nu - \beta^{2\,n + 1}\,\nu + 1\right)\,\left\lVert \nabla L \right\rVert^{2}}{2\,\left(\beta - 1\right)\,\left(\beta^{n + 1}\,\nu - 1\right)}
 """
 import numpy

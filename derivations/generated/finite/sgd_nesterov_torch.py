@@ -16,8 +16,8 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\partial_j L\,\left(\mathrm{momentum}^{n + 2} - 1\right)}{1 - \mathrm{momentum}} - \frac{\theta_j\,\lambda\,\left(\mathrm{momentum}^{n + 2} - 1\right)}{1 - \mathrm{momentum}}
-    \Psi_1 = \frac{\partial_j L\,\mathrm{momentum}^{2}\,\lambda\,\left(- \mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + \mathrm{momentum}^{n + 2}\,n + \mathrm{momentum}^{n + 2} - \mathrm{momentum}^{2\,n + 2} + 1\right)}{\left(1 - \mathrm{momentum}\right)^{3}} + \frac{\theta_j\,\mathrm{momentum}^{2}\,\lambda^{2}\,\left(- \mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + \mathrm{momentum}^{n + 2}\,n + \mathrm{momentum}^{n + 2} - \mathrm{momentum}^{2\,n + 2} + 1\right)}{\left(1 - \mathrm{momentum}\right)^{3}} + \frac{\mathrm{momentum}^{2}\,\lambda\,\left(- \mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + \mathrm{momentum}^{n + 2}\,n + \mathrm{momentum}^{n + 2} - \mathrm{momentum}^{2\,n + 2} + 1\right)\,\left(\nabla^2 L \left[\theta\right]\right)_j}{\left(1 - \mathrm{momentum}\right)^{3}} + \frac{\mathrm{momentum}^{2}\,\left(- \mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + \mathrm{momentum}^{n + 2}\,n + \mathrm{momentum}^{n + 2} - \mathrm{momentum}^{2\,n + 2} + 1\right)\,\left(\nabla^2 L \left[\nabla L\right]\right)_j}{\left(1 - \mathrm{momentum}\right)^{3}}
+    \Psi_0 = \frac{\left(1 - \mathrm{momentum}^{n + 2}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)}{1 - \mathrm{momentum}}
+    \Psi_1 = \frac{\mathrm{momentum}^{2}\,\left(- \mathrm{momentum}^{n}\,\left(1 - \mathrm{momentum}\right)\,\left(\mathrm{momentum} + 1\right)\,\left(n + 1\right) - \mathrm{momentum}^{2\,n + 2} + 1\right)\,\left(\partial_j L\,\lambda + \theta_j\,\lambda^{2} + \lambda\,\left(\nabla^2 L \left[\theta\right]\right)_j + \left(\nabla^2 L \left[\nabla L\right]\right)_j\right)}{\left(1 - \mathrm{momentum}\right)^{3}}
     G = - \frac{\mathrm{momentum}^{2}\,\left(\lambda^{2}\,\left\lVert \theta \right\rVert^{2} + 2\,\lambda\,\left\langle \theta, \nabla L \right\rangle + \left\lVert \nabla L \right\rVert^{2}\right)\,\left(- \mathrm{momentum}^{n}\,n - \mathrm{momentum}^{n} + \mathrm{momentum}^{n + 2}\,n + \mathrm{momentum}^{n + 2} - \mathrm{momentum}^{2\,n + 2} + 1\right)}{2\,\left(\mathrm{momentum} - 1\right)^{2}\,\left(\mathrm{momentum}^{n + 2} - 1\right)}
 """
 import warnings
@@ -114,8 +114,8 @@ def _tensors(hyper, like):
 
 def _psi0(theta, L, n, momentum, weight_decay):
     g = L.grad(theta)
-    _x0 = (momentum**2*momentum**n - 1)/(1 - momentum)
-    return -_x0*g - _x0*theta*weight_decay + torch.zeros_like(theta)
+    _x0 = (-momentum**2*momentum**n + 1)/(1 - momentum)
+    return _x0*g + _x0*theta*weight_decay + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, n, momentum, weight_decay):
@@ -141,8 +141,8 @@ def _potential(theta, L, n, momentum, weight_decay):
 
 def _states0(theta, L, n, momentum, weight_decay):
     g = L.grad(theta)
-    _x0 = (momentum**n - 1)/(1 - momentum)
-    return -_x0*g - _x0*theta*weight_decay + torch.zeros_like(theta),
+    _x0 = (1 - momentum**n)/(1 - momentum)
+    return _x0*g + _x0*theta*weight_decay + torch.zeros_like(theta),
 
 
 _PSI = [_psi0, _psi1]
@@ -156,8 +156,8 @@ PER_GROUP = ('weight_decay',)
 
 def _gpsi0(theta, L, n, momentum, weight_decay):
     g = L.grad(theta)
-    _x0 = (momentum**2*momentum**n - 1)/(1 - momentum)
-    return -_x0*g - _x0*theta*weight_decay + torch.zeros_like(theta)
+    _x0 = (-momentum**2*momentum**n + 1)/(1 - momentum)
+    return _x0*g + _x0*theta*weight_decay + torch.zeros_like(theta)
 
 
 def _gpsi1(theta, L, n, momentum, weight_decay):

@@ -16,7 +16,7 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = \theta_j\,\lambda + \operatorname{sign}{\left(- \partial_j L\,\beta\,\left(\beta^{n} - 1\right) + \partial_j L\,\left(1 - \beta\right) \right)}
+    \Psi_0 = \theta_j\,\lambda + \operatorname{sign}{\left(\partial_j L\,\left(1 - \beta^{n + 1}\right) \right)}
     \Psi_1 = 0
     G = 0
 
@@ -116,7 +116,7 @@ def _tensors(hyper, like):
 
 def _psi0(theta, L, n, beta, weight_decay):
     g = L.grad(theta)
-    return theta*weight_decay + torch.sign(-g*beta*(beta**n - 1) + g*(1 - beta)) + torch.zeros_like(theta)
+    return theta*weight_decay + torch.sign(g*beta*(1 - beta**n) + g*(1 - beta)) + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, n, beta, weight_decay):
@@ -143,7 +143,7 @@ PER_GROUP = ('weight_decay',)
 
 def _gpsi0(theta, L, n, beta, weight_decay):
     g = L.grad(theta)
-    return theta*weight_decay + torch.sign(-g*beta*(beta**n - 1) + g*(1 - beta)) + torch.zeros_like(theta)
+    return theta*weight_decay + torch.sign(g*beta*(1 - beta**n) + g*(1 - beta)) + torch.zeros_like(theta)
 
 
 def _gpsi1(theta, L, n, beta, weight_decay):

@@ -19,11 +19,11 @@ Source program:
 
 Formulas (LaTeX):
 
-    \Psi_0 = - \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(\mathrm{dampening} - 1\right)}{1 - \mathrm{momentum}}
-    \Psi_1 = \frac{\mathrm{momentum}\,\lambda\,\left(1 - \mathrm{dampening}\right)^{2}\,\left(\partial_j L + \theta_j\,\lambda\right)}{\left(1 - \mathrm{momentum}\right)^{3}} - \frac{\mathrm{momentum}\,\left(\mathrm{dampening} - 1\right)\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \mathrm{momentum}\right)^{2}}
-    {\Psi_{0}}_{j} = - \frac{\left(\partial_j L + \theta_j\,\lambda\right)\,\left(\mathrm{dampening} - 1\right)}{1 - \mathrm{momentum}}
+    \Psi_0 = \frac{\left(1 - \mathrm{dampening}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)}{1 - \mathrm{momentum}}
+    \Psi_1 = \frac{\mathrm{momentum}\,\lambda\,\left(1 - \mathrm{dampening}\right)^{2}\,\left(\partial_j L + \theta_j\,\lambda\right)}{\left(1 - \mathrm{momentum}\right)^{3}} + \frac{\mathrm{momentum}\,\left(1 - \mathrm{dampening}\right)\,\left(\nabla^2 L \left[\Psi_{0}\right]\right)_j}{\left(1 - \mathrm{momentum}\right)^{2}}
+    {\Psi_{0}}_{j} = \frac{\left(1 - \mathrm{dampening}\right)\,\left(\partial_j L + \theta_j\,\lambda\right)}{1 - \mathrm{momentum}}
     {d}_{j} = \partial_j L + \theta_j\,\lambda
-    G = - \frac{\mathrm{momentum}\,\left(\mathrm{dampening} - 1\right)\,\left(\lambda^{2}\,\left\lVert \theta \right\rVert^{2} + 2\,\lambda\,\left\langle \theta, \nabla L \right\rangle + \left\lVert \nabla L \right\rVert^{2}\right)}{2\,\left(1 - \mathrm{momentum}\right)^{2}}
+    G = \frac{\mathrm{momentum}\,\left(1 - \mathrm{dampening}\right)\,\left(\lambda^{2}\,\left\lVert \theta \right\rVert^{2} + 2\,\lambda\,\left\langle \theta, \nabla L \right\rangle + \left\lVert \nabla L \right\rVert^{2}\right)}{2\,\left(1 - \mathrm{momentum}\right)^{2}}
 """
 import warnings
 
@@ -119,8 +119,8 @@ def _tensors(hyper, like):
 
 def _psi0(theta, L, momentum, dampening, weight_decay):
     g = L.grad(theta)
-    _x0 = (dampening - 1)/(1 - momentum)
-    return -_x0*g - _x0*theta*weight_decay + torch.zeros_like(theta)
+    _x0 = (1 - dampening)/(1 - momentum)
+    return _x0*g + _x0*theta*weight_decay + torch.zeros_like(theta)
 
 
 def _psi1(theta, L, momentum, dampening, weight_decay):
@@ -137,7 +137,7 @@ def _potential(theta, L, momentum, dampening, weight_decay):
     _a0 = torch.sum(g**2)
     _a1 = torch.sum(theta**2)
     _a2 = torch.sum(g*theta)
-    return -1/2*momentum*(dampening - 1)*(_a0 + _a1*weight_decay**2 + 2*_a2*weight_decay)/(1 - momentum)**2
+    return (1/2)*momentum*(1 - dampening)*(_a0 + _a1*weight_decay**2 + 2*_a2*weight_decay)/(1 - momentum)**2
 
 
 def _states0(theta, L, momentum, dampening, weight_decay):
