@@ -7,7 +7,7 @@ through n unrolled steps — the true method driven along
 difference — which is M^(n)(θ). Target: closed forms at least 100× faster. The
 relative difference of the two values is printed too (the central difference's own error,
 O(ε²) at ε = 1e-6, included), and the form: ``closed`` (no sum over steps), ``sums``
-(vectorized sums over steps) or ``loops`` (memcorr/recurrence.py: a loop over the steps,
+(vectorized sums over steps) or ``loops`` (memcorr/expand/recurrence.py: a loop over the steps,
 vectorized over the coordinates, with a Hessian-vector product per step where the states read
 the gradient: O(n) like the brute force, reported as measured).
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import memcorr  # noqa: E402
 from memcorr.losses import builtin  # noqa: E402
-from memcorr.verify import brute_force_correction  # noqa: E402
+from memcorr.verify.checks import brute_force_correction  # noqa: E402
 
 PARAMS = {
     "adam": dict(beta2=0.99, eps=0.1),

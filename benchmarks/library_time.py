@@ -1,6 +1,6 @@
 """The bundled library's cost, per program: derive and verify in both regimes, as a table.
 
-What the test suite spends on each program (tests/test_verify.py derives and verifies every bundled
+What the test suite spends on each program (tests/verify/test_verify.py derives and verifies every bundled
 program in both regimes), measured in one process with warm imports. Hyperparameters as the tests
 take them when none are given: every rate in (0, 1) at 0.5 (just inside a narrower domain), every
 ``small`` one at 0.1, so that ``verify``'s horizon (ten memory lengths) stays short. A dash: the
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import memcorr  # noqa: E402
 from memcorr.losses import builtin  # noqa: E402
-from memcorr.verify import verify  # noqa: E402
+from memcorr.verify.checks import verify  # noqa: E402
 
 
 def short_memory(d) -> dict:

@@ -28,7 +28,9 @@ PROGRAMS = ["heavy_ball", "adam", "adabelief", "adamw"]
 # terms: the distinct products of atoms (a coefficient polynomial in the parameters is one term)
 RUN = {
     "derive": (
-        "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.calculus import linear_terms; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import memcorr\n"
+        "try: from memcorr.algebra.atoms import linear_terms\n"
+        "except ImportError: from memcorr.calculus import linear_terms  # a checkout from before the subpackages\n"
         "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
         "print(' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
     ),

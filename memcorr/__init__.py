@@ -1,10 +1,17 @@
 """memcorr: memoryless modified equations of optimizers with memory.
 
-The pipeline, one module per stage: ``parse`` (text -> AST), ``check``
-(semantics, dependency graph), ``lower`` (state-space model), ``calculus``
-(vector-field algebra), ``expand`` (invariant manifold and finite-n form),
-``perturb`` (loss perturbation), ``printing`` (LaTeX, NumPy, PyTorch),
-``verify`` (numeric checks), ``cli`` (command line).
+The pipeline, one subpackage per stage, in order (``pipeline.derive`` calls them):
+
+1. ``dsl``        program text -> checked program (parse, check; the bundled library)
+2. ``model``      checked program -> state-space model (lower, decay check)
+3. ``expand``     model -> memoryless map: stationary or finite regime, modified flow
+4. ``potential``  map -> implied loss ``L + hG`` and its verdict, at first order and beyond
+5. ``present``    exact results -> the short forms papers print
+6. ``printing``   derivation -> text, LaTeX, JSON, NumPy and PyTorch modules
+7. ``verify``     derivation -> numbers: the map against the true method with memory
+
+``algebra`` holds the mathematics the stages compute with (atoms, series, simplification);
+``errors`` and ``losses`` are shared by all; ``cli`` is the command line.
 """
 
 from .errors import DerivationError, DSLError
@@ -13,32 +20,15 @@ __all__ = ["DSLError", "DerivationError", "load", "derive", "load_module"]
 __version__ = "0.1.0"
 
 
-def load(source_or_path):
-    """Parse, check and lower a program given as text, a path, or a bundled name."""
-    from .check import check
-    from .library import read_source
-    from .lower import lower
-    from .parse import parse
+def __getattr__(name: str):
+    """``load``, ``derive`` (``memcorr.pipeline``) and ``load_module`` (``memcorr.printing``), imported
+    when first used: ``import memcorr`` and ``memcorr --help`` stay free of sympy."""
+    if name in ("load", "derive"):
+        from . import pipeline
 
-    text, filename = read_source(source_or_path)
-    return lower(check(parse(text, filename)))
+        return getattr(pipeline, name)
+    if name == "load_module":
+        from .printing import load_module
 
-
-def derive(
-    source_or_path,
-    order: int = 1,
-    regime: str = "stationary",
-    target: str = "map",
-    params: dict[str, str] | None = None,
-):
-    """Derive the memoryless map of a program (see ``memcorr.derivation``)."""
-    from .derivation import derive as _derive
-
-    return _derive(source_or_path, order=order, regime=regime, target=target, params=params)
-
-
-def load_module(derivation, backend: str = "numpy"):
-    """The generated module of a derivation, imported."""
-    from .derivation import load_module as _load_module
-
-    return _load_module(derivation, backend)
+        return load_module
+    raise AttributeError(f"module 'memcorr' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import os
 import sys
 
 from .errors import UsageError
+from .printing import OUTPUTS
 
 
 def _warn(model) -> None:
@@ -31,7 +32,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .library import bundled, describe
+    from .dsl.library import bundled, describe
 
     programs = bundled()
     width = max(map(len, programs), default=0)
@@ -73,21 +74,13 @@ def _umask() -> int:
     return mask
 
 
-EMITTERS = {
-    "latex": ("{name}.tex", lambda d: d.to_latex(standalone=True)),
-    "numpy": ("{name}_numpy.py", lambda d: d.to_numpy()),
-    "torch": ("{name}_torch.py", lambda d: d.to_torch()),
-    "json": ("{name}.json", lambda d: d.to_json()),
-}
-
-
 def cmd_derive(args) -> int:
-    from .derivation import derive
+    from .pipeline import derive
 
     formats = [f.strip() for f in args.emit.split(",") if f.strip()] if args.emit else []
-    unknown = [f for f in formats if f not in EMITTERS]
+    unknown = [f for f in formats if f not in OUTPUTS]
     if unknown:
-        raise UsageError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(EMITTERS)}")
+        raise UsageError(f"cannot emit {', '.join(unknown)}: this version emits {', '.join(OUTPUTS)}")
     if formats and not args.output:
         raise UsageError("--emit needs -o DIR, the folder to write the files into")
     if args.output and not formats:
@@ -97,7 +90,7 @@ def cmd_derive(args) -> int:
     )
     _warn(d.model)
     # generate everything before writing anything
-    files = {os.path.join(args.output, EMITTERS[f][0].format(name=d.name)): EMITTERS[f][1](d) for f in formats}
+    files = {os.path.join(args.output, OUTPUTS[f].file.format(name=d.name)): OUTPUTS[f].emit(d) for f in formats}
     print(d.summary())
     write_all(files)
     for path in files:
@@ -110,7 +103,7 @@ def _program(file: str):
     characters in the name)."""
     from pathlib import Path
 
-    from .library import bundled
+    from .dsl.library import bundled
 
     return file if file in bundled() else Path(file)
 
@@ -149,10 +142,10 @@ def cmd_verify(args) -> int:
 
     import numpy as np
 
-    from .derivation import derive
     from .losses import builtin
-    from .lower import with_values
-    from .verify import verify
+    from .model.lower import with_values
+    from .pipeline import derive
+    from .verify.checks import verify
 
     _verify_options(args)
     texts = _param_texts(args.param)
@@ -173,7 +166,7 @@ def cmd_verify(args) -> int:
     print(report.table())
     if args.plot:
         try:
-            from .plot import plot_report
+            from .verify.plot import plot_report
 
             plot_report(report, args.plot)
         except ImportError:
@@ -183,7 +176,7 @@ def cmd_verify(args) -> int:
 
 
 def _docs() -> str:
-    from .library import docs_dir
+    from .dsl.library import docs_dir
 
     folder = docs_dir()
     return (

@@ -1,180 +1,30 @@
-"""Stage 6b: results as papers print them (shared by every printer).
+"""Stage 5: results as papers print them (shared by every printer).
 
-Input: exact per-coordinate expressions (``Ψ_r``, ``S_r``, ``G``) and the
-program's named temporaries. Output: equal expressions that are short —
+Input: the exact ``Expansion`` and the program's named temporaries (and, from the pipeline, the
+perturbation's formulas). Output: ``Presented`` — equal expressions that are short:
 
-- ``tidy``: a sum over the atoms, each coefficient factored (used while expanding too);
-- ``simplify_arguments``: the arguments of functions and atoms at their shortest
-  (``sign(β g + (1 − β) g)`` is ``sign(g)``, ``ε + ρd² + (1 − ρ)d²`` is ``ε + d²``);
 - ``collect``: ``Hess`` terms with proportional coefficients merged into one ``Hess``
   (``c Hess(a) + cλ Hess(θ)`` is ``c Hess(a + λθ)``), then a common factor pulled out;
 - ``NamedField``: a field the program named (``d = g + λθ``) or ``Ψ_0`` itself, kept as
-  a symbol where that shortens the result; ``unfold`` puts the definitions back;
-- ``orient``: parameter gaps written as papers do, ``β/(1 − β)^3`` not ``−β/(β − 1)^3``.
+  a symbol where that shortens the result (``algebra.named.unfold`` puts the definitions back);
+- finite ``n``: gaps collected in the powers ``βⁿ`` (``finite_form``);
+- underneath, the rewritings of ``algebra.simplify`` (``tidy``, ``shortest``, ``orient``).
 
-Every transformation is exact; ``tests/test_present.py`` checks each result
-against the long form at random points.
+Every transformation is exact; ``tests/test_present.py`` checks results against the long form
+at random points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .calculus import THETA, FieldAtom, FieldSymbol, G, Hess, distribute, is_scalar, linear_terms, outer_atoms, simplify
-
-
-class NamedField(FieldSymbol):
-    """A per-coordinate quantity with a name and a definition (``d = g + λθ``)."""
-
-    def __new__(cls, name: str, definition):
-        # uncached, and equal only with the same definition: sympy caches symbols by name, and two
-        # programs' Ψ_0 must not share one object
-        obj = FieldSymbol.__xnew__(cls, name, real=True)
-        obj.definition = sp.sympify(definition)
-        return obj
-
-    def __getnewargs__(self):
-        return (self.name, self.definition)
-
-    def _hashable_content(self):
-        return super()._hashable_content() + (self.definition,)
-
-
-def unfold(expr):
-    """``expr`` with every named field replaced by its definition (atoms re-evaluated)."""
-    while True:
-        named = {s: s.definition for s in expr.free_symbols if isinstance(s, NamedField)}
-        if not named:
-            return expr
-        expr = expr.xreplace(named)
-
-
-# ------------------------------------------------------------ factoring
-def radicands(expr):
-    """Factor under every root, so that ``sqrt(beta g^2 + (1 - beta) g^2)`` becomes ``|g|``."""
-    return expr.replace(
-        lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_integer, lambda e: sp.Pow(sp.factor(e.base), e.exp)
-    )
-
-
-def tidy(expr):
-    """A readable form: a sum over the atoms (and their products), each coefficient factored;
-    the part without atoms stays a sum of fields with factored scalar coefficients."""
-    groups: dict = {}
-    for term in distribute(radicands(expr)):
-        atoms = sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
-        groups[atoms] = groups.get(atoms, 0) + term / atoms
-    plain = groups.pop(sp.S.One, sp.S.Zero)
-    fields: dict = {}
-    for coeff, fld in linear_terms(plain):
-        fields[fld] = fields.get(fld, 0) + coeff
-    return sp.Add(*[factor(c) * f for f, c in fields.items()]) + sp.Add(*[factor(c) * k for k, c in groups.items()])
-
-
-def factor(coefficient):
-    """Factor a coefficient, keeping whichever form is shorter.
-
-    ``|x|`` becomes a positive symbol ``a`` and ``x^(2k)`` becomes ``a^(2k)`` first, so that
-    ``g^2/|g|`` cancels (sympy rewrites ``|g|^2`` back to ``g^2`` for real ``g``)."""
-    masked, back = _mask_abs(coefficient)
-    factored = sp.factor(masked)
-    if sp.count_ops(factored) > sp.count_ops(masked):
-        return coefficient
-    return _unmask(factored, back)
-
-
-def _mask_abs(expr):
-    """``|x| -> a`` (a positive field) and ``x^(2k) -> a^(2k)`` for the field symbols ``x``."""
-    back = {}
-    fields = sorted(
-        {a.args[0] for a in expr.atoms(sp.Abs, sp.sign) if isinstance(a.args[0], FieldSymbol)}, key=sp.default_sort_key
-    )
-    for i, field_ in enumerate(fields):
-        a = FieldSymbol(f"@abs{i}", positive=True)  # a field: atoms must not pull it out as a scalar
-        back[a] = sp.Abs(field_)
-        expr = expr.xreplace({sp.sign(field_): field_ / a})
-        expr = expr.replace(
-            lambda e, f=field_: e.is_Pow and e.base == f and e.exp.is_integer,
-            lambda e, f=field_, a=a: a**e.exp if e.exp.is_even else f * a ** (e.exp - 1),
-        ).xreplace({sp.Abs(field_): a})
-    return expr, back
-
-
-def _unmask(expr, back):
-    """Undo ``_mask_abs``: ``a -> |x|``, and ``x/|x|`` read as ``sign(x)`` again."""
-    return signs(expr.xreplace(back))
-
-
-def signs(expr):
-    """``x/|x|`` written ``sign(x)`` for every field ``x`` (inside atoms too)."""
-    for a in expr.atoms(sp.Abs):
-        if isinstance(a.args[0], FieldSymbol):
-            expr = expr.subs(a.args[0] / a, sp.sign(a.args[0]))
-    return expr
-
-
-def shortest(expr):
-    """The shortest of a few exact rewritings of an expression without atoms."""
-    masked, back = _mask_abs(expr)
-    candidates = [masked, sp.factor(masked), sp.cancel(masked)]
-    for s in sorted(masked.free_symbols, key=sp.default_sort_key):
-        # partial fractions in a field (AdamW's coefficient in |g|): rational and small only, apart is costly
-        if not isinstance(s, FieldSymbol) or sp.count_ops(masked) > 150 or not masked.is_rational_function(s):
-            continue
-        try:
-            candidates.append(sp.apart(sp.together(masked), s))
-        except (sp.PolynomialError, NotImplementedError):
-            pass
-    return min([expr] + [_unmask(c, back) for c in candidates], key=sp.count_ops)
-
-
-def orient(expr, samples: list[dict]):
-    """Write every parameter-only sum that is negative at all ``samples`` with its sign outside:
-    ``-β/(β − 1)^3`` reads ``β/(1 − β)^3`` and ``-g(βⁿ − 1)`` reads ``g(1 − βⁿ)``, as in papers."""
-
-    def negative(base) -> bool:
-        if not base.is_Add or not base.free_symbols or not base.free_symbols <= set(samples[0]):
-            return False
-        return all(bool(base.subs(values) < 0) for values in samples)
-
-    expr = expr.replace(
-        lambda e: e.is_Pow and e.exp.is_integer and negative(e.base),
-        lambda e: (-1) ** e.exp * sp.Pow(-e.base, e.exp),
-    )
-
-    def negative_gap(f) -> bool:  # βⁿ − 1, not β₁ − β₂ (whose sign is the result: anti-regularizing)
-        return negative(f) and any(t.is_number for t in f.args)
-
-    return expr.replace(
-        lambda e: e.is_Mul and any(negative_gap(f) for f in e.args),
-        lambda e: sp.Mul(*[-f if negative_gap(f) else f for f in e.args]) * (-1) ** sum(map(negative_gap, e.args)),
-    )
-
-
-# ------------------------------------------------------------ arguments
-def _is_application(e) -> bool:
-    return (isinstance(e, sp.Function) and not isinstance(e, (sp.Sum, sp.Piecewise)) and bool(e.args)) or (
-        e.is_Pow and e.exp.is_Rational and not e.exp.is_integer
-    )
-
-
-def simplify_arguments(expr):
-    """Every function's and atom's arguments at their shortest exact form."""
-
-    def short(arg):
-        if not isinstance(arg, sp.Expr) or not arg.free_symbols or arg.is_Symbol:
-            return arg
-        options = [arg, sp.expand(arg), factor(arg)]
-        return min(options, key=sp.count_ops)
-
-    def rebuild(e):
-        if e.is_Pow:
-            return sp.Pow(short(e.base), e.exp)
-        return e.func(*[short(a) for a in e.args])
-
-    return expr.replace(_is_application, rebuild)
+from .algebra.atoms import THETA, Dot, FieldAtom, FieldSymbol, G, Hess, is_scalar, linear_terms, outer_atoms, simplify
+from .algebra.named import NamedField, affine_in_g, rename
+from .algebra.simplify import factor, orient, shortest, simplify_arguments, tidy
+from .model.sampling import default_values, drop_transients, orientation_samples
+from .model.types import Model
 
 
 # ------------------------------------------------------------ collecting
@@ -263,24 +113,6 @@ def named_fields(temporaries: dict, at_fixed_point) -> list[NamedField]:
     return out
 
 
-def affine_in_g(f) -> bool:
-    """``f = a g + b(θ)`` with a constant ``a ≠ 0``."""
-    a = sp.diff(f.definition, G)
-    return a != 0 and is_scalar(a) and not outer_atoms(a) and not sp.expand(f.definition - a * G).has(G)
-
-
-def rename(expr, fields: list[NamedField]):
-    """Write ``expr`` in a named field ``d = a g + b(θ)`` (``g = (d − b)/a``) where that is shorter."""
-    for f in filter(affine_in_g, fields):
-        a = sp.diff(f.definition, G)
-        g_of_d = (f - (f.definition - a * G)) / a
-        candidate = simplify_arguments(expr.xreplace({G: g_of_d}))
-        candidate = sp.Add(*[shortest(t) if not outer_atoms(t) else t for t in sp.Add.make_args(candidate)])
-        if sp.count_ops(candidate) < sp.count_ops(expr):
-            expr = candidate
-    return expr
-
-
 def present(expr, update, fields: list[NamedField], samples: list[dict]):
     """The short form of a per-coordinate result (a correction, a state, a potential)."""
     if expr == 0:
@@ -340,7 +172,6 @@ def present_expansion(expansion, model) -> Presented:
     """Every result of ``expansion`` in its short form; ``Ψ_0`` named where it recurs. The finite-n
     forms are collected in the powers ``βⁿ`` instead (``finite_form``): factoring them whole costs
     more than deriving them and reads worse."""
-    from .lower import default_values, drop_transients, orientation_samples
 
     samples = orientation_samples(model)
     if expansion.regime == "finite":
@@ -386,3 +217,67 @@ def used_fields(exprs) -> list[NamedField]:
     for e in exprs:
         visit(e)
     return out
+
+
+# ------------------------------------------------------------ the implied loss
+def _as_n_grows(coefficient, model: Model) -> float | None:
+    """The coefficient at the defaults as ``n → ∞`` (None where it has no finite limit)."""
+    at_defaults = coefficient.xreplace(default_values(model.params))
+    try:
+        value = sp.limit(at_defaults, model.n, sp.oo)
+    except (NotImplementedError, ValueError, TypeError):  # sympy's limit fails on min(3, n): settle numerically
+        far, farther = (at_defaults.xreplace({model.n: k}) for k in (10**8, 10**9))
+        value = farther if far.is_number and abs(far - farther) <= 1e-12 * (1 + abs(far)) else sp.nan
+    return float(value) if value.is_number and value.is_finite else None
+
+
+def _collected(potential, samples):
+    """``Σ c_i ⟨a_i, b_i⟩`` with the coefficients factored and oriented (``1 − β``, not ``β − 1``)."""
+    if potential is None:
+        return None
+    terms = sp.collect(sp.expand(potential), [a for a in potential.atoms(Dot)], evaluate=False)
+    return sp.Add(*[orient(sp.factor(c), samples) * a for a, c in terms.items()])
+
+
+def present_perturbation(p, presented: Presented, model: Model, check_step: int):
+    """A ``potential.Perturbation`` with its formulas in short form: ``G = coefficient · penalty``
+    collected, the preconditioner and decoupled part in the program's named fields, the remainder
+    oriented; ``check_step``: the step ``n`` a finite-n coefficient is judged at."""
+    if p.potential is None:
+        return p
+    if model.n in p.potential.free_symbols:  # finite n: only the coefficient is factored, the rest is long
+        coefficient = sp.factor(p.coefficient)
+        return replace(
+            p,
+            potential=sp.Mul(coefficient, p.penalty),
+            coefficient=coefficient,
+            at_step=check_step,
+            coefficient_as_n_grows=_as_n_grows(coefficient, model),
+        )
+    samples = orientation_samples(model)
+    coefficient = orient(shortest(p.coefficient), samples)
+    penalty = present(p.penalty, presented.update, presented.fields, samples)
+
+    def short(e):
+        return present(e, presented.update, presented.fields, samples) if e is not None else e
+
+    # the remainder is only oriented, not re-shortened: it is what was left out, not a result to cite
+    return replace(
+        p,
+        potential=sp.Mul(coefficient, penalty) if coefficient != 1 else penalty,
+        coefficient=coefficient,
+        penalty=penalty,
+        preconditioner=short(p.preconditioner),
+        decoupled=short(p.decoupled),
+        remainder=orient(p.remainder, samples),
+    )
+
+
+def present_potentials(potentials: list, model: Model) -> list:
+    """Each ``G_r`` (``potential.OrderPotential``) collected over its inner products, and what is
+    left over oriented."""
+    samples = orientation_samples(model)
+    return [
+        replace(p, potential=_collected(p.potential, samples), non_gradient=orient(p.non_gradient, samples))
+        for p in potentials
+    ]

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import memcorr  # noqa: E402
-from memcorr.library import describe  # noqa: E402
+from memcorr.dsl.library import describe  # noqa: E402
 
 GENERATED = ROOT / "derivations" / "generated"
 DOCS = ROOT / "docs"

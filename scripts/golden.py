@@ -7,13 +7,20 @@ For every bundled program at order 1:
   writes;
 - order2/NAME.json for the programs of ORDER2 (the catalogue prints their short order-2 terms).
 
-tests/test_golden.py fails when any is stale.
+Each program is derived in a fresh interpreter, as a user deriving it would: what its files must
+equal does not depend on what was derived before it in the same process. tests/test_golden.py
+checks each program on its own and shows a unified diff of what is stale.
 
-    python scripts/golden.py            # rewrite
-    python scripts/golden.py --check    # exit 1 and list what is stale
+    python scripts/golden.py                    # rewrite everything (two programs at a time)
+    python scripts/golden.py --check            # exit 1 and list what is stale
+    python scripts/golden.py --check heavy_ball # one program, with the diff
 """
 
 import argparse
+import concurrent.futures
+import difflib
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,55 +28,81 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import memcorr  # noqa: E402
-from memcorr.cli import EMITTERS  # noqa: E402
+from memcorr.printing import OUTPUTS  # noqa: E402
 
 OUT = ROOT / "derivations" / "generated"
+PROGRAMS = sorted((ROOT / "derivations").glob("*.opt"))
 # order 2 in seconds: the programs whose memory is linear in the gradient, and the sign-based ones
 ORDER2 = {"aggmo", "gd", "heavy_ball", "heavy_ball_sum", "lion", "lion_softsign", "nesterov", "nesterov_velocity"}
 ORDER2 |= {"qhm", "sgd_momentum", "sgd_nesterov", "signum"}
 
 
 def emitted(d, folder: Path) -> dict[Path, str]:
-    return {folder / pattern.format(name=d.name): emit(d) for pattern, emit in EMITTERS.values()}
+    return {folder / out.file.format(name=d.name): out.emit(d) for out in OUTPUTS.values()}
 
 
-def expected() -> dict[Path, str]:
-    files = {}
-    for path in sorted((ROOT / "derivations").glob("*.opt")):
-        stationary = memcorr.derive(path)
-        flow = memcorr.derive(path, target="flow").summary()
-        files |= emitted(stationary, OUT / "stationary")
-        try:
-            finite = memcorr.derive(path, regime="finite")
-            files |= emitted(finite, OUT / "finite")
-            finite_text = finite.summary()
-        except memcorr.DerivationError as err:
-            finite_text = f"finite regime: not derived: {err}"
-        if path.stem in ORDER2:
-            files[OUT / "order2" / f"{path.stem}.json"] = memcorr.derive(path, order=2).to_json()
-        files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n"
+def expected_for(path: Path) -> dict[Path, str]:
+    """The committed files of one program, derived in this process."""
+    stationary = memcorr.derive(path)
+    flow = memcorr.derive(path, target="flow").summary()
+    files = emitted(stationary, OUT / "stationary")
+    try:
+        finite = memcorr.derive(path, regime="finite")
+        files |= emitted(finite, OUT / "finite")
+        finite_text = finite.summary()
+    except memcorr.DerivationError as err:
+        finite_text = f"finite regime: not derived: {err}"
+    if path.stem in ORDER2:
+        files[OUT / "order2" / f"{path.stem}.json"] = memcorr.derive(path, order=2).to_json()
+    files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n"
     return files
 
 
-def stale() -> list[Path]:
-    want = expected()
-    extra = [p for p in OUT.rglob("*") if p.is_file() and p not in want]
-    return [p for p, text in want.items() if not p.exists() or p.read_text(encoding="utf-8") != text] + extra
+def fresh(name: str) -> dict[Path, str]:
+    """``expected_for`` the program ``name``, in a fresh interpreter."""
+    run = subprocess.run(
+        [sys.executable, __file__, "--print", name], capture_output=True, text=True, check=True, timeout=1500
+    )
+    return {ROOT / p: text for p, text in json.loads(run.stdout).items()}
+
+
+def stale_diff(want: dict[Path, str]) -> str:
+    """A unified diff of every file of ``want`` that differs from what is committed."""
+    out = []
+    for p, text in want.items():
+        have = p.read_text(encoding="utf-8") if p.exists() else ""
+        if have != text:
+            name = str(p.relative_to(ROOT))
+            out += difflib.unified_diff(have.splitlines(True), text.splitlines(True), name, f"{name} (derived now)")
+    return "".join(out)
+
+
+def everything() -> dict[Path, str]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        parts = pool.map(fresh, [p.stem for p in PROGRAMS])
+    return {p: text for part in parts for p, text in part.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--check", action="store_true", help="exit 1 if anything is stale, and show the diff")
+    ap.add_argument("--print", action="store_true", help=argparse.SUPPRESS)  # one program's files as JSON
+    ap.add_argument("program", nargs="?", help="one bundled program (default: all)")
     args = ap.parse_args()
+    if args.print:
+        files = expected_for(ROOT / "derivations" / f"{args.program}.opt")
+        print(json.dumps({str(p.relative_to(ROOT)): text for p, text in files.items()}))
+        return
+    want = fresh(args.program) if args.program else everything()
     if args.check:
-        paths = stale()
-        for p in paths:
-            print(f"stale: {p.relative_to(ROOT)}")
-        sys.exit(1 if paths else 0)
-    want = expected()
-    for p in OUT.rglob("*"):
-        if p.is_file() and p not in want:
-            p.unlink()
+        orphans = [] if args.program else [p for p in OUT.rglob("*") if p.is_file() and p not in want]
+        report = stale_diff(want) + "".join(f"not derived from any program: {p.relative_to(ROOT)}\n" for p in orphans)
+        print(report, end="")
+        sys.exit(1 if report else 0)
+    if not args.program:
+        for p in OUT.rglob("*"):
+            if p.is_file() and p not in want:
+                p.unlink()
     for p, text in want.items():
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")

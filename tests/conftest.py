@@ -16,6 +16,16 @@ BAD = sorted((PROGRAMS / "bad").glob("*.opt"))
 NOT_STATIONARY = {"decaying_step"}  # n outside decaying powers: finite only
 
 
+# programs whose stationary derivation takes ten seconds or more: checked with the slow lane, so that
+# `pytest -m "not slow"` stays a quick lane that still touches every stage
+HEAVY = {"rmsprop", "lion_softsign", "radam", "ademamix", "adan", "adabelief", "lamb"}
+
+
+def lanes(paths):
+    """``paths`` as test parameters, the heavy programs marked slow."""
+    return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.stem in HEAVY else []) for p in paths]
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run ``memcorr`` in-process; return (exit status, stdout, stderr)."""

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 import memcorr
-from memcorr.verify import Report
+from memcorr.verify.checks import Report
 
 
 def no_traceback(status, err, *words):

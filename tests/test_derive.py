@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import BUNDLED, ROOT
+from conftest import BUNDLED, ROOT, lanes
 
 import memcorr
 from memcorr.losses import builtin
@@ -19,7 +19,7 @@ def test_derivation_object_fields():
     assert isinstance(d.update, sp.Expr)
 
 
-@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", lanes(BUNDLED))
 def test_no_dirac_delta_reaches_a_result(path):
     for regime in ("stationary", "finite"):
         try:
@@ -117,12 +117,12 @@ def test_failed_emit_leaves_no_partial_file(run_cli, tmp_path):
 
 
 def test_a_failing_emitter_writes_nothing(run_cli, tmp_path, monkeypatch):
-    from memcorr import cli
+    from memcorr import printing
 
     def broken(d):
         raise memcorr.DerivationError("the torch emitter failed")
 
-    monkeypatch.setitem(cli.EMITTERS, "torch", ("{name}_torch.py", broken))
+    monkeypatch.setitem(printing.OUTPUTS, "torch", printing.Output("{name}_torch.py", broken))
     status, _, err = run_cli("derive", "heavy_ball", "--emit", "latex,numpy,torch,json", "-o", tmp_path / "out")
     assert status == 2 and "the torch emitter failed" in err
     assert not (tmp_path / "out").exists()

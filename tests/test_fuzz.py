@@ -13,7 +13,7 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 import memcorr
-from memcorr.parse import grammar_path
+from memcorr.dsl.parse import grammar_path
 
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 SOURCES = [p.read_text() for p in BUNDLED]

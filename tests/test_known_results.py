@@ -4,8 +4,8 @@ import pytest
 import sympy as sp
 
 import memcorr
-from memcorr.calculus import THETA, Dk, Dot, G, Hess, gradient, linear_terms
-from memcorr.present import unfold
+from memcorr.algebra.atoms import THETA, Dk, Dot, G, Hess, gradient, linear_terms
+from memcorr.algebra.named import unfold
 
 HEAD = "optimizer o\nstep h\n"
 
@@ -212,7 +212,7 @@ def test_flow_time_h_map_is_the_memoryless_map(name):
     memoryless map θ − h Σ h^r Ψ_r to O(h⁴); with Ψ̃_2 dropped, only to O(h³)."""
     import numpy as np
 
-    from memcorr.evaluate import evaluate
+    from memcorr.algebra.evaluate import evaluate
     from memcorr.losses import builtin
 
     loss, x0 = builtin("nonconvex")

@@ -5,8 +5,9 @@ import random
 
 import sympy as sp
 
-from memcorr.calculus import THETA, G, Hess
-from memcorr.present import finite_form, orient
+from memcorr.algebra.atoms import THETA, G, Hess
+from memcorr.algebra.simplify import orient
+from memcorr.present import finite_form
 from memcorr.printing.text import text
 
 beta, lam, n = sp.symbols("beta1 weight_decay n", real=True)

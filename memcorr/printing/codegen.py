@@ -16,16 +16,19 @@ is never evaluated.
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
+import string
 from dataclasses import dataclass
+from pathlib import Path
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..calculus import LOSS, THETA, FieldSymbol, G, bound_indices, is_scalar, outer_atoms
+from ..algebra.atoms import LOSS, THETA, FieldSymbol, G, bound_indices, is_scalar, outer_atoms
+from ..algebra.named import unfold
 from ..errors import DerivationError
-from ..present import unfold
-from ..recurrence import Recurrence
+from ..expand.recurrence import Recurrence
 from .latex import latex
 
 RESERVED = {
@@ -381,21 +384,21 @@ def generate(d, printer_class, grouped: bool = False) -> Generated:
     )
 
 
-CHECKS = """def _checked(hyper):
-    unknown = sorted(set(hyper) - set(HYPER))
-    if unknown:
-        raise TypeError(f"unknown hyperparameters {unknown}; this optimizer has {sorted(HYPER)}")
-    p = {**HYPER, **hyper}
-    missing = sorted(k for k, v in p.items() if v is None)
-    if missing:
-        raise TypeError(f"no default for {missing}: pass them as keywords")
-    return p
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # the generated modules' fixed code
 
 
-def _order(order):
-    if not 0 <= order <= ORDER:
-        raise ValueError(f"order must be between 0 and {ORDER} (derived to order {ORDER})")
-"""
+def template(name: str) -> str:
+    """A fixed part of the generated modules, as written in ``templates/``."""
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def fill(name: str, x: Generated, **parts: str) -> str:
+    """The template ``name`` with its ``$``-placeholders filled from the generated pieces ``x`` and ``parts``."""
+    fields = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
+    return string.Template(template(name)).substitute({**fields, **parts})
+
+
+CHECKS = template("checks.py.tmpl")
 
 
 def _penalty_note(d) -> str:

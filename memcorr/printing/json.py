@@ -15,7 +15,7 @@ import json
 
 import sympy as sp
 
-from ..calculus import bound_indices
+from ..algebra.atoms import bound_indices
 from .latex import latex
 
 

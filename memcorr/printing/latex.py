@@ -13,13 +13,13 @@ themselves (their ``_latex`` methods); this printer supplies the names.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..calculus import Dot, FieldSymbol, G
-from ..parse import Assign, Call, Chain, History, IndexedSum, Name, Neg, Num, Pow, StateDecl
+from ..algebra.atoms import Dot, FieldSymbol, G
+from ..expand.recurrence import Recurrence
+from .layout import WIDTH, broken
 from .text import paper_powers
 
 ALIASES = {
@@ -30,7 +30,6 @@ ALIASES = {
     "lam": r"\lambda",
     "lr": r"\eta",
 }
-WIDTH = 68  # visible characters per line of a displayed formula before it is broken
 
 
 def symbol_tex(name: str) -> str:
@@ -81,432 +80,98 @@ class MemcorrLatexPrinter(LatexPrinter):
             return symbol_tex(expr.name)
         return super()._print_Symbol(expr, style)
 
+    # ---------------------------------------------------------------- the atoms' notation
+    # A field prints as coordinate j (∂_j L) on its own and as the whole vector (∇L) inside an
+    # atom's argument, where the atom acts on the vector field.
+    _inside_atom = 0
+
+    def _arg(self, expr) -> str:
+        """An atom's argument: a vector field, so its symbols print as whole vectors."""
+        self._inside_atom += 1
+        try:
+            return self._print(expr)
+        finally:
+            self._inside_atom -= 1
+
+    def _coordinate(self, tex: str) -> str:
+        return tex if self._inside_atom else rf"\left({tex}\right)_j"
+
+    @staticmethod
+    def _power(tex: str, exp) -> str:
+        """``tex`` raised to ``exp`` (sympy's printer passes powers of functions this way)."""
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
+    def _print_FieldSymbol(self, expr):
+        name, whole = expr.name, self._inside_atom > 0
+        if name == "theta":
+            return r"\theta" if whole else r"\theta_j"
+        if name == "g":
+            return r"\nabla L" if whole else r"\partial_j L"
+        if "[" in name:  # a lag state "theta[n-1]"
+            base, lag = name[:-1].split("[")
+            return rf"{self._print(FieldSymbol(base))}^{{({lag})}}"
+        tex = self._print_Symbol(sp.Symbol(name))
+        return tex if whole else f"{{{tex}}}_{{j}}"  # braces: a name with a subscript (beta_1) takes j too
+
+    def _print_LossValue(self, expr):
+        return "L"
+
+    def _print_Hess(self, expr, exp=None):
+        return self._power(self._coordinate(rf"\nabla^2 L \left[{self._arg(expr.args[0])}\right]"), exp)
+
+    def _print_Dk(self, expr, exp=None):
+        inner = ", ".join(self._arg(a) for a in expr.args)
+        return self._power(self._coordinate(rf"\nabla^{{{len(expr.args) + 1}}} L\left[{inner}\right]"), exp)
+
+    def _print_Grad(self, expr, exp=None):
+        point = self._arg(expr.args[0])
+        gradient = r"\nabla L" if self._inside_atom else r"\partial_j L"
+        return self._power(rf"{gradient}\left({point}\right)", exp)
+
+    def _print_LossAt(self, expr, exp=None):
+        return self._power(rf"L\left({self._arg(expr.args[0])}\right)", exp)
+
+    def _print_Norm(self, expr, exp=None):
+        tex = rf"\left\lVert {self._arg(expr.args[0])} \right\rVert"
+        return f"{tex}^{{{exp}}}" if exp else tex  # ‖E‖², not (‖E‖)²
+
+    def _print_Dot(self, expr, exp=None):
+        a, b = (self._arg(x) for x in expr.args)
+        return self._power(rf"\left\langle {a}, {b} \right\rangle", exp)
+
+    def _print_Recurrence(self, expr, exp=None):
+        """One row per update, as a paper defines a recursion: the result at ``t = n``, then the
+        updates for ``t = 0 … n − 1``, then the start; long right-hand sides broken over rows."""
+        out, names, inits, steps, t, n = expr.parts
+        tp, np_ = self._print(t), self._print(n)
+
+        def lines(e):
+            return r" \\ & \qquad ".join(broken(e, self, width=WIDTH - 20))  # right of `lhs = ` and `x ←`
+
+        rows = [rf"\Big[{lines(out)}\Big]_{{{tp} = {np_}}}", rf"\text{{after, for }} {tp} = 0, \dots, {np_} - 1:"]
+        rows += [rf"\quad {self._arg(x)} \leftarrow {lines(s)}," for x, s in zip(names, steps)]
+        # the start: plain values on one row, a start that is itself a loop on rows of its own
+        plain = [(x, i) for x, i in zip(names, inits) if not i.has(Recurrence)]
+        rows.append(r"\text{from } " + r",\ ".join(rf"{self._arg(x)} = {self._print(i)}" for x, i in plain))
+        rows += [rf"\quad {self._arg(x)} = {self._print(i)}" for x, i in zip(names, inits) if i.has(Recurrence)]
+        tex = r"\begin{aligned}[t] & " + r" \\ & ".join(rows) + r"\end{aligned}"
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
+    def _print_CoordSum(self, expr, exp=None):
+        """``‖E‖₁`` for ``Σ|E|``, ``‖E‖²`` for ``ΣE²``, ``⟨A, B⟩`` for ``Σ A B``, else ``Σ_i (E)_i``."""
+        e = expr.args[0]
+        factors = sp.Mul.make_args(e)
+        if isinstance(e, sp.Abs) and isinstance(e.args[0], FieldSymbol):
+            tex = rf"\left\lVert {self._arg(e.args[0])} \right\rVert_1"
+        elif e.is_Pow and e.exp == 2 and isinstance(e.base, FieldSymbol):
+            return rf"\left\lVert {self._arg(e.base)} \right\rVert^{{{2 * (exp or 1)}}}"
+        elif len(factors) == 2 and all(isinstance(f, FieldSymbol) for f in factors):
+            first, second = sorted(factors, key=lambda f: f == G)  # the gradient second: ⟨θ, ∇L⟩
+            tex = rf"\left\langle {self._arg(first)}, {self._arg(second)} \right\rangle"
+        else:
+            tex = rf"\sum_i \left({self._arg(e)}\right)_i"
+        return self._power(tex, exp)
+
 
 def latex(expr, names: dict[str, str] | None = None) -> str:
     return MemcorrLatexPrinter(names).doprint(expr)
-
-
-def visible(tex: str) -> int:
-    """Roughly how wide ``tex`` sets: a command counts as one symbol, sizing and braces as none,
-    a fraction as its wider part; the widest row where it has several (an ``aligned`` recursion)."""
-    return max(_width(row) for row in tex.split("\\\\"))
-
-
-def _width(tex: str) -> int:
-    i = tex.find("\\frac{")
-    if i < 0:
-        tex = re.sub(r"\\(left|right|Bigl|Bigr|bigl|bigr|mathrm|operatorname)\b|\\,", "", tex)
-        # a binary operator sets with space on both sides: about three symbols wide
-        binary = len(re.findall(r"(?<![{(^_])\s*[-+=]|\\leftarrow|\\times", tex))
-        return len(re.sub(r"[{}_^ ]", "", re.sub(r"\\[A-Za-z]+", "x", tex))) + 2 * binary
-    num_end = _group_end(tex, i + 5)
-    den_end = _group_end(tex, num_end + 1)
-    parts = _width(tex[i + 6 : num_end]), _width(tex[num_end + 2 : den_end])
-    return _width(tex[:i]) + max(parts) + _width(tex[den_end + 1 :])
-
-
-def _group_end(tex: str, start: int) -> int:
-    """The index of the brace closing the group that opens at ``tex[start]``."""
-    depth = 0
-    for k in range(start, len(tex)):
-        depth += {"{": 1, "}": -1}.get(tex[k], 0)
-        if depth == 0:
-            return k
-    return len(tex) - 1
-
-
-BRACKETS = [(r"\Bigl[", r"\Bigr]"), (r"\Bigl(", r"\Bigr)"), (r"\bigl\{", r"\bigr\}")]
-
-
-def broken(expr, printer: MemcorrLatexPrinter, depth: int = 0, width: int = WIDTH) -> list[str]:
-    """``expr`` as lines of at most ``width`` visible characters: a long sum is split between its
-    terms; a long product keeps its short factors in front and splits its longest factor (a sum,
-    or a power of one, ``[…]^{1/2}`` for a root) inside brackets, recursively, so that no line of a
-    finite-n result runs off the page."""
-    tex = printer.doprint(expr)
-    if visible(tex) <= width:
-        return [tex]
-    if expr.is_Add:
-        terms = printer._as_ordered_terms(expr)
-        return _lines([line for t in terms for line in broken(t, printer, depth, width)], width)
-    if _splittable(expr):
-        return _bracketed([""], expr, printer, depth, width)
-    if expr.is_Mul and any(_splittable(f) for f in expr.args):
-        inner = max(filter(_splittable, expr.args), key=lambda f: visible(printer.doprint(f)))
-        rest = sp.Mul(*[f for f in expr.args if f is not inner])
-        front = [""] if rest == 1 else ["-"] if rest == -1 else broken(rest, printer, depth, width)
-        return _bracketed(front, inner, printer, depth, width)
-    return [tex]
-
-
-def _splittable(factor) -> bool:
-    """A sum, or a power of something longer than a symbol (a root, a reciprocal)."""
-    return factor.is_Add or (factor.is_Pow and not factor.base.is_Atom)
-
-
-def _bracketed(front: list[str], inner, printer, depth: int, width: int) -> list[str]:
-    """``front`` (lines) times ``inner`` broken inside brackets; a power's exponent after them."""
-    open_, close = BRACKETS[min(depth, len(BRACKETS) - 1)]
-    if inner.is_Pow:
-        lines = broken(inner.base, printer, depth + 1, width - 6)  # room for ``\times \Bigl[`` and ``]^{k}``
-        close += f"^{{{printer._print(inner.exp)}}}"
-    else:
-        lines = broken(inner, printer, depth + 1, width - 6)
-    front = list(front)
-    if visible(front[-1]) + visible(lines[0]) > width:  # the bracket opens on a line of its own
-        front.append(r"\times")
-    lines[0] = rf"{front.pop()} {open_}{lines[0]}"
-    lines[-1] += close
-    return front + lines
-
-
-def _lines(terms: list[str], width: int) -> list[str]:
-    """Pieces of a sum packed into lines of at most ``width`` visible characters."""
-    lines = [terms[0]]
-    for t in terms[1:]:
-        joined = t if t.lstrip().startswith(("-", "+", r"\times")) else f"+ {t}"
-        if visible(lines[-1]) + visible(joined) > width:
-            lines.append(joined)
-        else:
-            lines[-1] += f" {joined}"
-    return lines
-
-
-UNSETTABLE = 60  # lines: a formula longer than a page is no result a reader can take in
-
-
-def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) -> list[str]:
-    """Rows of an ``align``: ``lhs & = …`` and its continuation lines; a formula longer than a page
-    (RAdam's finite-n map) is named, not set, and the reader sent to its exact forms."""
-    lines = broken(expr, printer)
-    if len(lines) > UNSETTABLE or max(visible(line) for line in lines) > 30 * WIDTH:
-        ops = sp.count_ops(expr)
-        lines = [rf"\text{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]
-    out = [f"{lhs} &{relation} {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
-    return [row + ("" if numbered and i == len(out) - 1 else r" \nonumber") for i, row in enumerate(out)]
-
-
-# ------------------------------------------------------------- the program as equations
-ADD, MUL, NEG, POW, ATOM = range(5)
-FUNCTION_TEX = {"sign": r"\operatorname{sign}", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh"}
-
-
-class ProgramTex:
-    """The statements of a checked program as LaTeX, per coordinate ``j``."""
-
-    def __init__(self, checked, names: dict[str, str]):
-        self.names = names
-        self.states = set(checked.states)
-        self.fields = self.states | {s.target for s in checked.statements if s.target != "theta"}
-
-    def name(self, node_id: str, whole: bool) -> tuple[str, int]:
-        if node_id == "theta":
-            return (r"\theta" if whole else r"\theta_j"), ATOM
-        if node_id == "g":
-            return (r"\nabla L" if whole else r"\partial_j L"), NEG  # no parentheses in products, some in powers
-        if node_id == "loss":
-            return "L", ATOM
-        tex = self.names.get(node_id, symbol_tex(node_id))
-        if node_id in self.fields and not whole:
-            return f"{{{tex}}}_{{j}}", ATOM
-        return tex, ATOM
-
-    def expr(self, node, whole: bool = False) -> tuple[str, int]:
-        """LaTeX of ``node`` and its precedence (how tightly it binds)."""
-        if isinstance(node, Num):
-            return _number(node.text), ATOM
-        if isinstance(node, Name):
-            return self.name(node.id, whole)
-        if isinstance(node, Neg):
-            return f"-{self.wrap(node.operand, whole, NEG)}", NEG
-        if isinstance(node, Chain):
-            return self.chain(node, whole)
-        if isinstance(node, Pow):
-            exponent, _ = self.expr(node.exponent, whole)
-            return f"{self.wrap(node.base, whole, ATOM)}^{{{exponent}}}", POW
-        if isinstance(node, History):
-            base, _ = self.name(node.name, True)
-            index, _ = self.expr(node.index, whole)
-            return f"{base}^{{({index})}}" + ("" if whole else "_j"), ATOM
-        if isinstance(node, IndexedSum):
-            lo, hi = self.expr(node.lo, whole)[0], self.expr(node.hi, whole)[0]
-            return rf"\sum_{{{node.index}={lo}}}^{{{hi}}} {self.wrap(node.body, whole, MUL)}", MUL
-        if isinstance(node, Call):
-            return self.call(node, whole)
-        raise TypeError(f"no LaTeX for {type(node).__name__}")
-
-    def wrap(self, node, whole: bool, at_least: int) -> str:
-        tex, prec = self.expr(node, whole)
-        return rf"\left({tex}\right)" if prec < at_least else tex
-
-    def chain(self, node: Chain, whole: bool) -> tuple[str, int]:
-        if node.ops[0] in "+-":
-            tex = self.expr(node.operands[0], whole)[0]
-            for op, x in zip(node.ops, node.operands[1:]):
-                tex += f" {op} {self.wrap(x, whole, MUL if op == '-' else ADD + 1)}"
-            return tex, ADD
-        tex, prec = self.expr(node.operands[0], whole)
-        for op, x in zip(node.ops, node.operands[1:]):
-            if op == "/":
-                tex, prec = rf"\frac{{{tex}}}{{{self.expr(x, whole)[0]}}}", ATOM
-            else:
-                left = rf"\left({tex}\right)" if prec < MUL else tex
-                right, rprec = self.expr(x, whole)
-                right = rf"\left({right}\right)" if rprec <= MUL or right.startswith("-") else right
-                tex, prec = f"{left} {right}" if not right[0].isdigit() else rf"{left} \cdot {right}", MUL
-        return tex, prec
-
-    def call(self, node: Call, whole: bool) -> tuple[str, int]:
-        f, args = node.func, node.args
-        if f in ("grad", "loss", "norm", "dot", "sum"):  # functions of the whole vector
-            inner = [self.expr(a, True)[0] for a in args]
-            if f == "grad":
-                return (r"\nabla L" if whole else r"\partial_j L") + rf"\left({inner[0]}\right)", MUL
-            if f == "loss":
-                return rf"L\left({inner[0]}\right)", ATOM
-            if f == "norm":
-                return rf"\left\lVert {inner[0]} \right\rVert", ATOM
-            if f == "dot":
-                return rf"\left\langle {inner[0]}, {inner[1]} \right\rangle", ATOM
-            return rf"\sum_i \left({inner[0]}\right)_i", MUL
-        inner = [self.expr(a, whole)[0] for a in args]
-        if f == "sqrt":
-            return rf"\sqrt{{{inner[0]}}}", ATOM
-        if f == "abs":
-            return rf"\left|{inner[0]}\right|", ATOM
-        if f in ("max", "min"):
-            return rf"\{f}\left({inner[0]}, {inner[1]}\right)", ATOM
-        return rf"{FUNCTION_TEX[f]}\left({inner[0]}\right)", ATOM
-
-    def rows(self, program) -> list[str]:
-        """One row per state's start and per statement: states and θ are updated (``←``),
-        temporaries defined (``=``)."""
-        out = []
-        for item in program.items:
-            if isinstance(item, StateDecl):
-                init = self.expr(item.init)[0] if item.init is not None else "0"
-                out.append(rf"{{{self.name(item.name, True)[0]}}}^{{(0)}}_j &= {init} \nonumber")
-            elif isinstance(item, Assign):
-                arrow = r"\leftarrow" if item.target == "theta" or item.target in self.states else "="
-                out.append(rf"{self.name(item.target, False)[0]} &{arrow} {self.expr(item.expr)[0]} \nonumber")
-        return out
-
-
-def _number(text: str) -> str:
-    """``1e-8`` → ``10^{-8}``, ``2.5e-3`` → ``2.5 \\cdot 10^{-3}``."""
-    mantissa, _, exponent = text.lower().partition("e")
-    if not exponent:
-        return text
-    power = rf"10^{{{int(exponent)}}}"
-    return power if float(mantissa) == 1 else rf"{mantissa} \cdot {power}"
-
-
-# ------------------------------------------------------------- the derivation
-def program_names(model) -> dict[str, str]:
-    """Paper names for every name of the program: the step, the parameters, the states and temporaries."""
-    return paper_names([model.checked.step, *model.params, *ProgramTex(model.checked, {}).fields])
-
-
-_GREEK_TEX = dict(
-    zip(
-        "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ",
-        [
-            *"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau".split(),
-            *"upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega".split(),
-        ],
-    )
-)
-_SYMBOLS_TEX = {
-    "∇": r"$\nabla$",
-    "·": r"$\cdot$",
-    "×": r"$\times$",
-    "⊙": r"$\odot$",
-    "≤": r"$\le$",
-    "≥": r"$\ge$",
-    "≠": r"$\ne$",
-    "≈": r"$\approx$",
-    "→": r"$\to$",
-    "∞": r"$\infty$",
-    "±": r"$\pm$",
-    "√": r"$\surd$",
-    "‖": r"$\|$",
-    "⟨": r"$\langle$",
-    "⟩": r"$\rangle$",
-    "∑": r"$\sum$",
-    "∂": r"$\partial$",
-    "²": r"$^2$",
-    "—": "---",
-    "–": "--",
-    "“": "``",
-    "”": "''",
-    "‘": "`",
-    "’": "'",
-    "…": r"\ldots{}",
-    "\u00a0": "~",
-}
-
-
-def tex_escape(text: str) -> str:
-    """Plain text (a description, a reason) for LaTeX's text mode: the special characters escaped,
-    Greek letters and common symbols set in math, other accented letters without their accent (the
-    documents load no font encoding), anything else as ``?`` — never a character pdflatex refuses."""
-    special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#"}
-    special |= {"%": r"\%", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(special.get(c) or _unicode_tex(c) for c in text)
-
-
-def breakable(text: str) -> str:
-    """``tex_escape`` for a text that quotes formulas as code (a reason): a line may break after each
-    operator and comma, where a long formula would otherwise run off the page."""
-    return re.sub(r"([*+/,(=])(?!\s)", r"\1\\allowbreak{}", tex_escape(text))
-
-
-def _unicode_tex(c: str) -> str:
-    if c.isascii():
-        return c
-    if c in _GREEK_TEX:
-        return f"$\\{_GREEK_TEX[c]}$"
-    if c in _SYMBOLS_TEX:
-        return _SYMBOLS_TEX[c]
-    plain = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
-    return plain if plain.isascii() and plain else "?"
-
-
-def derivation_tex(d, standalone: bool = False) -> str:
-    """``d.to_latex``: one ``align`` — the program, the memoryless map, the named fields, the states,
-    the implied loss and its verdict; ``standalone`` wraps it in a document for ``pdflatex``."""
-    m = d.model
-    names = program_names(m)
-    printer = MemcorrLatexPrinter(names)
-    program = ProgramTex(m.checked, names)
-    h = names[m.checked.step]
-    finite = d.regime == "finite"
-    psi = r"\tilde\Psi" if d.target == "flow" else r"\Psi"
-    sup = "^{(n)}" if finite else ""
-
-    body = [rf"\intertext{{{_header(d, names)}}}", *program.rows(m.checked.program)]
-    shape = (
-        rf"\dot\theta = -\bigl({psi}_0{sup} + {h}\,{psi}_1{sup} + \dots\bigr)"
-        if d.target == "flow"
-        else rf"\theta^{{(n+1)}} = \theta^{{(n)}} - {h}\bigl({psi}_0{sup} + {h}\,{psi}_1{sup} + \dots\bigr)"
-    )
-    what = "modified flow" if d.target == "flow" else "memoryless map"
-    body.append(rf"\intertext{{The {what} ({d.regime} regime, order {d.order}): ${shape}$, with}}")
-    for r, e in enumerate([d.update, *d.corrections]):
-        body += rows(f"{psi}_{{{r}}}{sup}", e, printer)
-    # Ψ_0 inside an atom is the update just printed: said in words, not printed twice
-    named = {f: v for f, v in d.fields.items() if f.name != "Psi_0"}
-    if named:
-        update = r", with $\Psi_0$ the update," if len(named) < len(d.fields) else ""
-        body.append(rf"\intertext{{where{update}}}")
-        for f, v in named.items():
-            body += rows(printer.doprint(f), v, printer, numbered=False)
-    if d.states:
-        where = "along the memoryless history" if finite else "on the invariant manifold"
-        body.append(rf"\intertext{{The states {where}:}}")
-        for name, series in d.states.items():
-            state = sp.Add(*[m.h**r * s for r, s in enumerate(series)]) if not finite else series[0]
-            rest = "" if finite or len(series) == 0 else rf" + O({h}^{{{len(series)}}})"
-            lines = rows(f"{{{names.get(name, symbol_tex(name))}}}{sup}_j", state, printer, numbered=False)
-            body += lines[:-1] + [lines[-1].replace(r" \nonumber", rf"{rest} \nonumber")]
-    body += _perturbation_rows(d, printer, h)
-    for q in d.potentials:
-        r = q.order
-        if q.exact:
-            body.append(rf"\intertext{{Order {r}: ${psi}_{{{r}}} = P \odot \nabla G_{{{r}}}$ with}}")
-            body += rows(f"G_{{{r}}}", q.potential, printer)
-        elif q.potential is not None:
-            body.append(
-                rf"\intertext{{Order {r}: ${psi}_{{{r}}}/P$ is not a gradient field: "
-                rf"${psi}_{{{r}}} = P \odot (\nabla G_{{{r}}} + N_{{{r}}})$ with the non-gradient part $N_{{{r}}}$:}}"
-            )
-            body += rows(f"G_{{{r}}}", q.potential, printer, numbered=False)
-            body += rows(f"N_{{{r}}}", q.non_gradient, printer)
-        else:
-            body.append(rf"\intertext{{Order {r}: ${psi}_{{{r}}}/P$ was too large to integrate.}}")
-    align = _join(body)
-    return _document(d, align) if standalone else align
-
-
-def _join(body: list[str]) -> str:
-    """Rows of an ``align`` with ``\\\\`` between rows (an ``\\intertext`` follows a row's break)."""
-    out: list[str] = []
-    for row in body:
-        if out and not out[-1].startswith(r"\intertext"):
-            out[-1] += r" \\"
-        out.append(row)
-    if out[-1].startswith(r"\intertext"):
-        out[-1] += r" \notag"  # the empty row an align ends with after an \intertext: no number
-    return "\\begin{align}\n" + "\n".join(out) + "\n\\end{align}"
-
-
-def _header(d, names) -> str:
-    m = d.model
-    params = []
-    for name, p in m.params.items():
-        value = rf" = {_number(f'{p.default:g}')}" if p.default is not None else ""
-        params.append(f"${names[name]}{value}$")
-    listed = ", ".join(params) if params else "none"
-    return (
-        rf"The program \texttt{{{tex_escape(m.name)}}}, per coordinate $j$ "
-        rf"(step size ${names[m.checked.step]}$, step counter $n$; parameters {listed}):"
-    )
-
-
-def _perturbation_rows(d, printer, h) -> list[str]:
-    p = d.perturbation
-    if p.potential is None:
-        return [rf"\intertext{{No implied loss: {breakable(p.reason or 'none found')}.}}"]
-    form = rf"{p.form} form, $P = {printer.doprint(p.preconditioner)}$"
-    if p.form == "preconditioned" and p.decoupled not in (None, 0):
-        form += rf", decoupled $R = {printer.doprint(p.decoupled)}$"
-    exact = "exact" if p.exact else f"leading order, remainder ${_order_tex(p.remainder_order, printer)}$"
-    verdict = tex_escape(p.verdict)
-    if p.verdict == "depends" and p.condition:
-        verdict += rf": regularizing where ${printer.doprint(p.relation)}$"
-    if p.coefficient_at_defaults is not None:
-        value = _number(f"{p.coefficient_at_defaults:.4g}")
-        where = rf" and $n = {p.at_step}$" if p.at_step is not None else ""
-        verdict += rf"; at the defaults{where} {tex_escape(p.verdict_at_defaults)} (coefficient ${value}$)"
-        if p.coefficient_as_n_grows is not None:
-            verdict += rf"; as $n \to \infty$, coefficient ${_number(f'{p.coefficient_as_n_grows:.4g}')}$"
-    return [
-        rf"\intertext{{The implied loss ({form}; {exact}). Verdict: {verdict}.}}",
-        rf"\tilde L &= L + {h}\, G, \nonumber",
-        *rows("G", p.potential, printer),
-    ]
-
-
-def _order_tex(order: str, printer) -> str:
-    """``"O(eps)"`` in paper names."""
-    return re.sub(
-        r"[A-Za-z_]\w*", lambda w: w.group() if w.group() == "O" else printer._print(sp.Symbol(w.group())), order
-    )
-
-
-def _document(d, align: str) -> str:
-    title = tex_escape(d.model.description or d.name)
-    return (
-        "\\documentclass[11pt]{article}\n"
-        "\\usepackage{amsmath,amssymb,bm}\n"
-        "\\setlength{\\textwidth}{16.5cm}\\setlength{\\oddsidemargin}{0cm}\\setlength{\\evensidemargin}{0cm}\n"
-        "\\allowdisplaybreaks\\sloppy\n"
-        "\\begin{document}\n"
-        f"\\section*{{{tex_escape(d.name)}: {title}}}\n"
-        f"Generated by memcorr. Coordinate $j$ of each vector field; $\\nabla^2 L[v]$ is the Hessian applied to $v$, "
-        "$\\nabla^{k+1} L[v_1, \\dots, v_k]$ the higher derivatives, and norms, inner products and $L$ range over all "
-        "coordinates.\n"
-        f"{align}\n"
-        "\\end{document}\n"
-    )
-
-
-def formula_rows(d) -> list[str]:
-    """``Ψ_r &= …`` and ``G &= …`` in the program's paper names, one row each (for Jupyter)."""
-    m = d.model
-    printer = MemcorrLatexPrinter(program_names(m))
-    psi = r"\tilde\Psi" if d.target == "flow" else r"\Psi"
-    out = [f"{psi}_{{{r}}} &= {printer.doprint(e)}" for r, e in enumerate([d.update, *d.corrections])]
-    if d.perturbation.potential is not None:
-        out.append(f"G &= {printer.doprint(d.perturbation.potential)}")
-    return out

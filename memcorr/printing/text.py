@@ -15,7 +15,7 @@ import re
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from ..calculus import G
+from ..algebra.atoms import G
 
 GREEK = {
     "alpha": "α",
@@ -100,6 +100,17 @@ class TextPrinter(StrPrinter):
             first, second = sorted(factors, key=lambda f: f == G)
             return f"⟨{self._print(first)}, {self._print(second)}⟩"
         return f"Σ({self._print(e)})"
+
+    def _print_Dk(self, expr):
+        return f"D_{len(expr.args)}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Recurrence(self, expr):
+        """``[out]_{t=n}`` after the updates for ``t = 0, …, n − 1`` from the start, in one line."""
+        out, names, inits, steps, t, n = expr.parts
+        rule = ", ".join(f"{self._print(x)} ← {self._print(s)}" for x, s in zip(names, steps))
+        start = ", ".join(f"{self._print(x)} = {self._print(i)}" for x, i in zip(names, inits))
+        t_, n_ = self._print(t), self._print(n)
+        return f"[{self._print(out)}]_{{{t_}={n_}}} after, for {t_} = 0, …, {n_} − 1: {rule}; from {start}"
 
     def _print_Dummy(self, expr):
         return readable_name(expr.name)  # a bound index (``s`` of a sum, ``t`` of a loop), no underscore

@@ -1,0 +1,11 @@
+"""The mathematics the stages compute with (no stage of its own, printing nothing).
+
+Input and output: sympy expressions for coordinate ``j`` of a vector field (docs/method.md §3).
+
+- ``atoms``: ``g``, ``θ``, ``Hess``, ``D_k``, gradients and losses at points, reductions, and
+  their derivative rules;
+- ``series``: truncated power series in the step size, the container of the expansion;
+- ``simplify``: exact rewritings that shorten (``tidy``, ``shortest``, ``orient``);
+- ``named``: fields the program named, kept as symbols in short forms;
+- ``evaluate``: numbers for an expression on a loss — the check behind symbolic claims.
+"""

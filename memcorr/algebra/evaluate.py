@@ -1,0 +1,95 @@
+"""Numbers for per-coordinate expressions: the check behind every symbolic claim.
+
+Input: an expression in the atoms of ``calculus`` (fields ``g``, ``θ``, named
+fields, ``Hess``, ``D_k``, reductions, sums over steps), a loss with the protocol
+of docs/python.md, a point ``θ`` and values for the parameters. Output: the field as an
+array (or a reduction as a float). Used where symbolic zero-testing gives up
+(``perturb``) and by the tests that check short forms against long ones.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from .atoms import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, is_scalar, outer_atoms
+
+# numpy's printer turns Max into amax over a stacked tuple, which fails for a scalar beside an array
+ELEMENTWISE = {"emax": lambda *a: functools.reduce(np.maximum, a), "emin": lambda *a: functools.reduce(np.minimum, a)}
+_EMAX, _EMIN = sp.Function("emax"), sp.Function("emin")
+
+
+def evaluate(expr, loss, theta, values: dict):
+    """``expr`` at ``theta`` with ``values`` for its parameters (sympy symbols -> numbers)."""
+    theta = np.asarray(theta, dtype=float)
+    return _Evaluator(loss, theta, values).field(unrolled(sp.sympify(expr), values))
+
+
+def unrolled(expr, values: dict):
+    """Sums over steps whose bounds are numbers at ``values`` written out term by term: an atom
+    inside a sum (``Σ_s c_s ∇²L[E_s]``) is then a field at each step ``s``, not one with ``s`` free."""
+
+    def numeric(limits):
+        return all(sp.sympify(b).xreplace(values).is_number for _, lo, hi in limits for b in (lo, hi))
+
+    def unroll(total):
+        (i, lo, hi), *rest = total.limits
+        lo, hi = (int(sp.sympify(b).xreplace(values)) for b in (lo, hi))
+        body = sp.Sum(total.function, *rest) if rest else total.function
+        return sp.Add(*[body.xreplace({i: k}) for k in range(lo, hi + 1)])
+
+    while True:
+        found = [e for e in expr.atoms(sp.Sum) if numeric(e.limits)]
+        if not found:
+            return expr
+        expr = expr.xreplace({e: unroll(e) for e in found})
+
+
+class _Evaluator:
+    def __init__(self, loss, theta, values):
+        self.loss, self.theta = loss, theta
+        self.leaves = {**values, THETA: theta, G: loss.grad(theta), LOSS: loss.value(theta)}
+
+    def field(self, expr):
+        from .named import NamedField  # named fields evaluate through their definitions
+
+        atoms = sorted(outer_atoms(expr), key=sp.default_sort_key)
+        dummies = {a: sp.Dummy(real=True) for a in atoms}
+        flat = expr.xreplace(dummies).replace(sp.Max, _EMAX).replace(sp.Min, _EMIN)
+        symbols = sorted(flat.free_symbols, key=sp.default_sort_key)
+        args = []
+        for s in symbols:
+            if s in self.leaves:
+                args.append(self.leaves[s])
+            elif isinstance(s, NamedField):
+                args.append(self.field(s.definition))
+            elif s in dummies.values():
+                atom = next(a for a, d in dummies.items() if d == s)
+                args.append(self.atom(atom))
+            else:
+                raise ValueError(f"no value for {s}")
+        value = sp.lambdify(symbols, flat, [ELEMENTWISE, "numpy"])(*args)
+        return value + np.zeros_like(self.theta) if np.ndim(value) == 0 and not is_scalar(expr) else value
+
+    def vector(self, expr):
+        return np.asarray(self.field(expr), dtype=float) + np.zeros_like(self.theta)
+
+    def atom(self, atom):
+        a = atom.args
+        if isinstance(atom, Hess):
+            return self.loss.hvp(self.theta, self.vector(a[0]))
+        if isinstance(atom, Dk):
+            return self.loss.dgrad(self.theta, *[self.vector(x) for x in a])
+        if isinstance(atom, Norm):
+            return float(np.linalg.norm(self.vector(a[0])))
+        if isinstance(atom, Dot):
+            return float(np.vdot(self.vector(a[0]), self.vector(a[1])))
+        if isinstance(atom, CoordSum):
+            return float(np.sum(self.vector(a[0])))
+        if isinstance(atom, Grad):
+            return self.loss.grad(self.vector(a[0]))
+        if isinstance(atom, LossAt):
+            return self.loss.value(self.vector(a[0]))
+        raise ValueError(f"cannot evaluate {atom}")

@@ -1,0 +1,220 @@
+"""The driver: ``derive(...)`` calls the stages in order and keeps what each returns.
+
+1. ``dsl``        read, parse and check the program               -> ``Checked``
+2. ``model``      lower it to a state-space model (decay checked)   -> ``Model``
+3. ``expand``     the memoryless map (and its modified flow)        -> ``Expansion``
+4. ``potential``  the implied loss and its verdict                  -> ``Perturbation``
+5. ``present``    the short forms of both                           -> ``Presented``, ``Derivation``
+
+One step runs out of turn: the map's short forms (5) are made before the loss (4), which is
+integrated in the variable they name (AdamW's ``d = g + λθ``). ``Derivation`` keeps every intermediate result
+(``d.model.checked``, ``d.model``, ``d.expansion``, ``d.perturbation``, ``d.presented``);
+``printing`` and ``verify`` take it from there (``d.to_latex()``, ``memcorr.load_module(d)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import sympy as sp
+import sympy.core.random as sympy_random
+
+from .algebra.named import NamedField
+from .dsl.check import check
+from .dsl.library import read_source
+from .dsl.parse import parse
+from .errors import DerivationError
+from .expand import expand
+from .expand.expansion import Expansion
+from .expand.flow import modified_flow
+from .model.lower import lower, per_group, with_values
+from .model.types import Model
+from .potential.first import Perturbation, find
+from .potential.higher import OrderPotential, higher_potentials
+from .present import Presented, present_expansion, present_perturbation, present_potentials
+from .printing import OUTPUTS
+
+log = logging.getLogger("memcorr")  # stage by stage at INFO: the command line shows it on a terminal
+REGIMES = ("stationary", "finite")
+TARGETS = ("map", "flow")
+MAX_ORDER = 6  # docs/language.md, Limits
+FINITE_CHECK_STEP = 30  # the step n at which a finite-n perturbation is checked and judged at the defaults
+
+
+@dataclass(repr=False)
+class Derivation:
+    """Every stage's result: ``update``/``corrections``/``states`` are the short forms (they may
+    use the named ``fields``); ``expansion`` holds the exact long forms they equal."""
+
+    model: Model
+    expansion: Expansion
+    target: str
+    perturbation: Perturbation
+    presented: Presented
+    potentials: list[OrderPotential] = field(default_factory=list)  # G_r for r ≥ 2, or why none
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def update(self) -> sp.Expr:
+        """Ψ_0: the memoryless update, per coordinate."""
+        return self.presented.update
+
+    @property
+    def corrections(self) -> list[sp.Expr]:
+        """[Ψ_1, …, Ψ_order]: the coefficients of h, h², … in the memoryless map (the flow's Ψ̃_r
+        for ``target="flow"``)."""
+        return self.presented.corrections
+
+    @property
+    def correction(self) -> sp.Expr:
+        """Ψ_1: the first-order memory correction."""
+        return self.presented.corrections[0]
+
+    @property
+    def states(self) -> dict[str, list[sp.Expr]]:
+        """{state: [S_0, S_1, …]} on the invariant manifold (finite regime: [S^(n)])."""
+        return self.presented.states
+
+    @property
+    def fields(self) -> dict[NamedField, sp.Expr]:
+        """The named fields the short forms use, with their definitions (``Psi_0``: the update)."""
+        return {f: f.definition for f in self.presented.fields}
+
+    @property
+    def order(self) -> int:
+        return self.expansion.order
+
+    @property
+    def regime(self) -> str:
+        return self.expansion.regime
+
+    @property
+    def notes(self) -> list[str]:
+        return self.expansion.notes
+
+    @functools.cached_property
+    def grouped(self) -> tuple[Expansion, tuple[str, ...]]:
+        """The expansion with the hyperparameters that set no decay rate (weight decay, ε) as
+        per-coordinate fields (``lower.per_group``), and their names: the map ``Memoryless`` runs
+        over parameter groups that give those hyperparameters different values. Computed when asked."""
+        model, names = per_group(self.model)
+        if not names:
+            return self.expansion, ()
+        with _seeded():
+            x = expand(model, self.order, self.regime)
+            return (modified_flow(x) if self.target == "flow" else x), names
+
+    def __repr__(self) -> str:
+        return (
+            f"<Derivation {self.name}: {self.regime} regime, order {self.order}, target {self.target}; "
+            f"verdict {self.perturbation.verdict} — d.summary() prints it all>"
+        )
+
+    def summary(self) -> str:
+        """A readable account for the terminal."""
+        from .printing.text import summary
+
+        return summary(self)
+
+    def to_json(self) -> str:
+        """The JSON record of docs/python.md: every formula as LaTeX and as ``sympy.srepr``."""
+        return OUTPUTS["json"].emit(self)
+
+    def to_latex(self, standalone: bool = False) -> str:
+        """An ``align`` block in paper notation: the program, the memoryless map, the states, the
+        implied loss and its verdict; ``standalone``: a document that compiles with ``pdflatex``."""
+        return OUTPUTS["latex"].emit(self, standalone)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter renders a derivation as its update, corrections and potential."""
+        from .printing.document import formula_rows
+
+        return "$\\begin{aligned}" + " \\\\ ".join(formula_rows(self)) + "\\end{aligned}$"
+
+    def to_numpy(self) -> str:
+        """The generated NumPy module (docs/python.md), as source text."""
+        return OUTPUTS["numpy"].emit(self)
+
+    def to_torch(self) -> str:
+        """The generated PyTorch module (docs/python.md), as source text."""
+        return OUTPUTS["torch"].emit(self)
+
+
+def derive(
+    source_or_path,
+    order: int = 1,
+    regime: str = "stationary",
+    target: str = "map",
+    params: dict[str, str] | None = None,
+) -> Derivation:
+    """Parse, check, lower and expand a program (docs/python.md); ``params`` fixes parameters to numbers
+    (given as text, read exactly: ``{"beta2": "0.95"}``).
+
+    sympy factors multivariate polynomials at random evaluation points (Wang's algorithm, from
+    its own unseeded generator): how long a factorization takes, and which of the equal forms it
+    returns, changed from one process to the next (RMSprop's derivation took 15 s or did not end).
+    The generator is seeded for the derivation and given back its state after."""
+    with _seeded():
+        return _derive(source_or_path, order, regime, target, params)
+
+
+@contextlib.contextmanager
+def _seeded():
+    """sympy's random generators seeded for a derivation, their state given back after."""
+    generators = (sympy_random.rng, sympy_random._assumptions_rng)
+    states = [r.getstate() for r in generators]
+    sympy_random.seed(0)
+    try:
+        yield
+    finally:
+        for r, state in zip(generators, states):
+            r.setstate(state)
+
+
+def load(source_or_path) -> Model:
+    """Stages 1 and 2: a program given as text, a path or a bundled name, parsed, checked and lowered."""
+    text, filename = read_source(source_or_path)
+    return lower(check(parse(text, filename)))
+
+
+def _derive(source_or_path, order, regime, target, params) -> Derivation:
+    _check_options(order, regime, target)
+    # 1-2. the language and the model
+    model = load(source_or_path)
+    if params:
+        model = with_values(model, params)
+    # 3. the memoryless map
+    log.info("%s: expanding to order %d, %s regime", model.name, order, regime)
+    expansion = expand(model, order, regime)
+    if target == "flow":
+        log.info("the modified flow")
+        expansion = modified_flow(expansion)
+    # 5, first half: the map's short forms, and the fields they name (the loss is read in them)
+    log.info("short forms")
+    presented = present_expansion(expansion, model)
+    # 4. the implied loss, at first order and beyond
+    log.info("the implied loss")
+    checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}
+    perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
+    potentials = higher_potentials(expansion.corrections, perturbation.preconditioner)
+    # 5. the loss's short forms
+    short = present_perturbation(perturbation, presented, model, FINITE_CHECK_STEP)
+    return Derivation(model, expansion, target, short, presented, present_potentials(potentials, model))
+
+
+def _check_options(order, regime: str, target: str) -> None:
+    if regime not in REGIMES:
+        raise DerivationError(f"unknown regime `{regime}`: choose one of {', '.join(REGIMES)}")
+    if target not in TARGETS:
+        raise DerivationError(f"unknown target `{target}`: choose one of {', '.join(TARGETS)}")
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+        raise DerivationError(
+            f"the order must be a whole number from 1 to {MAX_ORDER}, not {order!r} (the number of terms grows "
+            f"like the rooted trees: heavy ball's order {MAX_ORDER} has 48)"
+        )
