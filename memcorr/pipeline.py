@@ -101,7 +101,7 @@ class Derivation:
     @functools.cached_property
     def grouped(self) -> tuple[Expansion, tuple[str, ...]]:
         """The expansion with the hyperparameters that set no decay rate (weight decay, ε) as
-        per-coordinate fields (``lower.per_group``), and their names: the map ``Memoryless`` runs
+        per-coordinate fields (``model.lower.per_group``), and their names: the map ``Memoryless`` runs
         over parameter groups that give those hyperparameters different values. Computed when asked."""
         model, names = per_group(self.model)
         if not names:

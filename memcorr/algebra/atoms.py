@@ -6,7 +6,7 @@ below. Output: their directional derivative ``D[E][u]`` (``directional``), their
 ``h``-derivatives (each atom's ``_eval_derivative``) and the Taylor expansion of
 gradients and losses at points near ``theta`` (``expand_points``).
 
-Atoms (each prints itself as str, pretty and LaTeX):
+Atoms (their notation lives in the printers of ``memcorr.printing``):
 
 - ``Hess(E)``            ``(∇²L · E)_j``
 - ``Dk(E1, …, Ek)``      ``(∇^{k+1} L [E1, …, Ek])_j``, k >= 2, symmetric

@@ -1,10 +1,10 @@
 """Numbers for per-coordinate expressions: the check behind every symbolic claim.
 
-Input: an expression in the atoms of ``calculus`` (fields ``g``, ``θ``, named
+Input: an expression in the atoms of ``atoms`` (fields ``g``, ``θ``, named
 fields, ``Hess``, ``D_k``, reductions, sums over steps), a loss with the protocol
 of docs/python.md, a point ``θ`` and values for the parameters. Output: the field as an
 array (or a reduction as a float). Used where symbolic zero-testing gives up
-(``perturb``) and by the tests that check short forms against long ones.
+(``potential.zero``) and by the tests that check short forms against long ones.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Truncated power series in the step size ``h``, as coefficient lists ``[c_0, …, c_R]``.
 
-Input: a per-coordinate expression in the atoms of ``calculus`` whose ``h``
+Input: a per-coordinate expression in the atoms of ``atoms`` whose ``h``
 dependence enters through ``h`` itself and through symbols standing for series
 (the states ``S(θ) = Σ h^i S_i``, a displacement ``δ = −hΣ h^q Ψ_q``), and the
 order ``R``. Output: the coefficients of ``h^0 … h^R``.

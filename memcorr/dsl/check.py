@@ -1,11 +1,11 @@
 """AST -> checked program (the second step of stage 1).
 
-Input: ``parse.Program``. Output: ``Checked`` — the declarations sorted by kind,
+Input: ``ast.Program`` (from ``parse``). Output: ``Checked`` — the declarations sorted by kind,
 the statements, the warnings, and the read/write dependency graph of one step
 (networkx). Every rule of docs/language.md "What bad input gets" that needs no algebra is
 enforced here with a positioned ``DSLError``; the two that do (the form of the
 ``theta`` update and decaying memory) are checked on the lowered model in
-``lower.py``.
+``model/`` (stage 2).
 
 The graph has a node ``("stmt", i)`` per statement and ``("state", s)`` for the
 value a state carries into the step; an edge runs from where a value is written

@@ -1,7 +1,7 @@
 """The finite regime (``n`` symbolic): state-space model -> the first-order memoryless map at step
 ``n`` (docs/method.md §1).
 
-Input: ``lower.Model``. Output: ``expand.Expansion`` with ``n`` symbolic: ``Ψ_0 = F^(n)(θ, …, θ)``,
+Input: ``Model``. Output: ``Expansion`` with ``n`` symbolic: ``Ψ_0 = F^(n)(θ, …, θ)``,
 ``Ψ_1 = M^(n)(θ)`` and the states along the memoryless history.
 
 Two constructions of the same theorem:

@@ -1,6 +1,6 @@
 """The finite regime for any state system: the first-order memoryless map as loops over the steps.
 
-Input: ``lower.Model``. Output: ``expand.Expansion`` whose formulas are ``Recurrence`` atoms,
+Input: ``Model``. Output: ``Expansion`` whose formulas are ``Recurrence`` atoms,
 loops the generated code runs in O(n) vectorized steps (an HVP per step where the states read
 the gradient).
 

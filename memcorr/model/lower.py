@@ -1,6 +1,6 @@
 """Checked program -> state-space model (docs/method.md §2).
 
-Input: ``check.Checked``. Output: ``Model`` — the pre-step states ``s`` with
+Input: ``dsl.check.Checked``. Output: ``Model`` — the pre-step states ``s`` with
 their initial values, the state map ``s_{n+1} = Φ(s_n, θ_n)`` and ``F`` with
 ``θ_{n+1} = θ_n − h F(s_n, θ_n)``, all sympy expressions for one coordinate.
 

@@ -12,7 +12,7 @@ constant coefficient is ``∇ CoordSum(Φ)`` with ``∂Φ/∂g = E``, and what `
 must be ``c g + f(θ)``, i.e. ``∇(c loss + CoordSum(∫f))``. A coefficient that is not constant
 makes the field a non-gradient; then the parameters declared ``small`` are expanded and
 the exact leading ``G`` is reported with the remainder ``Ψ_1 − P ⊙ ∇G`` and its order.
-Every ``G`` is differentiated back (``calculus.gradient``) and compared with the field,
+Every ``G`` is differentiated back (``algebra.atoms.gradient``) and compared with the field,
 symbolically or at random points.
 
 The verdict: ``G = coefficient · penalty`` where the penalty's part in ``g`` alone grows with

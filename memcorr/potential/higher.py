@@ -4,7 +4,7 @@ Input: the corrections ``Ψ_2 … Ψ_R`` (long forms) and the first order's read
 Output: one ``OrderPotential`` per order — ``G_r`` as a combination, with constant
 coefficients, of inner products ``⟨a, b⟩`` of the fields ``Ψ_r/P`` is built from (``g``,
 ``θ``, its atoms and their arguments), found by linear algebra on the canonical terms of
-``∇⟨a, b⟩`` (``calculus.gradient``) and checked by differentiating back.
+``∇⟨a, b⟩`` (``algebra.atoms.gradient``) and checked by differentiating back.
 
 When no combination has that gradient, ``Ψ_r/P = ∇G_r + N_r``: ``G_r`` matches the terms with
 the highest derivative of ``L`` (only a potential's Hessians can produce those), then the next

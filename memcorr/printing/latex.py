@@ -1,13 +1,13 @@
-"""LaTeX in paper notation: formulas, the program as equations, the whole derivation.
+"""LaTeX in paper notation for formulas (``layout`` breaks long ones, ``document`` sets the
+program and the whole derivation).
 
-Input: sympy expressions in the atoms of ``calculus`` (and, for ``to_latex``, a
-``Derivation``). Output: LaTeX strings. Notation: coordinate ``j``
+Input: sympy expressions in the atoms of ``algebra.atoms``. Output: LaTeX strings. Notation: coordinate ``j``
 (``\\partial_j L``, ``\\theta_j``), whole vectors inside the atoms' arguments
 (``\\nabla^2 L[\\Psi_0]``, ``\\|\\nabla L\\|_1``), Greek letters and subscripts for
 parameter names (``beta1`` → ``\\beta_1``), ``eps`` → ``\\varepsilon``, weight decay
 (``wd``, ``weight_decay``) → ``\\lambda``, the step ``lr`` → ``\\eta`` — each only
-where no other name of the program already prints so. The atoms print
-themselves (their ``_latex`` methods); this printer supplies the names.
+where no other name of the program already prints so. All notation is here: the
+printer's ``_print_<Atom>`` methods, the names, the recursion of a loop over the steps.
 """
 
 from __future__ import annotations

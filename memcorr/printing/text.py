@@ -5,7 +5,8 @@ use, the states on the manifold, the implied loss ``L̃ = L + hG`` with its form
 verdict, condition and value at the defaults, a one-line legend and any notes.
 Notation: Greek letters and subscripts for parameter names (``beta1`` → ``β₁``,
 ``eps`` → ``ε``), ``|g|``, ``Hess(E)`` for ``(∇²L·E)_j``, ``‖g‖₁``, ``‖g‖²`` and
-``⟨θ, g⟩`` for the reductions over all coordinates.
+``⟨θ, g⟩`` for the reductions over all coordinates, ``Σ_{s=0}^{n - 1}``, ``min(n, 3)`` and
+recursions in the finite regime — all as ``_print_<Atom>`` methods of ``TextPrinter``.
 """
 
 from __future__ import annotations
