@@ -129,10 +129,11 @@ class TextPrinter(StrPrinter):
         return "{" + "; ".join(cases) + "}"
 
     def _print_Min(self, expr):
-        return f"min({', '.join(self._print(a) for a in sorted(expr.args, key=lambda a: a.is_number))})"
+        """``min(n, 3)``, ``max(…)``: lower case, the numbers last, as papers write a saturating count."""
+        args = ", ".join(self._print(a) for a in sorted(expr.args, key=lambda a: a.is_number))
+        return f"{type(expr).__name__.lower()}({args})"
 
-    def _print_Max(self, expr):
-        return f"max({', '.join(self._print(a) for a in sorted(expr.args, key=lambda a: a.is_number))})"
+    _print_Max = _print_Min
 
     def _print_Relational(self, expr):
         op = {"<=": "≤", ">=": "≥", "!=": "≠", "==": "="}.get(expr.rel_op, expr.rel_op)
