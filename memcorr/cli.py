@@ -86,7 +86,12 @@ def cmd_derive(args) -> int:
     if args.output and not formats:
         raise UsageError("-o DIR is where --emit writes; say which formats, e.g. --emit latex,numpy,torch,json")
     d = derive(
-        _program(args.file), order=args.order, regime=args.regime, target=args.target, params=_param_texts(args.param)
+        _program(args.file),
+        order=args.order,
+        regime=args.regime,
+        target=args.target,
+        params=_param_texts(args.param),
+        batches=args.batches,
     )
     _warn(d.model)
     # generate everything before writing anything
@@ -149,12 +154,14 @@ def cmd_verify(args) -> int:
 
     _verify_options(args)
     texts = _param_texts(args.param)
-    d = derive(_program(args.file), order=args.order, regime=args.regime)
+    d = derive(_program(args.file), order=args.order, regime=args.regime, batches=args.batches)
     _warn(d.model)
     with_values(d.model, texts)  # the values derive would refuse (unknown, not a number, outside the domain)
     params = {name: float(text) for name, text in texts.items()}
+    if args.batches == "random":
+        return _verify_batches(d, args, params)
     try:
-        loss, x0 = builtin(args.loss)
+        loss, x0 = builtin(args.loss or "nonconvex")
     except ValueError as err:
         raise UsageError(str(err)) from None
     except ImportError:
@@ -172,6 +179,22 @@ def cmd_verify(args) -> int:
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'memcorr[plot]'") from None
         print(f"wrote {args.plot}")
+    return 0 if report.passed else 1
+
+
+def _verify_batches(d, args, params) -> int:
+    """``verify --batches random``: the mean over label sequences (docs/method.md §7)."""
+    from .losses import BATCH_LOSSES, builtin
+    from .verify.batches import verify_batches
+
+    name = args.loss or BATCH_LOSSES[0]
+    if name not in BATCH_LOSSES:
+        raise UsageError(f"--batches random needs a batch loss: --loss {' or '.join(BATCH_LOSSES)}, not `{name}`")
+    if args.plot:
+        raise UsageError("--plot draws the full-batch check; the random-batch check prints its table")
+    loss, x0 = builtin(name)
+    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps)
+    print(report.table())
     return 0 if report.passed else 1
 
 
@@ -233,6 +256,12 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("file", help="an .opt file or the name of a bundled program")
     common.add_argument("--order", type=int, default=1, help="the order R of the correction (default 1)")
     common.add_argument("--regime", choices=("stationary", "finite"), default="stationary")
+    common.add_argument(
+        "--batches",
+        choices=("full", "random"),
+        default="full",
+        help="full-batch gradients, or batches drawn at random: the correction and G averaged over them",
+    )
     d = sub.add_parser("derive", parents=[common], help="derive the memoryless map and its corrections")
     d.add_argument(
         "--target",
@@ -247,7 +276,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", metavar="DIR", help="folder for the emitted files")
     d.set_defaults(run=cmd_derive)
     v = sub.add_parser("verify", parents=[common], help="check a derivation numerically (docs/method.md)")
-    v.add_argument("--loss", default="nonconvex", help="nonconvex, quadratic, rosenbrock, logistic, mlp")
+    v.add_argument(
+        "--loss",
+        help="nonconvex (default), quadratic, rosenbrock, logistic, mlp; with --batches random: batch_quadratics "
+        "(default), batch_nonconvex",
+    )
     v.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a default (repeatable)")
     v.add_argument(
         "--h", type=float, help="the largest step size (default: from the memory length and the loss's curvature)"

@@ -10,6 +10,12 @@ A loss is any object with ``value(x)``, ``grad(x)``, ``hvp(x, v)`` and
 - ``from_torch`` / ``mlp``: a torch function through autograd (torch optional);
 - ``from_numpy``: a NumPy value and gradient, higher derivatives by central
   differences of the gradient (approximate: say so when you use it).
+
+Batch losses (random batches, docs/method.md §7): the protocol of the mean ``L = (1/m) Σ_b L_b``
+plus ``batches`` (``m``) and ``batch(b)``, the loss ``L_b``. ``BatchLoss`` makes one from ``m``
+losses; ``batch_quadratics`` (batch Hessians that differ, so that ``∇V ≠ 0``) and
+``batch_nonconvex`` are built in. Their methods also take a stack of points, one per row (the
+checks run many label sequences at once).
 """
 
 from __future__ import annotations
@@ -222,6 +228,98 @@ def from_numpy(value, grad, step: float = 1e-4) -> NumpyLoss:
     return NumpyLoss(value, grad, step)
 
 
+class Quadratic:
+    """``½ (x − c)ᵀ A (x − c) + Σ_i a_i cos x_i``, exact in NumPy (``a = 0``: a quadratic); every
+    method also takes one point per row."""
+
+    def __init__(self, A, c, a=None):
+        self.A, self.c = np.asarray(A, float), np.asarray(c, float)
+        self.a = np.zeros_like(self.c) if a is None else np.asarray(a, float)
+
+    def value(self, x):
+        d = np.asarray(x, float) - self.c
+        return np.einsum("...i,ij,...j->...", d, self.A, d) / 2 + np.sum(self.a * np.cos(x), axis=-1)
+
+    def grad(self, x):
+        return self.dgrad(x)
+
+    def hvp(self, x, v):
+        return self.dgrad(x, v)
+
+    def dgrad(self, x, *vs):
+        x = np.asarray(x, float)
+        k = len(vs)
+        out = np.zeros(np.broadcast_shapes(x.shape, self.c.shape))
+        if k < 2:  # A may be one matrix, or one per row (a stack gathered along label sequences)
+            w = x - self.c if k == 0 else np.asarray(vs[0], float)
+            out += w @ self.A.T if self.A.ndim == 2 else np.einsum("...ij,...j->...i", self.A, w)
+        if np.any(self.a):  # d^(k+1)/dx^(k+1) cos x = cos(x + (k+1)π/2), coordinate by coordinate
+            out += self.a * np.cos(x + (k + 1) * np.pi / 2) * np.prod([np.asarray(v, float) for v in vs], axis=0)
+        return out
+
+
+class BatchLoss:
+    """``L = (1/m) Σ_b L_b`` over ``m`` losses: the loss protocol of the mean, ``batches`` and ``batch(b)``."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.batches = len(self.parts)
+        if self.batches < 1:
+            raise ValueError("a batch loss needs at least one batch (m >= 1)")
+
+    def batch(self, b: int):
+        return self.parts[b]
+
+    def value(self, x):
+        return float(np.mean([p.value(x) for p in self.parts]))
+
+    def grad(self, x):
+        return np.mean([p.grad(x) for p in self.parts], axis=0)
+
+    def hvp(self, x, v):
+        return np.mean([p.hvp(x, v) for p in self.parts], axis=0)
+
+    def dgrad(self, x, *vs):
+        return np.mean([p.dgrad(x, *vs) for p in self.parts], axis=0)
+
+
+def checked_batches(loss, x):
+    """``loss`` as a batch loss, or a ValueError saying what is wrong: ``batches`` a whole number
+    ``m ≥ 1``, every ``batch(b)`` a loss whose gradient at ``x`` has the shape of the mean's."""
+    m = getattr(loss, "batches", None)
+    if not hasattr(loss, "batch") or isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise ValueError("random batches need a batch loss: `batches` (the number m) and `batch(b)` (docs/python.md)")
+    if m < 1:
+        raise ValueError(f"a batch loss needs at least one batch, not m = {m}")
+    shape = np.shape(loss.grad(x))
+    for b in range(m):
+        if np.shape(loss.batch(b).grad(x)) != shape:
+            raise ValueError(
+                f"batch {b} of {m} is inconsistent: its gradient has shape "
+                f"{np.shape(loss.batch(b).grad(x))}, the mean's {shape}"
+            )
+    return loss
+
+
+def batch_quadratics(m: int = 8, dim: int = 2, seed: int = 0, cosine: float = 0.0) -> BatchLoss:
+    """``m`` quadratics ``½ (x − c_b)ᵀ A_b (x − c_b)`` with different curvatures and centres: their
+    Hessians differ, so the gradient noise ``V`` changes with ``x`` (``∇V ≠ 0``); with ``cosine``, each
+    batch adds ``Σ_i a_{b,i} cos x_i`` (``|a| ≈ cosine``), which makes it nonconvex."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(m):
+        Q = rng.normal(size=(dim, dim))
+        a = cosine * rng.uniform(0.5, 1.5, size=dim)
+        parts.append(Quadratic(Q @ Q.T / dim + 0.3 * np.eye(dim), rng.normal(size=dim), a))
+    return BatchLoss(parts)
+
+
+def batch_nonconvex(m: int = 4, dim: int = 3, seed: int = 1) -> BatchLoss:
+    """``m`` batches, each a quadratic plus cosines: Hessians that differ between batches and vary with
+    ``x``, with regions of negative curvature."""
+    return batch_quadratics(m, dim, seed, cosine=1.5)
+
+
 def builtin(name: str):
     """A named built-in loss and its default starting point: ``(loss, x0)``."""
     makers = {
@@ -230,13 +328,16 @@ def builtin(name: str):
         "rosenbrock": lambda: (rosenbrock(), np.array([-0.5, 0.8, 0.3])),
         "logistic": lambda: (logistic(), np.array([0.5, -0.5, 0.25])),
         "mlp": mlp,
+        "batch_quadratics": lambda: (batch_quadratics(), np.array([1.0, -0.5])),
+        "batch_nonconvex": lambda: (batch_nonconvex(), np.array([1.0, -0.8, 0.6])),
     }
     if name not in makers:
         raise ValueError(f"unknown loss `{name}`: choose one of {', '.join(makers)}")
     return makers[name]()
 
 
-LOSSES = ("nonconvex", "quadratic", "rosenbrock", "logistic", "mlp")
+LOSSES = ("nonconvex", "quadratic", "rosenbrock", "logistic", "mlp", "batch_quadratics", "batch_nonconvex")
+BATCH_LOSSES = ("batch_quadratics", "batch_nonconvex")
 __all__ = [
     "SympyLoss",
     "LogisticRegression",
@@ -249,6 +350,12 @@ __all__ = [
     "mlp",
     "from_torch",
     "from_numpy",
+    "Quadratic",
+    "BatchLoss",
+    "checked_batches",
+    "batch_quadratics",
+    "batch_nonconvex",
     "builtin",
     "LOSSES",
+    "BATCH_LOSSES",
 ]

@@ -28,12 +28,14 @@ from .dsl.library import read_source
 from .dsl.parse import parse
 from .errors import DerivationError
 from .expand import expand
+from .expand.batches import BATCHES, expected
 from .expand.expansion import Expansion
 from .expand.flow import modified_flow
 from .model.lower import lower, per_group, with_values
 from .model.types import Model
 from .potential.first import Perturbation, find
 from .potential.higher import OrderPotential, higher_potentials
+from .potential.noise import with_noise
 from .present import Presented, present_expansion, present_perturbation, present_potentials
 from .printing import OUTPUTS
 
@@ -95,6 +97,11 @@ class Derivation:
         return self.expansion.regime
 
     @property
+    def batches(self) -> str:
+        """``"full"`` or ``"random"`` (docs/method.md §7: the corrections are means over the labels)."""
+        return self.expansion.batches
+
+    @property
     def notes(self) -> list[str]:
         return self.expansion.notes
 
@@ -152,6 +159,7 @@ def derive(
     regime: str = "stationary",
     target: str = "map",
     params: dict[str, str] | None = None,
+    batches: str = "full",
 ) -> Derivation:
     """Parse, check, lower and expand a program (docs/python.md); ``params`` fixes parameters to numbers
     (given as text, read exactly: ``{"beta2": "0.95"}``).
@@ -161,7 +169,7 @@ def derive(
     returns, changed from one process to the next (RMSprop's derivation took 15 s or did not end).
     The generator is seeded for the derivation and given back its state after."""
     with _seeded():
-        return _derive(source_or_path, order, regime, target, params)
+        return _derive(source_or_path, order, regime, target, params, batches)
 
 
 @contextlib.contextmanager
@@ -183,8 +191,8 @@ def load(source_or_path) -> Model:
     return lower(check(parse(text, filename)))
 
 
-def _derive(source_or_path, order, regime, target, params) -> Derivation:
-    _check_options(order, regime, target)
+def _derive(source_or_path, order, regime, target, params, batches) -> Derivation:
+    _check_options(order, regime, target, batches)
     # 1-2. the language and the model
     model = load(source_or_path)
     if params:
@@ -195,20 +203,27 @@ def _derive(source_or_path, order, regime, target, params) -> Derivation:
     if target == "flow":
         log.info("the modified flow")
         expansion = modified_flow(expansion)
+    if batches == "random":
+        log.info("the mean over random batches")
+        expansion = expected(expansion, model, target)
     # 5, first half: the map's short forms, and the fields they name (the loss is read in them)
     log.info("short forms")
     presented = present_expansion(expansion, model)
     # 4. the implied loss, at first order and beyond
     log.info("the implied loss")
     checks = {model.n: FINITE_CHECK_STEP} if regime == "finite" else {}
-    perturbation = find(expansion.update, expansion.corrections[0], model.params, checks, presented.fields)
+    full = expansion.corrections[0] - expansion.noise
+    perturbation = find(expansion.update, full, model.params, checks, presented.fields)
     potentials = higher_potentials(expansion.corrections, perturbation.preconditioner)
     # 5. the loss's short forms
+    perturbation = with_noise(perturbation, expansion.noise, model.params, checks)
     short = present_perturbation(perturbation, presented, model, FINITE_CHECK_STEP)
     return Derivation(model, expansion, target, short, presented, present_potentials(potentials, model))
 
 
-def _check_options(order, regime: str, target: str) -> None:
+def _check_options(order, regime: str, target: str, batches: str) -> None:
+    if batches not in BATCHES:
+        raise DerivationError(f"unknown batches `{batches}`: choose one of {', '.join(BATCHES)}")
     if regime not in REGIMES:
         raise DerivationError(f"unknown regime `{regime}`: choose one of {', '.join(REGIMES)}")
     if target not in TARGETS:

@@ -20,7 +20,19 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .algebra.atoms import THETA, Dot, FieldAtom, FieldSymbol, G, Hess, is_scalar, linear_terms, outer_atoms, simplify
+from .algebra.atoms import (
+    THETA,
+    Dot,
+    FieldAtom,
+    FieldSymbol,
+    G,
+    Hess,
+    Noise,
+    is_scalar,
+    linear_terms,
+    outer_atoms,
+    simplify,
+)
 from .algebra.named import NamedField, affine_in_g, rename
 from .algebra.simplify import factor, orient, shortest, simplify_arguments, tidy
 from .model.sampling import default_values, drop_transients, orientation_samples
@@ -261,16 +273,27 @@ def present_perturbation(p, presented: Presented, model: Model, check_step: int)
     def short(e):
         return present(e, presented.update, presented.fields, samples) if e is not None else e
 
+    noise = orient(factor(p.noise_coefficient), samples) * Noise()
     # the remainder is only oriented, not re-shortened: it is what was left out, not a result to cite
     return replace(
         p,
-        potential=sp.Mul(coefficient, penalty) if coefficient != 1 else penalty,
+        potential=(sp.Mul(coefficient, penalty) if coefficient != 1 else penalty) + noise,
+        noise=noise,
+        critical_batch=_oriented_critical(p.critical_batch, samples),
         coefficient=coefficient,
         penalty=penalty,
         preconditioner=short(p.preconditioner),
         decoupled=short(p.decoupled),
         remainder=orient(p.remainder, samples),
     )
+
+
+def _oriented_critical(critical, samples):
+    """``B* = c V / penalty`` with ``c`` factored and oriented."""
+    if critical is None:
+        return None
+    c, rest = critical.as_independent(Noise)
+    return orient(factor(c), samples) * rest
 
 
 def present_potentials(potentials: list, model: Model) -> list:

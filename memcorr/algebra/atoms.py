@@ -14,6 +14,8 @@ Atoms (their notation lives in the printers of ``memcorr.printing``):
 - ``LossAt(x)``          ``L(x)``, a scalar
 - ``LOSS``               ``L(θ)``, a scalar
 - ``Norm(E)``, ``Dot(E1, E2)``, ``CoordSum(E) = Σ_i E_i``: scalar reductions
+- ``Noise()``            ``V = E_b ‖∇L_b − ∇L‖²``, the gradient noise of random batches (§7), a scalar
+- ``NoiseGrad()``        ``∂_j V``; ``E_b[∇²L_b ∇L_b] = ∇²L ∇L + ½ ∇V`` (§7)
 
 ``Hess`` and ``Dk`` are multilinear and ``Dot``/``CoordSum`` linear: factors that
 are the same in every coordinate (parameters, ``h``, reductions) are pulled out
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.core.sorting import default_sort_key
+
+from ..errors import DerivationError
 
 
 class FieldSymbol(sp.Symbol):
@@ -228,6 +232,27 @@ class CoordSum(_Linear, ScalarAtom):
         return CoordSum(directional(self.args[0], u))
 
 
+class Noise(ScalarAtom):
+    """``V(θ) = E_b ‖∇L_b(θ) − ∇L(θ)‖²``: the trace of the gradient covariance over the batches."""
+
+    nargs = 0
+
+    def directional(self, u):
+        return Dot(NoiseGrad(), u)
+
+
+class NoiseGrad(FieldAtom):
+    """``∂_j V``: the same-batch moment ``E_b[∇²L_b ∇L_b] − ∇²L ∇L`` is ``½ ∇V``."""
+
+    nargs = 0
+
+    def directional(self, u):
+        raise DerivationError(
+            "the derivative of the noise's gradient ∇V is not in the calculus: random batches are derived at "
+            "first order (use --order 1)"
+        )
+
+
 def outer_atoms(expr) -> set:
     """The atoms of ``expr`` not nested inside another atom."""
     if isinstance(expr, (FieldAtom, ScalarAtom)):
@@ -340,6 +365,8 @@ def _reduction_gradient(atom):
     if isinstance(atom, Dot):
         a, b = atom.args
         return vjp(a, b) + vjp(b, a)
+    if isinstance(atom, Noise):
+        return NoiseGrad()
     raise ValueError(f"cannot take the gradient of {atom}")
 
 
@@ -369,7 +396,7 @@ def vjp(expr, v):
             args = atom.args
             result += Dk(w, *args)
             result += sp.Add(*[vjp(a, Dk(*args[:i], w, *args[i + 1 :])) for i, a in enumerate(args)])
-        elif isinstance(atom, (CoordSum, Dot, Norm)):
+        elif isinstance(atom, (CoordSum, Dot, Norm, Noise)):
             result += _reduction_gradient(atom) * CoordSum(w)
         else:
             raise ValueError(f"cannot differentiate {atom} back (a gradient or loss at another point)")

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from .atoms import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, is_scalar, outer_atoms
+from .atoms import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Noise, NoiseGrad, Norm, is_scalar, outer_atoms
 
 # numpy's printer turns Max into amax over a stacked tuple, which fails for a scalar beside an array
 ELEMENTWISE = {"emax": lambda *a: functools.reduce(np.maximum, a), "emin": lambda *a: functools.reduce(np.minimum, a)}
@@ -92,4 +92,26 @@ class _Evaluator:
             return self.loss.grad(self.vector(a[0]))
         if isinstance(atom, LossAt):
             return self.loss.value(self.vector(a[0]))
+        if isinstance(atom, Noise):
+            return noise(self.loss, self.theta)
+        if isinstance(atom, NoiseGrad):
+            return noise_gradient(self.loss, self.theta)
         raise ValueError(f"cannot evaluate {atom}")
+
+
+def _batches(loss):
+    if not hasattr(loss, "batch"):
+        raise ValueError("the gradient noise V needs a batch loss (`batches` and `batch(b)`, docs/python.md)")
+    return [loss.batch(b) for b in range(loss.batches)]
+
+
+def noise(loss, theta) -> float:
+    """``V(θ) = E_b ‖∇L_b(θ) − ∇L(θ)‖²`` over the batches of ``loss``."""
+    g = loss.grad(theta)
+    return float(np.mean([np.sum((part.grad(theta) - g) ** 2) for part in _batches(loss)]))
+
+
+def noise_gradient(loss, theta):
+    """``∇V = 2 (E_b[∇²L_b ∇L_b] − ∇²L ∇L)``: one Hessian-vector product per batch."""
+    same = np.mean([part.hvp(theta, part.grad(theta)) for part in _batches(loss)], axis=0)
+    return 2 * (same - loss.hvp(theta, loss.grad(theta)))

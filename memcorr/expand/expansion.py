@@ -8,7 +8,7 @@ the atoms of ``algebra``; ``coefficient`` (of ``h^r``), ``along`` (the response 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -29,6 +29,10 @@ class Expansion:
     # finite regime: where two decay rates coincide the generic closed forms divide 0/0; each
     # (condition, expansion) is the derivation with the rates identified, taken where it holds
     confluent: list[tuple[sp.Eq, Expansion]] = field(default_factory=list)
+    # random batches (docs/method.md §7): the corrections are means over the labels, and ``noise``
+    # is the part of the first one that the gradient noise adds (0 for full batches)
+    batches: str = "full"
+    noise: sp.Expr = sp.S.Zero
 
 
 def coefficient(expr, h, r: int):
@@ -64,12 +68,9 @@ def kink_notes(model: Model, update) -> list[str]:
 
 def oriented(e: Expansion, model: Model) -> Expansion:
     values = orientation_samples(model)
-    return Expansion(
-        e.regime,
-        e.order,
-        orient(e.update, values),
-        [orient(c, values) for c in e.corrections],
-        {k: [orient(x, values) for x in v] for k, v in e.states.items()},
-        e.notes,
-        e.confluent,
+    return replace(
+        e,
+        update=orient(e.update, values),
+        corrections=[orient(c, values) for c in e.corrections],
+        states={k: [orient(x, values) for x in v] for k, v in e.states.items()},
     )

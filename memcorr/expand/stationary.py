@@ -27,7 +27,7 @@ log = logging.getLogger("memcorr")
 DIRECTION = FieldSymbol("@u", real=True)  # a fixed direction: D^m S[u, …, u]
 
 
-def _stationary_limit(expr, model: Model):
+def stationary_limit(expr, model: Model):
     """Drop transients ``b^(n+c)`` with ``|b| < 1`` at the defaults; any other ``n`` is an error."""
     expr = drop_transients(expr, model.n, default_values(model.params))
     if expr.has(model.n):
@@ -50,8 +50,8 @@ def stationary(model: Model, order: int) -> Expansion:
     """
     h = model.h
     syms = model.symbols
-    phi = dict(zip(syms, (_stationary_limit(u, model) for u in model.Phi)))
-    F = _stationary_limit(model.F, model)
+    phi = dict(zip(syms, (stationary_limit(u, model) for u in model.Phi)))
+    F = stationary_limit(model.F, model)
     settled, sign_notes = _settled_signs([*phi.values(), F], model)
     phi, F = {s: u.xreplace(settled) for s, u in phi.items()}, F.xreplace(settled)
     blocks = _components(phi)

@@ -5,10 +5,12 @@ Output: ``Perturbation`` (``G`` of ``L̃ = L + hG`` at first order, its reading,
 condition) and one ``OrderPotential`` per higher order.
 
 - ``first``: the two readings (same-method, preconditioned), the integration and the verdict;
-- ``higher``: ``G_r`` for ``r ≥ 2`` by linear algebra on inner products, or what is left over.
+- ``higher``: ``G_r`` for ``r ≥ 2`` by linear algebra on inner products, or what is left over;
+- ``noise``: random batches' part of ``G`` (``c V``) and the verdict of the whole.
 """
 
 from .first import Perturbation, find
 from .higher import OrderPotential, higher_potentials
+from .noise import with_noise
 
-__all__ = ["OrderPotential", "Perturbation", "find", "higher_potentials"]
+__all__ = ["OrderPotential", "Perturbation", "find", "higher_potentials", "with_noise"]

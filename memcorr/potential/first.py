@@ -58,6 +58,11 @@ class Perturbation:
     relation: sp.Basic | None = None  # the condition as a sympy relation (verdict "depends"), never re-read from text
     at_step: int | None = None  # finite regime: the step n at which the defaults are judged
     coefficient_as_n_grows: float | None = None  # finite regime: the coefficient at the defaults as n → ∞
+    # random batches (docs/method.md §7): potential = coefficient · penalty + noise, noise = noise_coefficient · V
+    noise: sp.Expr = sp.S.Zero
+    noise_coefficient: sp.Expr = sp.S.Zero
+    verdict_full: str = ""  # the verdict of the full-batch part alone (random batches)
+    critical_batch: sp.Expr | None = None  # B at which G changes sign when the parts disagree, V read at B = 1
 
 
 # ------------------------------------------------------------ readings

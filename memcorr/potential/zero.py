@@ -10,8 +10,9 @@ import random
 import numpy as np
 import sympy as sp
 
+from ..algebra.atoms import Noise, NoiseGrad
 from ..algebra.evaluate import evaluate
-from ..losses import nonconvex
+from ..losses import batch_nonconvex, nonconvex
 from ..model.sampling import sample
 from ..model.types import Parameter
 
@@ -42,16 +43,17 @@ def with_extra(point: dict, extra: dict | None) -> dict:
 
 
 @functools.cache
-def check_loss():
-    """The loss of the random-point checks, built once (its derivative tensors are compiled lazily)."""
-    return nonconvex()
+def check_loss(batches: bool = False):
+    """The loss of the random-point checks, built once (its derivative tensors are compiled lazily); a
+    batch loss for expressions in the gradient noise."""
+    return batch_nonconvex() if batches else nonconvex()
 
 
 def numerically_zero(expr, params: dict[str, Parameter], extra: dict | None = None, scale=None) -> bool:
     """``expr`` vanishes at random points of a nonconvex loss and of the parameters' domains."""
     if expr == 0:
         return True
-    loss = check_loss()
+    loss = check_loss(expr.has(Noise, NoiseGrad))
     rng = np.random.default_rng(3)
     for values in random_points(params, 3, extra=extra):
         theta = rng.uniform(-1.5, 1.5, 3)

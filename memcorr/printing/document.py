@@ -307,11 +307,23 @@ def _perturbation_rows(d, printer, h) -> list[str]:
         verdict += rf"; at the defaults{where} {tex_escape(p.verdict_at_defaults)} (coefficient ${value}$)"
         if p.coefficient_as_n_grows is not None:
             verdict += rf"; as $n \to \infty$, coefficient ${_number(f'{p.coefficient_as_n_grows:.4g}')}$"
-    return [
+    out = [
         rf"\intertext{{The implied loss ({form}; {exact}). Verdict: {verdict}.}}",
         rf"\tilde L &= L + {h}\, G, \nonumber",
         *rows("G", p.potential, printer),
     ]
+    if p.noise != 0:
+        out.append(
+            rf"\intertext{{Random batches: $V = \mathbb{{E}}_b \lVert \nabla L_b - \nabla L \rVert^2$ is the gradient "
+            rf"noise; the full-batch part of $G$ is {tex_escape(p.verdict_full)}, the noise part is "
+            rf"${printer.doprint(p.noise)}$.}}"
+        )
+    if p.critical_batch is not None:
+        out.append(
+            rf"\intertext{{With batches of $B$ examples ($V = V_1/B$), $G$ changes sign at "
+            rf"$B^* = {printer.doprint(p.critical_batch)}$ ($V$ at $B = 1$).}}"
+        )
+    return out
 
 
 def _order_tex(order: str, printer) -> str:

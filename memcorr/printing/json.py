@@ -43,6 +43,7 @@ def record(d) -> dict:
         "order": d.order,
         "regime": d.regime,
         "target": d.target,
+        "batches": d.batches,
         "step": str(d.model.h),
         "parameters": {k: v.default for k, v in d.model.params.items()},
         "update": formula(d.update),
@@ -66,6 +67,7 @@ def record(d) -> dict:
             "at_step": p.at_step,
             "coefficient_as_n_grows": p.coefficient_as_n_grows,
             "reason": p.reason,
+            **(_noise(p) if d.batches == "random" else {}),
         },
         "potentials": [
             {
@@ -79,6 +81,17 @@ def record(d) -> dict:
         ],
         "notes": list(d.notes),
         "confluent": [_confluent(cond, x) for cond, x in d.expansion.confluent],
+    }
+
+
+def _noise(p) -> dict:
+    """Random batches: ``G = G_full + G_noise``, each part and the verdict of the full-batch one."""
+    return {
+        "full": formula(p.potential - p.noise) if p.potential is not None else None,
+        "noise": formula(p.noise),
+        "noise_coefficient": formula(p.noise_coefficient),
+        "verdict_full": p.verdict_full,
+        "critical_batch": formula(p.critical_batch),
     }
 
 

@@ -116,6 +116,14 @@ class MemcorrLatexPrinter(LatexPrinter):
     def _print_LossValue(self, expr):
         return "L"
 
+    def _print_Noise(self, expr, exp=None):
+        """The gradient noise ``V``; the document defines it (``E_b‖∇L_b − ∇L‖²``)."""
+        return f"V^{{{exp}}}" if exp else "V"
+
+    def _print_NoiseGrad(self, expr, exp=None):
+        tex = r"\nabla V" if self._inside_atom else r"\partial_j V"
+        return self._power(tex, exp)
+
     def _print_Hess(self, expr, exp=None):
         return self._power(self._coordinate(rf"\nabla^2 L \left[{self._arg(expr.args[0])}\right]"), exp)
 

@@ -9,11 +9,23 @@ this backend names numpy and wraps them in the public functions.
 
 from __future__ import annotations
 
-from .codegen import CHECKS, ProtocolPrinter, fill, generate
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
 
 
 class NumpyCodePrinter(ProtocolPrinter):
     _module = "numpy"
+
+    def _noise_helpers(self) -> None:
+        """The gradient noise's helpers (random batches), defined once in the module."""
+        self.helpers.setdefault("noise", ("_noise", template("numpy_noise.py.tmpl").rstrip()))
+
+    def _print_Noise(self, expr):
+        self._noise_helpers()
+        return "_noise(theta, L)"
+
+    def _print_NoiseGrad(self, expr):
+        self._noise_helpers()
+        return "_noise_grad(theta, L)"
 
 
 def module_source(d) -> str:

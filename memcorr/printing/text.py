@@ -48,6 +48,7 @@ LEGEND = (
     "notation: per coordinate j, g = ∂_j L, θ = θ_j, Hess(E) = (∇²L·E)_j, D_k(E₁, …) = (∇^{k+1}L[E₁, …])_j; "
     "‖g‖₁, ‖g‖², ⟨θ, g⟩ and L range over all coordinates"
 )
+NOISE_LEGEND = "random batches: V = E_b‖∇L_b − ∇L‖², the gradient noise, ∇V its gradient (coordinate j)"
 
 
 def readable_name(name: str) -> str:
@@ -83,6 +84,12 @@ class TextPrinter(StrPrinter):
 
     def _print_Hess(self, expr):
         return f"Hess({self._print(expr.args[0])})"
+
+    def _print_Noise(self, expr):
+        return "V"
+
+    def _print_NoiseGrad(self, expr):
+        return "∇V"
 
     def _print_Norm(self, expr):
         return f"‖{self._print(expr.args[0])}‖"
@@ -169,7 +176,7 @@ def summary(d) -> str:
                 label = f"S{str(r).translate(SUBSCRIPTS)}" if d.regime == "stationary" else "S^(n)"
                 lines.append(f"    {readable_name(name)}: {label} = {text(s)}")
     lines += [""] + perturbation_lines(d) + higher_lines(d, head)
-    lines += ["", "  " + LEGEND]
+    lines += ["", "  " + LEGEND] + (["  " + NOISE_LEGEND] if d.batches == "random" else [])
     lines += [f"  note: {note}" for note in d.notes]
     return "\n".join(lines)
 
@@ -189,6 +196,8 @@ def perturbation_lines(d) -> list[str]:
     ]
     if not p.exact:
         lines.append(f"    remainder = {text(p.remainder)}")
+    if p.noise != 0:
+        lines.append(f"    full batch: {text(p.potential - p.noise)}  ({p.verdict_full});  noise: {text(p.noise)}")
     verdict = f"  verdict: {p.verdict}"
     if p.verdict == "depends" and p.condition:
         verdict += f" — regularizing where {text(p.relation)}"
@@ -199,6 +208,9 @@ def perturbation_lines(d) -> list[str]:
         verdict += f";  at the defaults{where}: {p.verdict_at_defaults} (coefficient {p.coefficient_at_defaults:.4g})"
         if p.coefficient_as_n_grows is not None:
             verdict += f"; as n → ∞: coefficient {p.coefficient_as_n_grows:.4g}"
+    if p.critical_batch is not None:
+        verdict += f";  with batches of B examples (V = V₁/B) G changes sign at B* = {text(p.critical_batch)}"
+        verdict += ", V at B = 1"
     return lines + [verdict]
 
 

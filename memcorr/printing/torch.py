@@ -19,6 +19,7 @@ from __future__ import annotations
 from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
 
 from ..algebra.atoms import outer_atoms
+from ..errors import DerivationError
 from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
 
 
@@ -66,6 +67,11 @@ class TorchCodePrinter(ProtocolPrinter):
 
 def module_source(d) -> str:
     """The text of the generated torch module for the derivation ``d``."""
+    if d.batches == "random":
+        raise DerivationError(
+            "the PyTorch module is generated for full batches only (its penalty's noise estimator from micro-batches "
+            "is not built yet): emit numpy for random batches, or derive with --batches full"
+        )
     x = generate(d, TorchCodePrinter, grouped=True)
     finite = d.regime == "finite"
     penalty = (

@@ -3,7 +3,8 @@ checked AST (not from the lowered model), so that the checks test the lowering a
 expansion.
 
 Input: ``Checked``, a loss, the step size and the parameter values. Output: the iterates, one
-``step`` at a time, and ``F = (θ − θ_new)/h`` of each step.
+``step`` at a time, and ``F = (θ − θ_new)/h`` of each step. A loss with ``at(n)`` is read step by
+step (random batches: the loss of step ``n``'s batches, ``verify.batches``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Interpreter(Visitor):
         """Begin at ``theta0`` with the program's initial states; the counter ``n`` reads ``n0 + steps``."""
         theta0 = np.asarray(theta0, float)
         self.n, self.n0 = 0, n0
-        self.thetas, self.grads = [theta0], [self.loss.grad(theta0)]
+        self.thetas, self.grads = [theta0], [self._at().grad(theta0)]
         env = self._env()
         self.states = {
             name: np.broadcast_to(self.eval(d.init, env), theta0.shape).astype(float)
@@ -47,6 +48,11 @@ class Interpreter(Visitor):
             else np.zeros_like(theta0)
             for name, d in self.c.states.items()
         }
+
+    def _at(self):
+        """The loss of the current step."""
+        at = getattr(self.loss, "at", None)
+        return at(self.n) if at is not None else self.loss
 
     @property
     def theta(self):
@@ -69,8 +75,8 @@ class Interpreter(Visitor):
         F = (self.theta - theta_new) / self.h
         nxt = theta_new if forced is None else np.asarray(forced, float)
         self.thetas.append(nxt)
-        self.grads.append(self.loss.grad(nxt))
         self.n += 1
+        self.grads.append(self._at().grad(nxt))
         return F
 
     def peek(self):
@@ -91,7 +97,7 @@ class Interpreter(Visitor):
         if node.id in index:
             return float(index[node.id])
         if node.id == "loss":
-            return self.loss.value(env["theta"])
+            return self._at().value(env["theta"])
         return env[node.id]
 
     def visit_Neg(self, node, env, index):
@@ -110,9 +116,9 @@ class Interpreter(Visitor):
     def visit_Call(self, node, env, index):
         args = [self.eval(a, env, index) for a in node.args]
         if node.func == "grad":
-            return self.loss.grad(args[0])
+            return self._at().grad(args[0])
         if node.func == "loss":
-            return self.loss.value(args[0])
+            return self._at().value(args[0])
         return _FUNCTIONS[node.func](*args)
 
     def visit_History(self, node, env, index):

@@ -1,0 +1,193 @@
+"""The check of docs/method.md §7: random batches, the mean over label sequences.
+
+Input: a ``Derivation`` with ``batches="random"``, a batch loss whose methods take one point per
+row (``losses.batch_quadratics``, ``losses.batch_nonconvex``), a start point and hyperparameters.
+Output: ``BatchReport`` — for step sizes ``h, h/2, …`` the norm of the mean difference at a fixed
+horizon between the true method and the per-realization memoryless map (memory of the iterates
+removed, batch labels kept) corrected by ``E M``, by its full-batch part only, and not at all, with
+standard errors and fitted orders.
+
+Every label sequence runs at once (a row each). The memoryless map at step ``n`` is
+``Ψ_0^(n)(θ) = F^(n)(θ, …, θ)``: the program run along the sequence's labels with every iterate at
+``θ``, from its initial state, over the last ``window`` steps (the memory forgets the rest). Both
+forms start from the program's initial state at step 0: the stationary correction then differs from
+the finite-n one only over the first memory length, an ``O(h²)`` offset of the mean that keeps the
+order (and a constant that grows with the memory: fit at small ``h``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..algebra.atoms import NoiseGrad
+from ..algebra.evaluate import noise_gradient
+from ..losses import Quadratic, checked_batches
+from ..printing import load_module
+from .checks import Report, _decay_rate, _default_h
+from .interpreter import Interpreter
+
+FROZEN_H = 1e-8  # the step size of the frozen runs: Ψ_0 is F at h → 0 (its O(h) part is in M)
+VARIANTS = ("E M", "full-batch part", "none")
+
+
+class Labelled:
+    """A batch loss along label sequences: row ``s`` of a stack of points sees batch ``labels[s, n]`` at step ``n``."""
+
+    def __init__(self, loss, labels, offset: int = 0, cache: dict | None = None):
+        self.loss, self.labels, self.offset = loss, labels, offset
+        self.parts = [loss.batch(b) for b in range(loss.batches)]
+        self.cache = {} if cache is None else cache  # step -> its loss, shared by the frozen runs
+
+    def from_step(self, start: int) -> Labelled:
+        return Labelled(self.loss, self.labels, self.offset + start, self.cache)
+
+    def at(self, n: int):
+        step = self.offset + n
+        if step not in self.cache:
+            labels = self.labels[:, step]
+            if all(isinstance(p, Quadratic) for p in self.parts):  # gathered once: no masks per call
+                self.cache[step] = Quadratic(*(np.stack([getattr(p, k) for p in self.parts])[labels] for k in "Aca"))
+            else:
+                self.cache[step] = _Rows(self.parts, labels)
+        return self.cache[step]
+
+
+class _Rows:
+    """The loss of one step: each row through its own batch."""
+
+    def __init__(self, parts, labels):
+        self.parts, self.labels = parts, labels
+
+    def _each(self, method, x, *vs):
+        out = None
+        for b, part in enumerate(self.parts):
+            rows = self.labels == b
+            if rows.any():
+                value = getattr(part, method)(x[rows], *[v[rows] for v in vs])
+                out = np.empty((len(x), *np.shape(value)[1:])) if out is None else out
+                out[rows] = value
+        return out
+
+    def value(self, x):
+        return self._each("value", x)
+
+    def grad(self, x):
+        return self._each("grad", x)
+
+
+@dataclass
+class BatchReport:
+    name: str
+    hs: list[float]
+    sequences: int
+    steps: list[int]
+    errors: dict[str, list[float]] = field(default_factory=dict)  # ‖mean difference‖ at the horizon
+    stderr: dict[str, list[float]] = field(default_factory=dict)
+
+    REQUIRED = 1.75  # the order of E M's mean difference (2 − 0.25, as for the full-batch checks)
+
+    def orders(self) -> dict[str, float]:
+        """Fitted over the three smallest h, where the order is approached."""
+        return {k: Report.fitted(self.hs, v) for k, v in self.errors.items()}
+
+    @property
+    def passed(self) -> bool:
+        return all(math.isfinite(x) for v in self.errors.values() for x in v) and (
+            self.orders()["E M"] >= self.REQUIRED
+        )
+
+    def table(self) -> str:
+        lines = [
+            f"{self.name}: random batches, {self.sequences} label sequences, mean difference at the horizon "
+            f"(± standard error)",
+            f"{'h':>10} {'steps':>6} " + " ".join(f"{v:>24}" for v in VARIANTS),
+        ]
+        for i, h in enumerate(self.hs):
+            cells = [f"{self.errors[v][i]:.3e} ± {self.stderr[v][i]:.1e}" for v in VARIANTS]
+            lines.append(f"{h:>10.3e} {self.steps[i]:>6} " + " ".join(f"{c:>24}" for c in cells))
+        o = self.orders()
+        lines.append("fitted order   " + ", ".join(f"{v}: {o[v]:.2f}" for v in VARIANTS))
+        lines.append(
+            f"required: E M order >= {self.REQUIRED:.2f} (the full-batch part alone falls to 1 where ∇V ≠ 0)  ->  "
+            + ("PASS" if self.passed else "FAIL")
+        )
+        return "\n".join(lines)
+
+
+def verify_batches(
+    derivation,
+    loss,
+    x0,
+    params: dict | None = None,
+    h0: float | None = None,
+    steps: int = 20,
+    halvings: int = 3,
+    sequences: int = 10000,
+    seed: int = 0,
+) -> BatchReport:
+    """The check of docs/method.md §7 at ``h0, h0/2, …`` over the horizon ``T = steps · h0``."""
+    if derivation.batches != "random":
+        raise ValueError("this check is for a derivation with batches='random'")
+    model = derivation.model
+    hyper = {p.name: p.default for p in model.params.values()}
+    hyper.update(params or {})
+    x0 = np.asarray(x0, float)
+    checked_batches(loss, x0)
+    module = load_module(derivation)
+    rho = _decay_rate(model, hyper)
+    window = int(math.ceil(math.log(1e-7) / math.log(rho))) + len(model.states) if rho > 0 else len(model.states) + 1
+    if h0 is None:
+        h0 = _default_h(module, loss, x0, hyper, steps, derivation.regime == "finite")
+    hs = [h0 / 2**k for k in range(halvings + 1)]
+    counts = [steps * 2**k for k in range(halvings + 1)]
+    labels = np.random.default_rng(seed).integers(loss.batches, size=(sequences, counts[-1] + 1))
+    values = {p.symbol: hyper[p.name] for p in model.params.values()}
+    noise_weight = (derivation.expansion.noise / NoiseGrad()).subs(values)
+
+    def weight(n):
+        return float(noise_weight.subs(model.n, n))
+
+    report = BatchReport(model.name, hs, sequences, counts, {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
+    k = len(VARIANTS)  # the variants run together: k copies of every sequence, one block of rows each
+    along = Labelled(loss, np.tile(labels, (k, 1)))
+    start = np.tile(x0, (k * sequences, 1))
+    block = np.repeat(np.arange(k), sequences)[:, None]
+
+    finite = derivation.regime == "finite"
+
+    def correction(theta, n):
+        mean = module.correction(theta, loss, **({"n": n} if finite else {}), **hyper)
+        full = mean - weight(n) * noise_gradient(loss, theta)
+        return np.where(block == 0, mean, np.where(block == 1, full, 0.0))
+
+    for h, n_steps in zip(hs, counts):
+        true = Interpreter(model.checked, along, h, hyper)
+        true.start(start)
+        for _ in range(n_steps):
+            true.step()
+        end = _memoryless(model.checked, along, hyper, start, h, range(n_steps), window, correction)
+        for i, variant in enumerate(VARIANTS):
+            diff = (true.theta - end)[i * sequences : (i + 1) * sequences]
+            report.errors[variant].append(float(np.linalg.norm(diff.mean(axis=0))))
+            report.stderr[variant].append(float(np.linalg.norm(diff.std(axis=0) / math.sqrt(sequences))))
+    return report
+
+
+def _memoryless(checked, along: Labelled, hyper, theta, h, steps, window, correction):
+    """The per-realization memoryless map over ``steps`` from ``theta``: ``θ ← θ − h(Ψ_0^(n)(θ) + h c(θ, n))``."""
+    for n in steps:
+        theta = theta - h * (_frozen_F(checked, along, hyper, theta, n, window) + h * correction(theta, n))
+    return theta
+
+
+def _frozen_F(checked, along: Labelled, hyper, theta, n: int, window: int):
+    """``Ψ_0^(n)(θ)`` of each row: the program along its labels with every iterate at ``θ``."""
+    first = max(0, n - window)
+    run = Interpreter(checked, along.from_step(first), FROZEN_H, hyper)
+    run.start(theta, n0=first)
+    for _ in range(n - first):
+        run.step(forced=theta)
+    return run.peek()

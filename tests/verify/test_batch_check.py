@@ -1,0 +1,70 @@
+"""The check of docs/method.md §7 by numbers: the mean over label sequences of the difference between
+the true method and the per-realization memoryless map."""
+
+import numpy as np
+import pytest
+
+import memcorr
+from memcorr.losses import batch_nonconvex, batch_quadratics
+from memcorr.verify.batches import verify_batches
+
+X0 = np.array([1.0, -0.5])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, params, regime",
+    [
+        # the issue's reference point: heavy ball, β = 0.5, 8 quadratic batches with different Hessians
+        ("heavy_ball", {"beta": 0.5}, "stationary"),
+        ("heavy_ball", {"beta": 0.5}, "finite"),
+        ("nesterov", {"beta": 0.5}, "stationary"),
+        ("nesterov_velocity", {"mu": 0.5}, "stationary"),
+        ("qhm", {"beta": 0.6, "nu": 0.7}, "stationary"),
+        ("aggmo", {"beta1": 0.3, "beta2": 0.6}, "stationary"),
+        ("sgd_momentum", {"momentum": 0.5, "dampening": 0.3}, "finite"),
+    ],
+)
+def test_the_mean_difference_is_second_order_with_the_noise_term(name, params, regime):
+    d = memcorr.derive(name, batches="random", regime=regime)
+    # the issue's horizon: h = 0.04, 0.02, 0.01 over T = 1
+    report = verify_batches(d, batch_quadratics(), X0, params, h0=0.04, steps=25, halvings=2, sequences=20000)
+    orders = report.orders()
+    print(report.table())
+    assert report.passed and orders["E M"] >= 1.75
+    # without the noise term the mean difference is first order: the check can fail
+    assert orders["full-batch part"] <= 1.3 and orders["none"] <= 1.3
+
+
+@pytest.mark.slow
+def test_a_nonconvex_batch_loss():
+    d = memcorr.derive("heavy_ball", batches="random")
+    report = verify_batches(
+        d, batch_nonconvex(), np.array([0.8, -0.6, 0.4]), {"beta": 0.5}, h0=0.04, steps=25, halvings=2, sequences=20000
+    )
+    print(report.table())
+    assert report.orders()["E M"] >= 1.75 and report.orders()["full-batch part"] <= 1.3
+
+
+def test_the_check_runs_and_reports(run_cli):
+    # a quick run: small enough for the quick lane, and the table says what it measured
+    d = memcorr.derive("heavy_ball", batches="random")
+    report = verify_batches(d, batch_quadratics(), X0, {"beta": 0.5}, steps=10, halvings=2, sequences=2000)
+    assert len(report.errors["E M"]) == 3 and all(e > 0 for e in report.errors["E M"])
+    assert "mean difference" in report.table()
+    assert report.errors["E M"][-1] < report.errors["none"][-1]
+
+
+def test_verify_refuses_a_loss_without_batches(run_cli):
+    status, _, err = run_cli("verify", "heavy_ball", "--batches", "random", "--loss", "quadratic")
+    assert status == 2 and "batch loss" in err
+
+
+def test_derive_refuses_a_nonlinear_program_with_the_reason(run_cli):
+    status, _, err = run_cli("derive", "adamw", "--batches", "random")
+    assert status == 2 and "not linear in the gradients" in err and "Traceback" not in err
+
+
+def test_derive_prints_both_parts(run_cli):
+    status, out, _ = run_cli("derive", "heavy_ball", "--batches", "random")
+    assert status == 0 and "noise:" in out and "V = E_b" in out
