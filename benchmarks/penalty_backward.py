@@ -7,7 +7,11 @@ create_graph=True)``, the squared norm, ``backward``. The generated one is
 way — build the penalty, then one backward pass — median over interleaved repeats, side by side;
 the gradients they leave are compared. Target: generated ≤ 1.1× hand-written.
 
-    python benchmarks/penalty_backward.py [--repeat 30] [--hidden 320] [--batch 2048]
+Beside them, the random-batch penalty (``--batches random``): the same batch split into ``--micro K``
+micro-batches, ``loss_fn`` returning their ``K`` losses, and ``G`` with its noise part ``c V̂`` estimated
+from the split — ``K`` gradients with their graphs, then the double backward through all of them.
+
+    python benchmarks/penalty_backward.py [--repeat 30] [--hidden 320] [--batch 2048] [--micro 8]
 """
 
 import argparse
@@ -51,6 +55,14 @@ def generated(module, model, X, Y):
     return module.penalty(dict(model.named_parameters()), loss_fn, H, beta=BETA)
 
 
+def random_batches(module, model, X, Y, micro: int):
+    def loss_fn(params):
+        out = (torch.func.functional_call(model, params, (X,)) - Y) ** 2
+        return out.reshape(micro, -1).mean(1)  # the K micro-batch losses of the batch
+
+    return module.penalty(dict(model.named_parameters()), loss_fn, H, beta=BETA)
+
+
 def timed(builds: dict, model, repeat):
     """Median seconds to build each penalty and to run its backward pass, the runs interleaved (so
     that the machine's drift falls on both alike); the gradient each leaves."""
@@ -75,22 +87,30 @@ def main():
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=320)
     ap.add_argument("--batch", type=int, default=2048)
+    ap.add_argument("--micro", type=int, default=8, help="micro-batches of the random-batch penalty")
     args = ap.parse_args()
     torch.set_num_threads(2)
     module = memcorr.load_module(memcorr.derive("heavy_ball"), backend="torch")
     model, X, Y = problem(args.hidden, args.batch)
     size = sum(p.numel() for p in model.parameters())
-    builds = {"hand-written": lambda: hand_written(model, X, Y), "generated": lambda: generated(module, model, X, Y)}
+    noisy = memcorr.load_module(memcorr.derive("heavy_ball", batches="random"), backend="torch")
+    builds = {
+        "hand-written": lambda: hand_written(model, X, Y),
+        "generated": lambda: generated(module, model, X, Y),
+        f"random, K={args.micro}": lambda: random_batches(noisy, model, X, Y, args.micro),
+    }
     results = timed(builds, model, args.repeat)
     hand, mine = results["hand-written"], results["generated"]
     difference = float((hand[2] - mine[2]).abs().max() / hand[2].abs().max())
     print(f"heavy ball penalty hG, MLP with {size} parameters, batch {args.batch} (float32, {args.repeat} repeats)")
-    print(f"{'median':<14} {'build s':>9} {'backward s':>11} {'total s':>9}")
+    print(f"{'median':<16} {'build s':>9} {'backward s':>11} {'total s':>9}")
     for name, (build, backward, _) in results.items():
-        print(f"{name:<14} {build:>9.4f} {backward:>11.4f} {build + backward:>9.4f}")
+        print(f"{name:<16} {build:>9.4f} {backward:>11.4f} {build + backward:>9.4f}")
     ratio = (mine[0] + mine[1]) / (hand[0] + hand[1])
     print(f"generated / hand-written: total {ratio:.3f}, backward {mine[1] / hand[1]:.3f} (target <= 1.1)")
     print(f"largest gradient difference, relative: {difference:.2e}")
+    noise = results[f"random, K={args.micro}"]
+    print(f"random batches / full batch (generated): total {(noise[0] + noise[1]) / (mine[0] + mine[1]):.2f}")
 
 
 if __name__ == "__main__":

@@ -259,9 +259,11 @@ def present_perturbation(p, presented: Presented, model: Model, check_step: int)
         return p
     if model.n in p.potential.free_symbols:  # finite n: only the coefficient is factored, the rest is long
         coefficient = sp.factor(p.coefficient)
+        noise = sp.factor(p.noise_coefficient) * Noise()
         return replace(
             p,
-            potential=sp.Mul(coefficient, p.penalty),
+            potential=sp.Mul(coefficient, p.penalty) + noise,
+            noise=noise,
             coefficient=coefficient,
             at_step=check_step,
             coefficient_as_n_grows=_as_n_grows(coefficient, model),
@@ -273,7 +275,7 @@ def present_perturbation(p, presented: Presented, model: Model, check_step: int)
     def short(e):
         return present(e, presented.update, presented.fields, samples) if e is not None else e
 
-    noise = orient(factor(p.noise_coefficient), samples) * Noise()
+    noise = orient(sp.factor(p.noise_coefficient), samples) * Noise()  # (1 − β)(1 + β), not 1 − β²
     # the remainder is only oriented, not re-shortened: it is what was left out, not a result to cite
     return replace(
         p,
@@ -293,7 +295,7 @@ def _oriented_critical(critical, samples):
     if critical is None:
         return None
     c, rest = critical.as_independent(Noise)
-    return orient(factor(c), samples) * rest
+    return orient(sp.factor(c), samples) * rest
 
 
 def present_potentials(potentials: list, model: Model) -> list:

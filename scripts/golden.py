@@ -5,7 +5,9 @@ For every bundled program at order 1:
 - stationary/ and finite/ (where the program allows): NAME.tex, NAME_numpy.py, NAME_torch.py,
   NAME.json, exactly what `memcorr derive NAME [--regime finite] --emit latex,numpy,torch,json -o DIR`
   writes;
-- order2/NAME.json for the programs of ORDER2 (the catalogue prints their short order-2 terms).
+- order2/NAME.json for the programs of ORDER2 (the catalogue prints their short order-2 terms);
+- random/NAME.json: the stationary map with random batches, where the program derives so (NAME.txt
+  says why where it does not).
 
 Each program is derived in a fresh interpreter, as a user deriving it would: what its files must
 equal does not depend on what was derived before it in the same process. tests/test_golden.py
@@ -54,7 +56,13 @@ def expected_for(path: Path) -> dict[Path, str]:
         finite_text = f"finite regime: not derived: {err}"
     if path.stem in ORDER2:
         files[OUT / "order2" / f"{path.stem}.json"] = memcorr.derive(path, order=2).to_json()
-    files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n"
+    try:
+        random = memcorr.derive(path, batches="random")
+        files[OUT / "random" / f"{path.stem}.json"] = random.to_json()
+        random_text = random.summary()
+    except memcorr.DerivationError as err:
+        random_text = f"not derived with random batches — {err}"
+    files[OUT / f"{path.stem}.txt"] = f"{stationary.summary()}\n\n{flow}\n\n{finite_text}\n\n{random_text}\n"
     return files
 
 

@@ -32,7 +32,7 @@ def test_every_program_is_in_the_catalogue_and_the_readme_links_it(catalogue):
 def verdict_row(name: str) -> str:
     text = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
     (row,) = [line for line in text.splitlines() if line.startswith(f"| [`{name}`]")]
-    return row.split(" | ")[-1]
+    return row.split(" | ")[-2]
 
 
 def test_catalogue_verdicts_agree_with_the_literature():
@@ -43,3 +43,11 @@ def test_catalogue_verdicts_agree_with_the_literature():
     assert re.search(r"regularizing where `beta1 > beta2`.*at the defaults anti-regularizing", verdict_row("adamw"))
     assert verdict_row("lion").startswith("none")
     assert verdict_row("heavy_ball").startswith("regularizing")
+
+
+def test_the_catalogue_gives_the_random_batch_verdict_or_why_not():
+    # heavy ball with random batches: both parts regularize (seed §5.2); AdamW is refused with its reason
+    text = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| [`heavy_ball`]")]
+    assert row.split(" | ")[-1].startswith("regularizing (full batch part regularizing)")
+    assert "Random batches: not derived — the update of `v` is not linear" in text

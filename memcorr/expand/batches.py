@@ -145,7 +145,7 @@ def _sums(A, B, C, D, n):
 
 def _tidy(weight):
     """A weight as papers print it: factored, with the powers ``βⁿ`` kept whole."""
-    return factor(sp.cancel(sp.powsimp(sp.expand_power_base(weight), combine="exp")))
+    return sp.factor(sp.cancel(sp.powsimp(sp.expand_power_base(weight), combine="exp")))
 
 
 def _lyapunov(A, Q):

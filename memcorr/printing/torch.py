@@ -3,7 +3,9 @@
 Input: ``Derivation``. Output: the source of a module (imports torch only) with
 the five functions of the NumPy module on tensors — ``L`` replaced by a callable
 ``loss_fn(theta) -> scalar tensor`` — ``penalty(theta, loss_fn, h)`` returning a
-differentiable ``h·G``, and ``class Memoryless(torch.optim.Optimizer)``.
+differentiable ``h·G``, and ``class Memoryless(torch.optim.Optimizer)``. With random batches
+``loss_fn`` (and ``Memoryless``'s closure) returns the losses of ``k ≥ 2`` micro-batches of the
+batch, from which the gradient noise and its gradient are estimated without bias.
 
 The formulas are printed by the shared generator (``codegen``), the same as the
 NumPy module's; this backend names torch and supplies the loss protocol by
@@ -19,7 +21,6 @@ from __future__ import annotations
 from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
 
 from ..algebra.atoms import outer_atoms
-from ..errors import DerivationError
 from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
 
 
@@ -50,6 +51,12 @@ class TorchCodePrinter(ProtocolPrinter):
         """A tensor either way: a step index compared may be a Python int (``torch.where`` needs a tensor)."""
         return f"torch.as_tensor(({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)}))"
 
+    def _print_Noise(self, expr):
+        return "L.noise(theta)"
+
+    def _print_NoiseGrad(self, expr):
+        return "L.noise_grad(theta)"
+
     def _print_Heaviside(self, expr):
         return f"((torch.sign({self._print(expr.args[0])}) + 1) / 2)"  # 1/2 at 0, as numpy's
 
@@ -67,11 +74,6 @@ class TorchCodePrinter(ProtocolPrinter):
 
 def module_source(d) -> str:
     """The text of the generated torch module for the derivation ``d``."""
-    if d.batches == "random":
-        raise DerivationError(
-            "the PyTorch module is generated for full batches only (its penalty's noise estimator from micro-batches "
-            "is not built yet): emit numpy for random batches, or derive with --batches full"
-        )
     x = generate(d, TorchCodePrinter, grouped=True)
     finite = d.regime == "finite"
     penalty = (
@@ -83,11 +85,14 @@ def module_source(d) -> str:
     step_n = '        n = torch.as_tensor(self._count.setdefault("step", 0))\n' if finite else ""
     count = '        self._count["step"] = int(n) + 1\n' if finite else ""
     n_check = x.n_check + ("    n = torch.as_tensor(n)\n" if finite else "")
+    random = d.batches == "random"  # the loss is given split into micro-batches (docs/python.md)
     return fill(
         "torch_module.py.tmpl",
         x,
         checks=CHECKS,
-        loss_protocol=template("torch_loss.py.tmpl"),
+        loss_protocol=template("torch_loss.py.tmpl") + (template("torch_noise.py.tmpl") if random else ""),
+        at="_at_batch" if random else "_at",
+        closure_loss="_closure_batch(loss, params)" if random else "_Loss(loss, params, False)",
         n_check=n_check,
         step_n=step_n,
         count=count,

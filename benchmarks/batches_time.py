@@ -1,0 +1,61 @@
+"""Random batches beside full batches: ``memcorr derive NAME`` and ``memcorr derive NAME --batches random``
+(stationary, order 1) for every bundled program, whole-process times side by side with their ratio, or
+why the program is not derived with random batches; then ``memcorr verify heavy_ball --batches random``.
+
+Targets (issue 23): random batches within 2× of full batch; the random-batch check under a minute, on
+a 2-core machine.
+
+    python benchmarks/batches_time.py [--repeat 3] [--regime stationary|finite]
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from memcorr.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def timed(argv, repeat) -> tuple[float, subprocess.CompletedProcess]:
+    times, proc = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), proc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--regime", default="stationary", choices=("stationary", "finite"))
+    args = ap.parse_args()
+    cli = [sys.executable, "-c", RUN, str(ROOT)]
+    head = f"{'program':<20} {'full s':>8} {'random s':>9} {'ratio':>6}"
+    print(f"{head}  ({args.regime} regime, median of {args.repeat})")
+    worst = 0.0
+    for path in sorted((ROOT / "derivations").glob("*.opt")):
+        base = cli + ["derive", str(path), "--regime", args.regime]
+        full, proc = timed(base, args.repeat)
+        if proc.returncode != 0:
+            print(f"{path.stem:<20} {'—':>8}  full batch not derived in this regime")
+            continue
+        random, proc = timed(base + ["--batches", "random"], args.repeat)
+        if proc.returncode != 0:
+            why = proc.stderr.strip().splitlines()[-1].split("random batches: ", 1)[-1][:70]
+            print(f"{path.stem:<20} {full:>8.2f} {'—':>9} {'':>6}  refused: {why}")
+            continue
+        worst = max(worst, random / full)
+        print(f"{path.stem:<20} {full:>8.2f} {random:>9.2f} {random / full:>6.2f}")
+    print(f"largest ratio {worst:.2f} (target ≤ 2)")
+    start = time.perf_counter()
+    proc = subprocess.run(cli + ["verify", "heavy_ball", "--batches", "random"], capture_output=True, text=True)
+    print(f"memcorr verify heavy_ball --batches random: {time.perf_counter() - start:.1f} s (target < 60 s)")
+    print(proc.stdout.strip().splitlines()[-2] if proc.stdout else proc.stderr.strip())
+
+
+if __name__ == "__main__":
+    main()
