@@ -2,7 +2,7 @@
 
 1. ``dsl``        read, parse and check the program               -> ``Checked``
 2. ``model``      lower it to a state-space model (decay checked)   -> ``Model``
-3. ``expand``     the memoryless map (and its modified flow)        -> ``Expansion``
+3. ``expand``     the memoryless map (its modified flow, its mean over random batches) -> ``Expansion``
 4. ``potential``  the implied loss and its verdict                  -> ``Perturbation``
 5. ``present``    the short forms of both                           -> ``Presented``, ``Derivation``
 
@@ -28,7 +28,7 @@ from .dsl.library import read_source
 from .dsl.parse import parse
 from .errors import DerivationError
 from .expand import expand
-from .expand.batches import BATCHES, expected
+from .expand.batches import BATCHES, expected, noise_weights
 from .expand.expansion import Expansion
 from .expand.flow import modified_flow
 from .model.lower import lower, per_group, with_values
@@ -197,15 +197,16 @@ def _derive(source_or_path, order, regime, target, params, batches) -> Derivatio
     model = load(source_or_path)
     if params:
         model = with_values(model, params)
+    weights = noise_weights(model, regime, order) if batches == "random" else None  # refused before any work
     # 3. the memoryless map
     log.info("%s: expanding to order %d, %s regime", model.name, order, regime)
     expansion = expand(model, order, regime)
     if target == "flow":
         log.info("the modified flow")
         expansion = modified_flow(expansion)
-    if batches == "random":
+    if weights is not None:
         log.info("the mean over random batches")
-        expansion = expected(expansion, model, target)
+        expansion = expected(expansion, weights, target)
     # 5, first half: the map's short forms, and the fields they name (the loss is read in them)
     log.info("short forms")
     presented = present_expansion(expansion, model)

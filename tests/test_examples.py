@@ -47,6 +47,15 @@ def test_adamw_regularizer_flips_sign_where_beta2_crosses_beta1():
 
 
 @pytest.mark.slow
+def test_the_noise_part_of_momentums_implied_loss_scales_as_one_over_the_batch_size():
+    """docs/method.md §7: G_noise = c V_B with V_B = V_1/B, measured with the generated estimator."""
+    for row in run("batches"):
+        scaled = [B * row[B] for B in (8, 32, 128)]
+        assert all(x > 0 for x in scaled) and max(scaled) < 1.6 * min(scaled), row
+        assert row[8] > row[32] > row[128] > 0
+
+
+@pytest.mark.slow
 def test_explicit_term_cancels_the_memory_of_sgd_momentum():
     """SGD(momentum) on L − hG (G exact, same-method form) tracks its order-0 map to O(h²)."""
     slopes = run("explicit")["slopes"]["sgd_momentum"]
@@ -61,5 +70,5 @@ def test_tutorial_tables_are_the_committed_script_outputs():
     rows = [line.strip() for b in blocks for line in b.splitlines() if re.search(r"\d\.\d+e[-+]\d\d", line)]
     assert len(rows) > 20
     assert [r for r in rows if r not in outputs] == []
-    for name in ("convergence", "trajectory", "regularizer", "explicit", "adamw_latex"):
+    for name in ("convergence", "trajectory", "regularizer", "explicit", "adamw_latex", "batches"):
         assert (ROOT / "docs" / "figures" / f"{name}.png").exists(), name

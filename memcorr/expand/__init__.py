@@ -7,7 +7,8 @@ on the invariant manifold, per coordinate.
 - ``stationary`` (``n → ∞``, any order): the invariant-manifold recursion;
 - ``finite`` (step ``n`` symbolic, first order): closed forms of the sums over the past steps,
   and ``recurrence``: loops over the steps where no closed form exists;
-- ``flow``: the modified flow of either map (``target="flow"``).
+- ``flow``: the modified flow of either map (``target="flow"``);
+- ``batches``: the mean over random batches of the first-order correction (``batches="random"``).
 """
 
 from __future__ import annotations

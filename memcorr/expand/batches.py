@@ -1,8 +1,8 @@
 """Random batches (docs/method.md §7): the full-batch expansion -> its mean over the batch labels.
 
-Input: ``Model`` and the full-batch first-order ``Expansion`` (of the map or of its flow). Output:
-the same ``Expansion`` with ``E M`` in place of ``M`` and the noise part on its own
-(``Expansion.noise``).
+Input: ``Model`` (``noise_weights``, asked before the expansion) and the full-batch first-order
+``Expansion`` of the map or of its flow (``expected``). Output: the same ``Expansion`` with ``E M`` in
+place of ``M`` and the noise part on its own (``Expansion.noise``).
 
 Step ``n`` reads batch ``b_n``. For a program linear in the gradients with constant coefficients,
 ``F^(n) = Σ_k c_k ∇L_{b_{n−k}}(θ^(n−k))`` with ``c_0 = D``, ``c_k = C A^(k−1) B`` (``A, B, C, D`` the
@@ -29,13 +29,20 @@ from .stationary import stationary_limit
 BATCHES = ("full", "random")
 
 
-def expected(e: Expansion, model: Model, target: str) -> Expansion:
-    """``e`` (full batch, first order) averaged over random batches: ``E M = M + w ½∇V``."""
-    if e.order != 1:
+def noise_weights(model: Model, regime: str, order: int) -> tuple[sp.Expr, sp.Expr]:
+    """``(C_s, K)`` of the program, or a DerivationError saying why random batches are not derived for
+    it — asked before the expansion, so that a refusal costs no derivation."""
+    if order != 1:
         raise DerivationError("random batches are derived at first order (docs/method.md §7): use --order 1")
-    finite = e.regime == "finite"
+    finite = regime == "finite"
     A, B, C, D, E = linear_system(model, finite)
-    same_step, squares = pair_weights(A, B, C, D, E, n=model.n if finite else None)
+    return pair_weights(A, B, C, D, E, n=model.n if finite else None)
+
+
+def expected(e: Expansion, weights: tuple[sp.Expr, sp.Expr], target: str) -> Expansion:
+    """``e`` (full batch, first order) averaged over random batches: ``E M = M + C_s ½∇V``; the flow's
+    ``½ E DΨ_0[Ψ_0]`` adds ``K/2 · ½∇V``."""
+    same_step, squares = weights
     weight = factor(same_step + (squares / 2 if target == "flow" else 0))
     noise = weight * NoiseGrad() / 2
     notes = [

@@ -321,7 +321,8 @@ def _perturbation_rows(d, printer, h) -> list[str]:
     if p.critical_batch is not None:
         out.append(
             rf"\intertext{{With batches of $B$ examples ($V = V_1/B$), $G$ changes sign at "
-            rf"$B^* = {printer.doprint(p.critical_batch)}$ ($V$ at $B = 1$).}}"
+            rf"$B^* = {printer.doprint(p.critical_batch)}$ ($V$ at $B = 1$): it regularizes "
+            rf"{'above' if p.verdict_full == 'regularizing' else 'below'} $B^*$.}}"
         )
     return out
 

@@ -209,8 +209,9 @@ def perturbation_lines(d) -> list[str]:
         if p.coefficient_as_n_grows is not None:
             verdict += f"; as n → ∞: coefficient {p.coefficient_as_n_grows:.4g}"
     if p.critical_batch is not None:
+        side = "above" if p.verdict_full == "regularizing" else "below"
         verdict += f";  with batches of B examples (V = V₁/B) G changes sign at B* = {text(p.critical_batch)}"
-        verdict += ", V at B = 1"
+        verdict += f" (V at B = 1): regularizing {side} it"
     return lines + [verdict]
 
 

@@ -171,3 +171,33 @@ def test_outputs_name_both_parts():
     assert "V" in record["perturbation"]["noise"]["latex"]
     assert "V = E_b" in d.summary() and r"\mathbb{E}_b" in d.to_latex()
     assert "L.noise_grad(theta)" in d.to_torch()  # the micro-batch estimator (tests/printing/test_torch_noise.py)
+
+
+NEGATIVE_NESTEROV = """optimizer nesterov_negative
+step lr
+param beta = -0.8 in (-1, -0.7)
+state v = 0
+v = beta * v + g
+theta = theta - lr * (g + beta * v)
+"""
+
+
+def test_opposite_parts_give_a_critical_batch_size():
+    # Nesterov with momentum β < (1 − √5)/2: the full-batch part regularizes, the noise part
+    # anti-regularizes (β²(1 + β − β²) < 0), so the sign of G follows the batch size
+    d = memcorr.derive(NEGATIVE_NESTEROV, batches="random")
+    p = d.perturbation
+    assert (p.verdict, p.verdict_full) == ("depends", "regularizing")
+    L, x = batch_nonconvex(), np.array([0.4, -0.9, 1.1])
+    b = d.model.params["beta"].symbol
+    values = {b: -0.8}
+    V1 = noise(L, x)
+    B_star = float(evaluate(p.critical_batch, L, x, values))
+    full = float(evaluate(p.potential - p.noise, L, x, values))
+    c = float(p.noise_coefficient.subs(values))
+
+    def G(B):  # V of batches of B examples: V_1/B
+        return full + c * V1 / B
+
+    assert B_star > 0 and G(1.1 * B_star) > 0 > G(0.9 * B_star)
+    assert "regularizing above it" in d.summary()
