@@ -133,7 +133,7 @@ def _verify_options(args) -> None:
     """Refuse what verify cannot run before any work is done."""
     if args.h is not None and not (0 < args.h < float("inf")):
         raise UsageError(f"--h is the largest step size, a positive number, not {args.h!r}")
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps is the number of steps at the largest h, at least 1, not {args.steps}")
     if args.plot:
         if os.path.isdir(args.plot):
@@ -169,7 +169,7 @@ def cmd_verify(args) -> int:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         # a step size at which the method blows up shows as NaN or inf in the table, which says so
         warnings.simplefilter("ignore", RuntimeWarning)
-        report = verify(d, loss, x0, params, h0=args.h, steps=args.steps)
+        report = verify(d, loss, x0, params, h0=args.h, steps=args.steps or 20)
     print(report.table())
     if args.plot:
         try:
@@ -193,7 +193,7 @@ def _verify_batches(d, args, params) -> int:
     if args.plot:
         raise UsageError("--plot draws the full-batch check; the random-batch check prints its table")
     loss, x0 = builtin(name)
-    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps)
+    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps or 40)
     print(report.table())
     return 0 if report.passed else 1
 
@@ -285,7 +285,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--h", type=float, help="the largest step size (default: from the memory length and the loss's curvature)"
     )
-    v.add_argument("--steps", type=int, default=20, help="steps at the largest h (the horizon)")
+    v.add_argument(
+        "--steps", type=int, help="steps at the largest h (the horizon; default 20, with --batches random 40)"
+    )
     v.add_argument("--plot", metavar="FILE.png", help="draw error against h (needs matplotlib)")
     v.set_defaults(run=cmd_verify)
     ls = sub.add_parser("list", help="the bundled programs in derivations/")
