@@ -77,7 +77,7 @@ def linear_system(model: Model, finite: bool = False) -> tuple[sp.Matrix, ...]:
         if not loss_free or any(j.free_symbols & {*syms, G, THETA} for j in jac) or rest.free_symbols & {*syms, G}:
             raise DerivationError(
                 f"random batches: {where} is not linear in the gradients with constant coefficients "
-                f"({sp.sstr(at_zero.xreplace({s: sp.Symbol(n) for s, n in names.items()}))}); the mean of a "
+                f"({sp.sstr(at_zero.xreplace({s: sp.Symbol(name) for s, name in names.items()}))}); the mean of a "
                 "nonlinear function of several batch gradients needs an expansion in the noise (docs/method.md §7), "
                 "which memcorr does not derive yet"
             )
@@ -117,7 +117,7 @@ def _check_points(expr, where: str, h) -> None:
             )
 
 
-def pair_weights(A, B, C, D, E=None, n=None) -> tuple[sp.Expr, sp.Expr]:
+def pair_weights(A, B, C, D, E, n=None) -> tuple[sp.Expr, sp.Expr]:
     """``(C_s, K)``: ``C_s = Σ_{k=1}^{n} c_k Σ_{i<k} c_i^{(n−k+i)}`` (a Hessian ``k`` steps back against the
     same step's gradient in the maps since) and ``K = Σ_{k=0}^{n} c_k²``, for ``c_0 = D``, ``c_k = C A^(k−1) B``;
     ``n = None``: the whole history (the stationary regime). The first step's gradient also enters

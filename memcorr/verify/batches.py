@@ -34,19 +34,24 @@ VARIANTS = ("E M", "full-batch part", "none")
 
 
 class Labelled:
-    """A batch loss along label sequences: row ``s`` of a stack of points sees batch ``labels[s, n]`` at step ``n``."""
+    """A batch loss along label sequences: row ``s`` of a stack of points sees batch ``labels[s, n]`` at step ``n``.
 
-    def __init__(self, loss, labels, offset: int = 0, cache: dict | None = None):
-        self.loss, self.labels, self.offset = loss, labels, offset
+    Each step's loss is built once and shared by the frozen runs; only the last ``keep`` steps are kept
+    (the frozen runs reach back ``window`` steps)."""
+
+    def __init__(self, loss, labels, keep: int, offset: int = 0, cache: dict | None = None):
+        self.loss, self.labels, self.keep, self.offset = loss, labels, keep, offset
         self.parts = [loss.batch(b) for b in range(loss.batches)]
-        self.cache = {} if cache is None else cache  # step -> its loss, shared by the frozen runs
+        self.cache = {} if cache is None else cache  # step -> its loss
 
     def from_step(self, start: int) -> Labelled:
-        return Labelled(self.loss, self.labels, self.offset + start, self.cache)
+        return Labelled(self.loss, self.labels, self.keep, self.offset + start, self.cache)
 
     def at(self, n: int):
         step = self.offset + n
         if step not in self.cache:
+            for old in [s for s in self.cache if s < step - self.keep]:
+                del self.cache[old]
             labels = self.labels[:, step]
             if all(isinstance(p, Quadratic) for p in self.parts):  # gathered once: no masks per call
                 self.cache[step] = Quadratic(*(np.stack([getattr(p, k) for p in self.parts])[labels] for k in "Aca"))
@@ -56,26 +61,19 @@ class Labelled:
 
 
 class _Rows:
-    """The loss of one step: each row through its own batch."""
+    """The gradient of one step: each row through its own batch (a program reading ``loss`` is not
+    derived with random batches, so the gradient is all the true method asks for)."""
 
     def __init__(self, parts, labels):
         self.parts, self.labels = parts, labels
 
-    def _each(self, method, x, *vs):
-        out = None
+    def grad(self, x):
+        out = np.empty_like(x)
         for b, part in enumerate(self.parts):
             rows = self.labels == b
             if rows.any():
-                value = getattr(part, method)(x[rows], *[v[rows] for v in vs])
-                out = np.empty((len(x), *np.shape(value)[1:])) if out is None else out
-                out[rows] = value
+                out[rows] = part.grad(x[rows])
         return out
-
-    def value(self, x):
-        return self._each("value", x)
-
-    def grad(self, x):
-        return self._each("grad", x)
 
 
 @dataclass
@@ -157,7 +155,7 @@ def verify_batches(
 
     report = BatchReport(model.name, hs, sequences, counts, {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
     k = len(VARIANTS)  # the variants run together: k copies of every sequence, one block of rows each
-    along = Labelled(loss, np.tile(labels, (k, 1)))
+    along = Labelled(loss, np.tile(labels, (k, 1)), keep=window + 2)
     start = np.tile(x0, (k * sequences, 1))
     block = np.repeat(np.arange(k), sequences)[:, None]
 
