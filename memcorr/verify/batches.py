@@ -26,7 +26,7 @@ from ..algebra.atoms import NoiseGrad
 from ..algebra.evaluate import noise_gradient
 from ..losses import Quadratic, checked_batches
 from ..printing import load_module
-from .checks import Report, _decay_rate, _default_h
+from .checks import Report, _decay_rate, _default_h, driven_F
 from .interpreter import Interpreter
 
 FROZEN_H = 1e-8  # the step size of the frozen runs: Ψ_0 is F at h → 0 (its O(h) part is in M)
@@ -189,8 +189,4 @@ def _memoryless(checked, along: Labelled, hyper, theta, h, steps, window, correc
 def _frozen_F(checked, along: Labelled, hyper, theta, n: int, window: int):
     """``Ψ_0^(n)(θ)`` of each row: the program along its labels with every iterate at ``θ``."""
     first = max(0, n - window)
-    run = Interpreter(checked, along.from_step(first), FROZEN_H, hyper)
-    run.start(theta, n0=first)
-    for _ in range(n - first):
-        run.step(forced=theta)
-    return run.peek()
+    return driven_F(checked, along.from_step(first), FROZEN_H, hyper, [theta] * (n - first + 1), n0=first)

@@ -338,10 +338,11 @@ def _residual(module, true, loss, h, r, hyper, finite, x0, n_steps):
     return float(np.linalg.norm(F - module.memoryless(path[-1], loss, h, order=r, n=n_steps, **hyper)))
 
 
-def driven_F(checked, loss, h, constants, path):
-    """``F`` of the true method driven along the iterates ``path`` (from its initial state), at the end."""
+def driven_F(checked, loss, h, constants, path, n0: int = 0):
+    """``F`` of the true method driven along the iterates ``path`` (from its initial state, its step
+    counter starting at ``n0``), at the end."""
     run = Interpreter(checked, loss, h, constants)
-    run.start(path[0])
+    run.start(path[0], n0=n0)
     for theta in path[1:]:
         run.step(forced=theta)
     return run.peek()
