@@ -21,12 +21,17 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``load``, ``derive`` (``memcorr.pipeline``) and ``load_module`` (``memcorr.printing``), imported
-    when first used: ``import memcorr`` and ``memcorr --help`` stay free of sympy."""
-    if name in ("load", "derive"):
-        from . import pipeline
+    """``load`` (``memcorr.model``), ``derive`` (``memcorr.pipeline``) and ``load_module``
+    (``memcorr.printing``), imported when first used: ``import memcorr`` and ``memcorr --help`` stay free of
+    sympy, ``memcorr check`` of the stages after the model."""
+    if name == "load":
+        from .model import load
 
-        return getattr(pipeline, name)
+        return load
+    if name == "derive":
+        from .pipeline import derive
+
+        return derive
     if name == "load_module":
         from .printing import load_module
 

@@ -23,15 +23,15 @@ import sympy as sp
 import sympy.core.random as sympy_random
 
 from .algebra.named import NamedField
-from .dsl.check import check
+from .cache import cached
 from .dsl.library import read_source
-from .dsl.parse import parse
 from .errors import DerivationError
 from .expand import expand
 from .expand.batches import BATCHES, expected, noise_weights
 from .expand.expansion import Expansion
 from .expand.flow import modified_flow
-from .model.lower import lower, per_group, with_values
+from .model import load
+from .model.lower import per_group, with_values
 from .model.types import Model
 from .potential.first import Perturbation, find
 from .potential.higher import OrderPotential, higher_potentials
@@ -167,9 +167,18 @@ def derive(
     sympy factors multivariate polynomials at random evaluation points (Wang's algorithm, from
     its own unseeded generator): how long a factorization takes, and which of the equal forms it
     returns, changed from one process to the next (RMSprop's derivation took 15 s or did not end).
-    The generator is seeded for the derivation and given back its state after."""
-    with _seeded():
-        return _derive(source_or_path, order, regime, target, params, batches)
+    The generator is seeded for the derivation and given back its state after.
+
+    A derivation done before, in any process, with the same program text, options and memcorr
+    source, is read from the derivation cache (``memcorr.cache``) instead."""
+    text, filename = read_source(source_or_path)
+    values = sorted((k, type(v).__name__, repr(v)) for k, v in (params or {}).items())
+
+    def compute():
+        with _seeded():
+            return _derive(source_or_path, order, regime, target, params, batches)
+
+    return cached((text, filename, order, regime, target, values, batches), compute)
 
 
 @contextlib.contextmanager
@@ -183,12 +192,6 @@ def _seeded():
     finally:
         for r, state in zip(generators, states):
             r.setstate(state)
-
-
-def load(source_or_path) -> Model:
-    """Stages 1 and 2: a program given as text, a path or a bundled name, parsed, checked and lowered."""
-    text, filename = read_source(source_or_path)
-    return lower(check(parse(text, filename)))
 
 
 def _derive(source_or_path, order, regime, target, params, batches) -> Derivation:

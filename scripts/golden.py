@@ -22,12 +22,16 @@ import argparse
 import concurrent.futures
 import difflib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# a fresh derivation, never one read from the derivation cache (made in a process with another history)
+os.environ["MEMCORR_CACHE"] = "off"
 
 import memcorr  # noqa: E402
 from memcorr.printing import OUTPUTS  # noqa: E402

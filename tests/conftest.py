@@ -1,7 +1,10 @@
 """Shared fixtures: where the bundled and test programs live."""
 
 import functools
+import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,19 @@ HEAVY = {"rmsprop", "lion_softsign", "radam", "ademamix", "adan", "adabelief", "
 def lanes(paths):
     """``paths`` as test parameters, the heavy programs marked slow."""
     return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.stem in HEAVY else []) for p in paths]
+
+
+def pytest_configure(config):
+    """One derivation cache for the session, shared by the workers (they start after this and inherit the
+    environment) and begun empty: what the suite derives, it derives once, with the code under test."""
+    if not hasattr(config, "workerinput"):
+        config.memcorr_cache = tempfile.mkdtemp(prefix="memcorr-test-cache-")
+        os.environ["MEMCORR_CACHE"] = config.memcorr_cache
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "memcorr_cache"):
+        shutil.rmtree(config.memcorr_cache, ignore_errors=True)
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ def _derive_in_fresh_process(seed: int, tmp_path) -> str:
         "        except (memcorr.DerivationError, memcorr.DSLError) as err:\n"
         "            print('refused:', err)\n"
     )
-    env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+    env = {**os.environ, "PYTHONHASHSEED": str(seed), "MEMCORR_CACHE": "off"}  # each process derives
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

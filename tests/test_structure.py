@@ -20,6 +20,7 @@ RANK = {
     "present": 5,
     "printing": 6,
     "verify": 7,
+    "cache": 8,
     "pipeline": 8,
     "__init__": 9,
     "cli": 10,

@@ -88,13 +88,25 @@ def linear_terms(expr) -> list[tuple[sp.Expr, sp.Expr]]:
     return terms
 
 
-class FieldAtom(sp.Function):
+def _rebuilt(cls, args):
+    return cls(*args, evaluate=False)
+
+
+class _Atom(sp.Function):
+    """An atom that unpickles as it was pickled: short forms keep sums inside atoms that evaluation
+    would split (the derivation cache stores them)."""
+
+    def __reduce_ex__(self, protocol):
+        return _rebuilt, (type(self), self.args)
+
+
+class FieldAtom(_Atom):
     """A per-coordinate atom that depends on the loss."""
 
     is_real = True
 
 
-class ScalarAtom(sp.Function):
+class ScalarAtom(_Atom):
     """A coordinate-independent reduction."""
 
     is_real = True

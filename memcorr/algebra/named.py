@@ -21,8 +21,8 @@ class NamedField(FieldSymbol):
         obj.definition = sp.sympify(definition)
         return obj
 
-    def __getnewargs__(self):
-        return (self.name, self.definition)
+    def __getnewargs_ex__(self):  # pickling (the derivation cache): the definition, not Symbol's assumptions
+        return (self.name, self.definition), {}
 
     def _hashable_content(self):
         return super()._hashable_content() + (self.definition,)

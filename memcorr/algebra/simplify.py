@@ -14,10 +14,24 @@ import sympy as sp
 from .atoms import FieldSymbol, distribute, linear_terms, outer_atoms
 
 
+def once_each(f):
+    """``f`` computed once per distinct argument: ``replace`` calls it on every occurrence of a subtree,
+    and the finite regime's sums repeat the same products thousands of times."""
+    done: dict = {}
+
+    def cached(e):
+        if e not in done:
+            done[e] = f(e)
+        return done[e]
+
+    return cached
+
+
 def radicands(expr):
     """Factor under every root, so that ``sqrt(beta g^2 + (1 - beta) g^2)`` becomes ``|g|``."""
     return expr.replace(
-        lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_integer, lambda e: sp.Pow(sp.factor(e.base), e.exp)
+        lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_integer,
+        once_each(lambda e: sp.Pow(sp.factor(e.base), e.exp)),
     )
 
 

@@ -37,7 +37,7 @@ from ..algebra.atoms import (
     real_diff,
     simplify,
 )
-from ..algebra.simplify import radicands, tidy
+from ..algebra.simplify import once_each, radicands, tidy
 from ..algebra.sums import field_sum, history_sum, pure_atom, summed
 from ..errors import DerivationError
 from ..model.types import Model
@@ -160,7 +160,7 @@ def _cancel_transients(expr, step):
     # keep b^(n-s) whole inside sums (no overflow); the stand-ins are fields, as the sums are
     sums = {e: FieldSymbol(f"@sum{i}") for i, e in enumerate(sorted(expr.atoms(sp.Sum), key=sp.default_sort_key))}
     expr = radicands(sp.expand_power_exp(expr.xreplace(sums)))
-    expr = expr.replace(lambda e: e.is_Mul and e.has(step), sp.factor)
+    expr = expr.replace(lambda e: e.is_Mul and e.has(step), once_each(sp.factor))
     return expr.xreplace({d: e for e, d in sums.items()})
 
 

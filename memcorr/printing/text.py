@@ -65,7 +65,17 @@ def paper_powers(expr):
     value is the same, and expressions without such powers are left as they are."""
     if not isinstance(expr, sp.Basic) or not any(not p.exp.is_number for p in expr.atoms(sp.Pow)):
         return expr
-    return sp.powsimp(expr, combine="exp", deep=True)
+    # sympy's deep powsimp simplifies each subtree again at every level above it (exponential in the
+    # depth: minutes on RAdam's finite regime); bottom up, once per distinct subtree, is linear
+    done: dict = {}
+
+    def merged(e):
+        if e not in done:
+            rebuilt = e.func(*map(merged, e.args)) if e.args and not e.is_Atom else e
+            done[e] = sp.powsimp(rebuilt, combine="exp", deep=False)
+        return done[e]
+
+    return merged(expr)
 
 
 class TextPrinter(StrPrinter):

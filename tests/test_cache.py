@@ -1,0 +1,72 @@
+"""The derivation cache (memcorr/cache.py): a second derive reads the first, and nothing else does."""
+
+import pickle
+
+import pytest
+
+import memcorr
+from memcorr import cache, pipeline
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCORR_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_a_second_derive_reads_the_first(store, monkeypatch):
+    first = memcorr.derive("heavy_ball", params={"beta": "0.5"})
+    assert len(list(store.glob("*.pickle"))) == 1
+    monkeypatch.setattr(pipeline, "_derive", lambda *a: pytest.fail("derived again"))
+    again = memcorr.derive("heavy_ball", params={"beta": "0.5"})
+    assert again.to_json() == first.to_json() and again.summary() == first.summary()
+
+
+def test_options_text_and_code_are_in_the_key(store, monkeypatch):
+    memcorr.derive("heavy_ball")
+    memcorr.derive("heavy_ball", target="flow")
+    memcorr.derive("heavy_ball", params={"beta": "0.5"})
+    memcorr.derive(_heavy_ball_text(0.25))
+    assert len(list(store.glob("*.pickle"))) == 4
+    monkeypatch.setattr(cache, "fingerprint", lambda: "another memcorr")
+    memcorr.derive("heavy_ball")
+    assert len(list(store.glob("*.pickle"))) == 5
+
+
+def _heavy_ball_text(beta):
+    lines = ["optimizer hb", "step h", f"param beta = {beta} in (0, 1)", "state m = 0", "m = beta * m + g"]
+    return "\n".join([*lines, "theta = theta - h * m", ""])
+
+
+def test_short_forms_and_named_fields_survive_the_disk(store, monkeypatch):
+    """Adam's states are printed with Hess of a sum kept whole and Ψ₀ as a named field: an entry read back
+    prints exactly what the derivation printed."""
+    fresh = memcorr.derive("adam")
+    monkeypatch.setattr(pipeline, "_derive", lambda *a: pytest.fail("derived again"))
+    read = memcorr.derive("adam")
+    assert read is not fresh
+    assert (read.summary(), read.to_latex(), read.to_json()) == (fresh.summary(), fresh.to_latex(), fresh.to_json())
+
+
+def test_off_means_no_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCORR_CACHE", "off")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    memcorr.derive("gd")
+    assert not list(tmp_path.rglob("*.pickle"))
+
+
+def test_a_torn_entry_is_derived_again_and_replaced(store):
+    memcorr.derive("gd")
+    (entry,) = store.glob("*.pickle")
+    entry.write_bytes(b"not a pickle")
+    d = memcorr.derive("gd")
+    assert pickle.loads(entry.read_bytes()).to_json() == d.to_json()
+
+
+def test_a_folder_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("MEMCORR_CACHE", str(blocker / "cache"))
+    assert memcorr.derive("gd").update is not None
+    assert not list(tmp_path.rglob("*.pickle"))
