@@ -21,6 +21,7 @@ O(n³) per call.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+os.environ["MEMCORR_CACHE"] = "off"  # time derivations, not reads of the derivation cache
 
 import memcorr  # noqa: E402
 from memcorr.losses import builtin  # noqa: E402

@@ -10,12 +10,15 @@ regime refuses the program.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+os.environ["MEMCORR_CACHE"] = "off"  # time derivations, not reads of the derivation cache
 
 import memcorr  # noqa: E402
 from memcorr.losses import builtin  # noqa: E402

@@ -17,11 +17,13 @@ trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
 """
 
 import argparse
+import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from before import checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ["heavy_ball", "adam", "adabelief", "adamw"]
@@ -55,45 +57,39 @@ def timed(root: str, name: str, order: int, limit: float, what: str = "derive"):
     return time.perf_counter() - start, proc.stdout.split()
 
 
-def worktree(ref: str) -> str:
-    folder = tempfile.mkdtemp(prefix="memcorr_before_")
-    command = ["git", "-C", str(ROOT), "worktree", "add", "--detach", folder, ref]
-    subprocess.run(command, check=True, capture_output=True)
-    return folder
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", metavar="REF")
     ap.add_argument("--limit", type=float, default=60.0)
     ap.add_argument("--max-order", type=int, default=8)
     args = ap.parse_args()
-    before = worktree(args.before) if args.before else None
+    with checkout(args.before) as before:
+        table(args, before)
+
+
+def table(args, before):
     limit = f"> {int(args.limit)}"
     header = f"{'program':<12} {'order':>5} {'derive s':>9} {'map s':>7} {'before: derive':>15} {'map':>7}"
     print(f"{header}  terms of Ψ_1 … Ψ_R")
-    try:
-        for name in PROGRAMS:
-            now_done = old_done = False
-            for order in range(1, args.max_order + 1):
-                now = None if now_done else timed(str(ROOT), name, order, args.limit)
-                old = timed(before, name, order, args.limit) if before and not old_done else None
-                now_done, old_done = now is None, old is None
-                if now_done and (old_done or not before):
-                    print(f"{name:<12} {order:>5} {limit:>9}")
-                    break
-                now_map = timed(str(ROOT), name, order, args.limit, "map") if now else None
-                old_map = timed(before, name, order, args.limit, "map") if old else None
-                cells = [f"{t[0]:.2f}" if t else limit for t in (now, now_map)]
-                if before:
-                    cells += [f"{t[0]:.2f}" if t else limit for t in (old, old_map)]
-                widths = [9, 7, 15, 7][: len(cells)]
-                row = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
-                print(f"{name:<12} {order:>5} {row}  {' '.join(now[1]) if now else ''}", flush=True)
-    finally:
-        if before:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", before], capture_output=True)
+    for name in PROGRAMS:
+        now_done = old_done = False
+        for order in range(1, args.max_order + 1):
+            now = None if now_done else timed(str(ROOT), name, order, args.limit)
+            old = timed(before, name, order, args.limit) if before and not old_done else None
+            now_done, old_done = now is None, old is None
+            if now_done and (old_done or not before):
+                print(f"{name:<12} {order:>5} {limit:>9}")
+                break
+            now_map = timed(str(ROOT), name, order, args.limit, "map") if now else None
+            old_map = timed(before, name, order, args.limit, "map") if old else None
+            cells = [f"{t[0]:.2f}" if t else limit for t in (now, now_map)]
+            if before:
+                cells += [f"{t[0]:.2f}" if t else limit for t in (old, old_map)]
+            widths = [9, 7, 15, 7][: len(cells)]
+            row = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+            print(f"{name:<12} {order:>5} {row}  {' '.join(now[1]) if now else ''}", flush=True)
 
 
 if __name__ == "__main__":
+    os.environ["MEMCORR_CACHE"] = "off"  # time derivations, not reads of the derivation cache
     main()

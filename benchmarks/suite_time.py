@@ -14,10 +14,11 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from before import checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = re.compile(r"^\s*([0-9.]+)s (?:setup|call|teardown)\s+(\S+?)::")
@@ -39,13 +40,6 @@ def run_suite(root: str, workers: str):
     return per_file, wall, last
 
 
-def worktree(ref: str) -> str:
-    folder = tempfile.mkdtemp(prefix="memcorr_before_")
-    command = ["git", "-C", str(ROOT), "worktree", "add", "--detach", folder, ref]
-    subprocess.run(command, check=True, capture_output=True)
-    return folder
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", metavar="REF")
@@ -53,13 +47,8 @@ def main():
     ap.add_argument("--top", type=int, default=25, help="the files with the largest totals")
     args = ap.parse_args()
     now = run_suite(str(ROOT), args.workers)
-    before = None
-    if args.before:
-        folder = worktree(args.before)
-        try:
-            before = run_suite(folder, args.workers)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", folder], capture_output=True)
+    with checkout(args.before) as folder:
+        before = run_suite(folder, args.workers) if folder else None
 
     def row(label, value, old=None):
         print(f"{label:<48} {value:>8.0f}" + (f" {old:>9.0f}" if old is not None else ""))
