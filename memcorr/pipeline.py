@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 import sympy.core.random as sympy_random
@@ -57,6 +57,7 @@ class Derivation:
     perturbation: Perturbation
     presented: Presented
     potentials: list[OrderPotential] = field(default_factory=list)  # G_r for r ≥ 2, or why none
+    key: tuple = field(default=(), repr=False, compare=False)  # what derived it (the derivation cache's key)
 
     @property
     def name(self) -> str:
@@ -113,9 +114,14 @@ class Derivation:
         model, names = per_group(self.model)
         if not names:
             return self.expansion, ()
-        with _seeded():
-            x = expand(model, self.order, self.regime)
-            return (modified_flow(x) if self.target == "flow" else x), names
+
+        def compute():
+            with _seeded():
+                x = expand(model, self.order, self.regime)
+                return (modified_flow(x) if self.target == "flow" else x), names
+
+        # a second derivation of the program, as costly as the first: kept beside it
+        return cached(("per group", *self.key), compute) if self.key else compute()
 
     def __repr__(self) -> str:
         return (
@@ -174,11 +180,13 @@ def derive(
     text, filename = read_source(source_or_path)
     values = sorted((k, type(v).__name__, repr(v)) for k, v in (params or {}).items())
 
+    key = (text, filename, order, regime, target, values, batches)
+
     def compute():
         with _seeded():
-            return _derive(source_or_path, order, regime, target, params, batches)
+            return replace(_derive(source_or_path, order, regime, target, params, batches), key=key)
 
-    return cached((text, filename, order, regime, target, values, batches), compute)
+    return cached(key, compute)
 
 
 @contextlib.contextmanager

@@ -39,11 +39,11 @@ def _heavy_ball_text(beta):
 
 
 def test_short_forms_and_named_fields_survive_the_disk(store, monkeypatch):
-    """Adam's states are printed with Hess of a sum kept whole and Ψ₀ as a named field: an entry read back
-    prints exactly what the derivation printed."""
-    fresh = memcorr.derive("adam")
+    """AdamW's states are printed with Hess of a sum kept whole, Ψ₀ as a named field and its G reads the
+    loss L: an entry read back prints exactly what the derivation printed."""
+    fresh = memcorr.derive("adamw")
     monkeypatch.setattr(pipeline, "_derive", lambda *a: pytest.fail("derived again"))
-    read = memcorr.derive("adam")
+    read = memcorr.derive("adamw")
     assert read is not fresh
     assert (read.summary(), read.to_latex(), read.to_json()) == (fresh.summary(), fresh.to_latex(), fresh.to_json())
 
@@ -70,3 +70,14 @@ def test_a_folder_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCORR_CACHE", str(blocker / "cache"))
     assert memcorr.derive("gd").update is not None
     assert not list(tmp_path.rglob("*.pickle"))
+
+
+def test_the_per_group_derivation_is_kept_beside_the_derivation(store, monkeypatch):
+    """The torch module's map over parameter groups derives the program again with ε and the weight
+    decay as fields (``Derivation.grouped``): kept too, read back by the next process."""
+    first = memcorr.derive("adamw")
+    expansion, names = first.grouped
+    assert set(names) == {"eps", "weight_decay"} and len(list(store.glob("*.pickle"))) == 2
+    monkeypatch.setattr(pipeline, "expand", lambda *a: pytest.fail("derived the groups again"))
+    again = memcorr.derive("adamw")
+    assert again.grouped[1] == names and again.grouped[0].corrections == expansion.corrections

@@ -47,8 +47,8 @@ class LossValue(sp.Symbol):
     def __new__(cls):
         return sp.Symbol.__new__(cls, "loss", real=True)
 
-    def __getnewargs__(self):
-        return ()
+    def __getnewargs_ex__(self):  # pickling (the derivation cache): Symbol's would pass the name back
+        return (), {}
 
 
 LOSS = LossValue()
