@@ -179,7 +179,6 @@ def derive(
     source, is read from the derivation cache (``memcorr.cache``) instead."""
     text, filename = read_source(source_or_path)
     values = sorted((k, type(v).__name__, repr(v)) for k, v in (params or {}).items())
-
     key = (text, filename, order, regime, target, values, batches)
 
     def compute():

@@ -17,6 +17,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from ..algebra.atoms import G
+from ..algebra.simplify import once_each
 
 GREEK = {
     "alpha": "α",
@@ -67,14 +68,9 @@ def paper_powers(expr):
         return expr
     # sympy's deep powsimp simplifies each subtree again at every level above it (exponential in the
     # depth: minutes on RAdam's finite regime); bottom up, once per distinct subtree, is linear
-    done: dict = {}
-
-    def merged(e):
-        if e not in done:
-            rebuilt = e.func(*map(merged, e.args)) if e.args and not e.is_Atom else e
-            done[e] = sp.powsimp(rebuilt, combine="exp", deep=False)
-        return done[e]
-
+    merged = once_each(
+        lambda e: sp.powsimp(e.func(*map(merged, e.args)) if e.args and not e.is_Atom else e, combine="exp", deep=False)
+    )
     return merged(expr)
 
 
