@@ -301,17 +301,27 @@ def checked_batches(loss, x):
     return loss
 
 
-def batch_quadratics(m: int = 8, dim: int = 2, seed: int = 0, cosine: float = 0.0) -> BatchLoss:
+def batch_quadratics(
+    m: int = 8, dim: int = 2, seed: int = 0, cosine: float = 0.0, spread: float = 1.0, mirrored: bool = False
+) -> BatchLoss:
     """``m`` quadratics ``½ (x − c_b)ᵀ A_b (x − c_b)`` with different curvatures and centres: their
     Hessians differ, so the gradient noise ``V`` changes with ``x`` (``∇V ≠ 0``); with ``cosine``, each
-    batch adds ``Σ_i a_{b,i} cos x_i`` (``|a| ≈ cosine``), which makes it nonconvex."""
+    batch adds ``Σ_i a_{b,i} cos x_i`` (``|a| ≈ cosine``), which makes it nonconvex. ``spread`` scales
+    every batch's departure from the mean batch (curvature, centre, cosines): the noise is ``O(spread)``,
+    small noise for the leading-order means of nonlinear programs. ``mirrored`` adds each batch's mirror
+    image through the mean batch (``2m`` batches): the noise's odd moments then vanish to leading order,
+    so a leading-order mean is off by ``O(spread⁴)`` instead of ``O(spread³)``."""
     rng = np.random.default_rng(seed)
-    parts = []
+    draws = []
     for _ in range(m):
         Q = rng.normal(size=(dim, dim))
-        a = cosine * rng.uniform(0.5, 1.5, size=dim)
-        parts.append(Quadratic(Q @ Q.T / dim + 0.3 * np.eye(dim), rng.normal(size=dim), a))
-    return BatchLoss(parts)
+        a = cosine * rng.uniform(0.5, 1.5, size=dim)  # drawn before the centre, as always: the same losses
+        draws.append((Q @ Q.T / dim + 0.3 * np.eye(dim), rng.normal(size=dim), a))
+    means = [np.mean(x, axis=0) for x in zip(*draws)]
+    signs = (1, -1) if mirrored else (1,)
+    return BatchLoss(
+        [Quadratic(*(mu + s * spread * (x - mu) for x, mu in zip(d, means))) for s in signs for d in draws]
+    )
 
 
 def batch_nonconvex(m: int = 4, dim: int = 3, seed: int = 1) -> BatchLoss:
@@ -329,6 +339,7 @@ def builtin(name: str):
         "logistic": lambda: (logistic(), np.array([0.5, -0.5, 0.25])),
         "mlp": mlp,
         "batch_quadratics": lambda: (batch_quadratics(), np.array([1.0, -0.5])),
+        "batch_quadratics_small": lambda: (batch_quadratics(spread=0.2, mirrored=True), np.array([1.0, -0.5])),
         "batch_nonconvex": lambda: (batch_nonconvex(), np.array([1.0, -0.8, 0.6])),
     }
     if name not in makers:
@@ -337,7 +348,7 @@ def builtin(name: str):
 
 
 LOSSES = ("nonconvex", "quadratic", "rosenbrock", "logistic", "mlp", "batch_quadratics", "batch_nonconvex")
-BATCH_LOSSES = ("batch_quadratics", "batch_nonconvex")
+BATCH_LOSSES = ("batch_quadratics", "batch_quadratics_small", "batch_nonconvex")
 __all__ = [
     "SympyLoss",
     "LogisticRegression",

@@ -27,7 +27,7 @@ from .cache import cached
 from .dsl.library import read_source
 from .errors import DerivationError
 from .expand import expand
-from .expand.batches import BATCHES, expected, noise_weights
+from .expand.batches import BATCHES, expected, plan
 from .expand.expansion import Expansion
 from .expand.flow import modified_flow
 from .model import load
@@ -207,16 +207,16 @@ def _derive(source_or_path, order, regime, target, params, batches) -> Derivatio
     model = load(source_or_path)
     if params:
         model = with_values(model, params)
-    weights = noise_weights(model, regime, order) if batches == "random" else None  # refused before any work
+    mean = plan(model, regime, order, target) if batches == "random" else None  # refused before any work
     # 3. the memoryless map
     log.info("%s: expanding to order %d, %s regime", model.name, order, regime)
     expansion = expand(model, order, regime)
     if target == "flow":
         log.info("the modified flow")
         expansion = modified_flow(expansion)
-    if weights is not None:
+    if mean is not None:
         log.info("the mean over random batches")
-        expansion = expected(expansion, weights, target)
+        expansion = expected(expansion, mean, target, model)
     # 5, first half: the map's short forms, and the fields they name (the loss is read in them)
     log.info("short forms")
     presented = present_expansion(expansion, model)

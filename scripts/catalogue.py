@@ -75,6 +75,13 @@ def random_batches(name: str) -> tuple[str, str]:
         why = text.split("not derived with random batches — ", 1)[1].strip().removeprefix("random batches: ")
         return "not derived", f"Random batches: not derived — {why}"
     p = r["perturbation"]
+    if not r["noise_correction"]["exact"]:
+        noise = r["noise_correction"]["latex"]
+        return (
+            "leading order in the noise; no G",
+            f"Random batches (leading order in the noise): the noise part of $\\Psi_1$ is ${noise}$; no implied "
+            f"loss for it ({p['reason']}).",
+        )
     noise = p["noise"]["latex"] if p.get("noise") else "0"
     return (
         f"{p['verdict']} (full batch part {p.get('verdict_full') or p['verdict']})",

@@ -46,8 +46,8 @@ def test_catalogue_verdicts_agree_with_the_literature():
 
 
 def test_the_catalogue_gives_the_random_batch_verdict_or_why_not():
-    # heavy ball with random batches: both parts regularize (seed §5.2); AdamW is refused with its reason
+    # heavy ball with random batches: both parts regularize (seed §5.2); Lion is refused with its reason
     text = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
     (row,) = [line for line in text.splitlines() if line.startswith("| [`heavy_ball`]")]
     assert row.split(" | ")[-1].startswith("regularizing (full batch part regularizing)")
-    assert "Random batches: not derived — the update of `v` is not linear" in text
+    assert "Random batches: not derived — the step has a kink" in text

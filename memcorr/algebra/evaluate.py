@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .atoms import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Noise, NoiseGrad, Norm, is_scalar, outer_atoms
+from .moments import MOMENTS, BatchHess, CovHess, NoiseVar
 
 # numpy's printer turns Max into amax over a stacked tuple, which fails for a scalar beside an array
 ELEMENTWISE = {"emax": lambda *a: functools.reduce(np.maximum, a), "emin": lambda *a: functools.reduce(np.minimum, a)}
@@ -96,6 +97,8 @@ class _Evaluator:
             return noise(self.loss, self.theta)
         if isinstance(atom, NoiseGrad):
             return noise_gradient(self.loss, self.theta)
+        if isinstance(atom, MOMENTS):
+            return moment(atom, self.loss, self.theta, *[self.vector(x) for x in a])
         raise ValueError(f"cannot evaluate {atom}")
 
 
@@ -115,3 +118,18 @@ def noise_gradient(loss, theta):
     """``∇V = 2 (E_b[∇²L_b ∇L_b] − ∇²L ∇L)``: one Hessian-vector product per batch."""
     same = np.mean([part.hvp(theta, part.grad(theta)) for part in _batches(loss)], axis=0)
     return 2 * (same - loss.hvp(theta, loss.grad(theta)))
+
+
+def moment(atom, loss, theta, field=None):
+    """A batch moment of ``algebra.moments`` at ``theta`` (``field``: its argument), averaged over the batches."""
+    g, parts = loss.grad(theta), _batches(loss)
+    xis = [part.grad(theta) - g for part in parts]
+    if isinstance(atom, NoiseVar):
+        terms = [xi**2 for xi in xis]
+    elif isinstance(atom, CovHess):
+        terms = [xi * loss.hvp(theta, xi * field) for xi in xis]
+    elif isinstance(atom, BatchHess):
+        terms = [part.hvp(theta, xi * field) for part, xi in zip(parts, xis)]
+    else:
+        terms = [xi * part.hvp(theta, field) for part, xi in zip(parts, xis)]
+    return np.mean(terms, axis=0)

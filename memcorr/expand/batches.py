@@ -1,21 +1,23 @@
 """Random batches (docs/method.md §7): the full-batch expansion -> its mean over the batch labels.
 
-Input: ``Model`` (``noise_weights``, asked before the expansion) and the full-batch first-order
-``Expansion`` of the map or of its flow (``expected``). Output: the same ``Expansion`` with ``E M`` in
-place of ``M`` and the noise part on its own (``Expansion.noise``).
+Input: ``Model`` (``plan``, asked before the expansion) and the full-batch first-order ``Expansion`` of
+the map or of its flow (``expected``). Output: the same ``Expansion`` with ``E M`` in place of ``M`` and
+the noise part on its own (``Expansion.noise``).
 
 Step ``n`` reads batch ``b_n``. For a program linear in the gradients with constant coefficients,
 ``F^(n) = Σ_k c_k ∇L_{b_{n−k}}(θ^(n−k))`` with ``c_0 = D``, ``c_k = C A^(k−1) B`` (``A, B, C, D`` the
 program's state-space matrices at ``h = 0``). ``M = Σ_k c_k ∇²L_{b_{n−k}} Σ_{v=n−k}^{n−1} Ψ_0^(v)``
 pairs the Hessian of step ``n − k`` with the gradients of the steps after it; a pair from the same
 step has mean ``E_b[∇²L_b ∇L_b] = ∇²L∇L + ½∇V``, any other pair the full-batch product. So
-``E M = M + C_s ½∇V`` with the same-step weight ``C_s = Σ_{k≥1} c_k Σ_{i<k} c_i``. The flow adds
-``½ E DΨ_0[Ψ_0]``, whose same-step weight is ``K = Σ_k c_k²``.
+``E M = M + C_s ½∇V`` with the same-step weight ``C_s = Σ_{k≥1} c_k Σ_{i<k} c_i``, exactly. The flow adds
+``½ E DΨ_0[Ψ_0]``, whose same-step weight is ``K = Σ_k c_k²``. A program nonlinear in the gradients
+(exponential filters read through a smooth step: Adam, AdamW, soft-sign Lion) has its mean to leading
+order in the noise (``moments``), in the stationary regime.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -24,32 +26,66 @@ from ..algebra.simplify import factor
 from ..errors import DerivationError
 from ..model.types import Model
 from .expansion import Expansion
+from .moments import filters, noise_part
 from .stationary import stationary_limit
 
 BATCHES = ("full", "random")
+EXACT = (
+    "random batches: the correction is its mean over the batch labels, exact for this program (linear in "
+    "the gradients); V = E_b‖∇L_b − ∇L‖² is the gradient noise; the states are their means"
+)
+LEADING = (
+    "random batches: the correction is its mean over the batch labels to leading order in the gradient noise "
+    "(exact: false: the remainder is of third order in the noise ξ_b = ∇L_b − ∇L, the gradient noise of batch b); "
+    "σ² = E_b ξ_b² is its variance per coordinate; the states are their full-batch values"
+)
 
 
-def noise_weights(model: Model, regime: str, order: int) -> tuple[sp.Expr, sp.Expr]:
-    """``(C_s, K)`` of the program, or a DerivationError saying why random batches are not derived for
-    it — asked before the expansion, so that a refusal costs no derivation."""
+@dataclass(frozen=True)
+class Plan:
+    """How the mean over the labels is formed: the linear weights ``(C_s, K)``, or ``None`` for the
+    leading order in the noise of a nonlinear program."""
+
+    weights: tuple[sp.Expr, sp.Expr] | None
+
+
+def plan(model: Model, regime: str, order: int, target: str) -> Plan:
+    """The way to the mean over the labels, or a DerivationError saying why there is none — asked before
+    the expansion, so that a refusal costs no derivation."""
     if order != 1:
         raise DerivationError("random batches are derived at first order (docs/method.md §7): use --order 1")
     finite = regime == "finite"
-    A, B, C, D, E = linear_system(model, finite)
-    return pair_weights(A, B, C, D, E, n=model.n if finite else None)
+    try:
+        A, B, C, D, E = linear_system(model, finite)
+    except DerivationError as linear:
+        if "not linear in the gradients" not in str(linear):
+            raise
+        if finite or target == "flow":
+            raise DerivationError(
+                f"{linear}; the leading order in the noise is derived for the stationary map "
+                "(use --regime stationary, --target map)"
+            ) from None
+        filters(model)  # refuses here what is not an exponential filter read through a smooth step
+        return Plan(None)
+    return Plan(pair_weights(A, B, C, D, E, n=model.n if finite else None))
 
 
-def expected(e: Expansion, weights: tuple[sp.Expr, sp.Expr], target: str) -> Expansion:
-    """``e`` (full batch, first order) averaged over random batches: ``E M = M + C_s ½∇V``; the flow's
-    ``½ E DΨ_0[Ψ_0]`` adds ``K/2 · ½∇V``."""
-    same_step, squares = weights
-    weight = factor(same_step + (squares / 2 if target == "flow" else 0))
-    noise = weight * NoiseGrad() / 2
-    notes = [
-        "random batches: the correction is its mean over the batch labels, exact for this program (linear in "
-        "the gradients); V = E_b‖∇L_b − ∇L‖² is the gradient noise; the states are their means"
-    ]
-    return replace(e, corrections=[e.corrections[0] + noise], notes=e.notes + notes, batches="random", noise=noise)
+def expected(e: Expansion, how: Plan, target: str, model: Model) -> Expansion:
+    """``e`` (full batch, first order) averaged over random batches: ``E M = M + C_s ½∇V`` (the flow's
+    ``½ E DΨ_0[Ψ_0]`` adds ``K/2 · ½∇V``), or ``M`` plus its leading order in the noise."""
+    if how.weights is None:
+        noise, note = noise_part(model), LEADING
+    else:
+        same_step, squares = how.weights
+        noise, note = factor(same_step + (squares / 2 if target == "flow" else 0)) * NoiseGrad() / 2, EXACT
+    return replace(
+        e,
+        corrections=[e.corrections[0] + noise],
+        notes=[*e.notes, note],
+        batches="random",
+        noise=noise,
+        noise_exact=how.weights is not None,
+    )
 
 
 def linear_system(model: Model, finite: bool = False) -> tuple[sp.Matrix, ...]:
@@ -78,8 +114,7 @@ def linear_system(model: Model, finite: bool = False) -> tuple[sp.Matrix, ...]:
             raise DerivationError(
                 f"random batches: {where} is not linear in the gradients with constant coefficients "
                 f"({sp.sstr(at_zero.xreplace({s: sp.Symbol(name) for s, name in names.items()}))}); the mean of a "
-                "nonlinear function of several batch gradients needs an expansion in the noise (docs/method.md §7), "
-                "which memcorr does not derive yet"
+                "nonlinear function of several batch gradients needs an expansion in the noise (docs/method.md §7)"
             )
         rows.append(jac)
     J = sp.Matrix(rows)

@@ -30,9 +30,11 @@ class Expansion:
     # (condition, expansion) is the derivation with the rates identified, taken where it holds
     confluent: list[tuple[sp.Eq, Expansion]] = field(default_factory=list)
     # random batches (docs/method.md §7): the corrections are means over the labels, and ``noise``
-    # is the part of the first one that the gradient noise adds (0 for full batches)
+    # is the part of the first one that the gradient noise adds (0 for full batches), exact or to
+    # leading order in the noise
     batches: str = "full"
     noise: sp.Expr = sp.S.Zero
+    noise_exact: bool = True  # False: the mean to leading order in the noise (a nonlinear program)
 
 
 def coefficient(expr, h, r: int):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import sympy as sp
 
-from ..algebra.atoms import Noise, NoiseGrad, is_scalar
+from ..algebra.atoms import Noise, NoiseGrad, is_scalar, outer_atoms
 from ..algebra.simplify import factor
 from .first import Perturbation
 from .verdict import judge, judged_at_defaults
@@ -25,14 +25,17 @@ def with_noise(p: Perturbation, noise, params, extra=None) -> Perturbation:
         return p
     if p.potential is None:
         return replace(p, reason=p.reason + "; the noise part is not integrated without a full-batch reading")
-    c = factor(sp.cancel(noise / (NoiseGrad() * p.preconditioner)))
-    if not is_scalar(c) or c.has(Noise):
+    moments = outer_atoms(noise) - {NoiseGrad()}  # a nonlinear program's mean: variances, covariances
+    c = None if moments else factor(sp.cancel(noise / (NoiseGrad() * p.preconditioner)))
+    if c is None or not is_scalar(c) or c.has(Noise):
+        why = "is not c ∇V" if moments else "is not a gradient over the preconditioner"
         return replace(
             p,
             potential=None,
             verdict="unknown",
             verdict_at_defaults="unknown",
-            reason="no potential: the noise part of the correction is not a gradient over the preconditioner",
+            reason=f"no potential: the noise part of the correction {why}; the full-batch verdict is "
+            f"{p.verdict} ({p.verdict_at_defaults} at the defaults)",
         )
     noise_verdict, _, _ = judge(c, 1, params, extra)
     noise_at_defaults, c_value = judged_at_defaults(c, 1, params, extra)

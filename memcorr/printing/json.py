@@ -48,6 +48,7 @@ def record(d) -> dict:
         "parameters": {k: v.default for k, v in d.model.params.items()},
         "update": formula(d.update),
         "corrections": [formula(c) for c in d.corrections],
+        **(_mean(d.expansion) if d.batches == "random" else {}),
         "fields": {f.name: formula(v) for f, v in d.fields.items()},
         "states": {name: [formula(s) for s in series] for name, series in d.states.items()},
         "perturbation": {
@@ -82,6 +83,12 @@ def record(d) -> dict:
         "notes": list(d.notes),
         "confluent": [_confluent(cond, x) for cond, x in d.expansion.confluent],
     }
+
+
+def _mean(e) -> dict:
+    """Random batches: the noise part of the first correction, and whether the mean is exact (linear
+    programs) or its leading order in the noise (nonlinear ones)."""
+    return {"noise_correction": {"latex": latex(e.noise), "sympy": sp.srepr(e.noise), "exact": e.noise_exact}}
 
 
 def _noise(p) -> dict:

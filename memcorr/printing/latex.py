@@ -124,6 +124,27 @@ class MemcorrLatexPrinter(LatexPrinter):
         tex = r"\nabla V" if self._inside_atom else r"\partial_j V"
         return self._power(tex, exp)
 
+    def _print_NoiseVar(self, expr, exp=None):
+        """``σ²_j = E_b ξ_{b,j}²``; the document defines ``ξ_b = ∇L_b − ∇L``."""
+        tex = r"\sigma^2" if self._inside_atom else r"\sigma^2_j"
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
+    def _noise_times(self, field) -> str:
+        """``ξ_b ⊙ E`` (``ξ_b`` alone for ``E = 1``)."""
+        return r"\xi_b" if field == 1 else rf"\xi_b \odot {self._arg(field)}"
+
+    def _print_CovHess(self, expr, exp=None):
+        inner = rf"\xi_b \odot \nabla^2 L\left[{self._noise_times(expr.args[0])}\right]"
+        return self._power(self._coordinate(rf"\mathbb{{E}}_b\left[{inner}\right]"), exp)
+
+    def _print_BatchHess(self, expr, exp=None):
+        inner = rf"\nabla^2 L_b\left[{self._noise_times(expr.args[0])}\right]"
+        return self._power(self._coordinate(rf"\mathbb{{E}}_b\left[{inner}\right]"), exp)
+
+    def _print_XiBatchHess(self, expr, exp=None):
+        inner = rf"\xi_b \odot \nabla^2 L_b\left[{self._arg(expr.args[0])}\right]"
+        return self._power(self._coordinate(rf"\mathbb{{E}}_b\left[{inner}\right]"), exp)
+
     def _print_Hess(self, expr, exp=None):
         return self._power(self._coordinate(rf"\nabla^2 L \left[{self._arg(expr.args[0])}\right]"), exp)
 

@@ -97,6 +97,21 @@ class TextPrinter(StrPrinter):
     def _print_NoiseGrad(self, expr):
         return "∇V"
 
+    def _print_NoiseVar(self, expr):
+        return "σ²"
+
+    def _noise_times(self, field) -> str:
+        return "ξ_b" if field == 1 else f"ξ_b ⊙ {self._print(field)}"
+
+    def _print_CovHess(self, expr):
+        return f"E_b[ξ_b ⊙ Hess({self._noise_times(expr.args[0])})]"
+
+    def _print_BatchHess(self, expr):
+        return f"E_b[Hess_b({self._noise_times(expr.args[0])})]"
+
+    def _print_XiBatchHess(self, expr):
+        return f"E_b[ξ_b ⊙ Hess_b({self._print(expr.args[0])})]"
+
     def _print_Norm(self, expr):
         return f"‖{self._print(expr.args[0])}‖"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
 
 from ..algebra.atoms import outer_atoms
+from ..errors import DerivationError
 from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
 
 
@@ -56,6 +57,14 @@ class TorchCodePrinter(ProtocolPrinter):
 
     def _print_NoiseGrad(self, expr):
         return "L.noise_grad(theta)"
+
+    def _print_NoiseVar(self, expr):
+        raise DerivationError(
+            "the torch module of a nonlinear program under random batches is not generated: its batch moments "
+            "(σ², E_b[ξ_b ⊙ Hess(…)], …) have no micro-batch estimator here yet; use --emit numpy, or --batches full"
+        )
+
+    _print_CovHess = _print_BatchHess = _print_XiBatchHess = _print_NoiseVar
 
     def _print_Heaviside(self, expr):
         return f"((torch.sign({self._print(expr.args[0])}) + 1) / 2)"  # 1/2 at 0, as numpy's

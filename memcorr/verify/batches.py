@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..algebra.atoms import NoiseGrad
-from ..algebra.evaluate import noise_gradient
+from ..algebra.evaluate import evaluate
 from ..losses import Quadratic, checked_batches
 from ..printing import load_module
 from .checks import Report, _decay_rate, _default_h, driven_F
@@ -148,11 +147,7 @@ def verify_batches(
     counts = [steps * 2**k for k in range(halvings + 1)]
     labels = np.random.default_rng(seed).integers(loss.batches, size=(sequences, counts[-1] + 1))
     values = {p.symbol: hyper[p.name] for p in model.params.values()}
-    noise_weight = (derivation.expansion.noise / NoiseGrad()).subs(values)
-
-    def weight(n):
-        return float(noise_weight.subs(model.n, n))
-
+    noise = derivation.expansion.noise.subs(values)
     report = BatchReport(model.name, hs, sequences, counts, {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
     k = len(VARIANTS)  # the variants run together: k copies of every sequence, one block of rows each
     along = Labelled(loss, np.tile(labels, (k, 1)), keep=window + 2)
@@ -163,7 +158,7 @@ def verify_batches(
 
     def correction(theta, n):
         mean = module.correction(theta, loss, **({"n": n} if finite else {}), **hyper)
-        full = mean - weight(n) * noise_gradient(loss, theta)
+        full = mean - evaluate(noise.subs(model.n, n), loss, theta, {})
         return np.where(block == 0, mean, np.where(block == 1, full, 0.0))
 
     for h, n_steps in zip(hs, counts):

@@ -60,9 +60,17 @@ def test_verify_refuses_a_loss_without_batches(run_cli):
     assert status == 2 and "batch loss" in err
 
 
-def test_derive_refuses_a_nonlinear_program_with_the_reason(run_cli):
-    status, _, err = run_cli("derive", "adamw", "--batches", "random")
-    assert status == 2 and "not linear in the gradients" in err and "Traceback" not in err
+def test_derive_refuses_a_program_without_an_expansion_in_the_noise_with_the_reason(run_cli):
+    status, _, err = run_cli("derive", "lion", "--batches", "random")
+    assert status == 2 and "kink" in err and "Traceback" not in err
+
+
+def test_a_nonlinear_program_has_no_torch_module_under_random_batches(run_cli, tmp_path):
+    status, _, err = run_cli(
+        "derive", "lion_softsign", "--batches", "random", "--emit", "numpy,torch", "-o", str(tmp_path)
+    )
+    assert status == 2 and "--emit numpy" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
 def test_derive_prints_both_parts(run_cli):
