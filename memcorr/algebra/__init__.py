@@ -7,5 +7,6 @@ Input and output: sympy expressions for coordinate ``j`` of a vector field (docs
 - ``series``: truncated power series in the step size, the container of the expansion;
 - ``simplify``: exact rewritings that shorten (``tidy``, ``shortest``, ``orient``);
 - ``named``: fields the program named, kept as symbols in short forms;
+- ``moments``: the batch moments of random batches (variance, covariance against the Hessian, …);
 - ``evaluate``: numbers for an expression on a loss — the check behind symbolic claims.
 """

@@ -8,7 +8,9 @@ on the invariant manifold, per coordinate.
 - ``finite`` (step ``n`` symbolic, first order): closed forms of the sums over the past steps,
   and ``recurrence``: loops over the steps where no closed form exists;
 - ``flow``: the modified flow of either map (``target="flow"``);
-- ``batches``: the mean over random batches of the first-order correction (``batches="random"``).
+- ``batches``: the mean over random batches of the first-order correction (``batches="random"``),
+  exact for programs linear in the gradients, and ``moments``: its leading order in the noise for
+  exponential filters read through a smooth step.
 """
 
 from __future__ import annotations
