@@ -4,6 +4,7 @@ import functools
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -77,3 +78,24 @@ def short_memory(d) -> dict:
         else:
             values[name] = p.default if p.default is not None else 0.5
     return values
+
+
+PDFLATEX = shutil.which("pdflatex")  # .ci/run installs it
+
+
+def compile_tex(source: str, folder) -> str:
+    """Compile ``source`` (it must succeed) and return the log."""
+    (folder / "doc.tex").write_text(source, encoding="utf-8")
+    run = subprocess.run(
+        [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = (folder / "doc.log").read_text(encoding="latin-1") if (folder / "doc.log").exists() else run.stdout
+    assert run.returncode == 0, log[-3000:]
+    assert (folder / "doc.pdf").stat().st_size > 1000
+    packages = {line.split("{")[1].rstrip("}") for line in source.splitlines() if line.startswith("\\usepackage")}
+    assert packages <= {"amsmath,amssymb,bm"}, packages
+    return log

@@ -13,8 +13,7 @@ import random
 import sys
 
 import pytest
-from conftest import ROOT
-from test_latex import PDFLATEX, compile_tex
+from conftest import PDFLATEX, ROOT, compile_tex
 
 from memcorr.cli import main
 

@@ -115,7 +115,7 @@ def test_verify_on_a_vanishing_correction_says_so(run_cli):
 
 
 def test_emitted_latex_of_a_unicode_description_and_a_flow_compiles(tmp_path):
-    from test_latex import PDFLATEX, compile_tex
+    from conftest import PDFLATEX, compile_tex
 
     if PDFLATEX is None:
         pytest.skip("pdflatex is not installed (.ci/run installs it)")

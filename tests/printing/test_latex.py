@@ -6,12 +6,10 @@ clash, norms for the reductions) and the line breaking of long sums are checked 
 """
 
 import re
-import shutil
-import subprocess
 
 import pytest
 import sympy as sp
-from conftest import GOOD, NOT_STATIONARY, ROOT, derived
+from conftest import GOOD, NOT_STATIONARY, PDFLATEX, ROOT, compile_tex, derived
 
 import memcorr
 from memcorr.algebra.atoms import THETA, CoordSum, G, Hess, Norm
@@ -19,7 +17,6 @@ from memcorr.expand.recurrence import Recurrence
 from memcorr.printing.latex import MemcorrLatexPrinter, latex, paper_names
 from memcorr.printing.layout import WIDTH, broken, rows, visible
 
-PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(
     PDFLATEX is None,
     reason="pdflatex is not installed (.ci/run installs texlive-latex-base and texlive-latex-recommended)",
@@ -28,24 +25,6 @@ COMMITTED = sorted((ROOT / "derivations" / "generated").rglob("*.tex"))
 
 
 MAX_OVERFULL = 5.0  # points: wider lines run into the margin visibly
-
-
-def compile_tex(source: str, folder) -> str:
-    """Compile ``source`` (it must succeed) and return the log."""
-    (folder / "doc.tex").write_text(source, encoding="utf-8")
-    run = subprocess.run(
-        [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    log = (folder / "doc.log").read_text(encoding="latin-1") if (folder / "doc.log").exists() else run.stdout
-    assert run.returncode == 0, log[-3000:]
-    assert (folder / "doc.pdf").stat().st_size > 1000
-    packages = {line.split("{")[1].rstrip("}") for line in source.splitlines() if line.startswith("\\usepackage")}
-    assert packages <= {"amsmath,amssymb,bm"}, packages
-    return log
 
 
 def overfull(log: str) -> float:
