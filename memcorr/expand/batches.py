@@ -41,6 +41,10 @@ LEADING = (
 )
 
 
+class NotLinear(DerivationError):
+    """A statement of the program is not linear in the gradients: the exact mean does not apply."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """How the mean over the labels is formed: the linear weights ``(C_s, K)``, or ``None`` for the
@@ -57,9 +61,7 @@ def plan(model: Model, regime: str, order: int, target: str) -> Plan:
     finite = regime == "finite"
     try:
         A, B, C, D, E = linear_system(model, finite)
-    except DerivationError as linear:
-        if "not linear in the gradients" not in str(linear):
-            raise
+    except NotLinear as linear:
         if finite or target == "flow":
             raise DerivationError(
                 f"{linear}; the leading order in the noise is derived for the stationary map "
@@ -111,7 +113,7 @@ def linear_system(model: Model, finite: bool = False) -> tuple[sp.Matrix, ...]:
         rest = sp.expand(at_zero - sum(j * x for j, x in zip(jac, [*syms, G])))
         loss_free = not at_zero.has(LOSS) and not outer_atoms(at_zero)
         if not loss_free or any(j.free_symbols & {*syms, G, THETA} for j in jac) or rest.free_symbols & {*syms, G}:
-            raise DerivationError(
+            raise NotLinear(
                 f"random batches: {where} is not linear in the gradients with constant coefficients "
                 f"({sp.sstr(at_zero.xreplace({s: sp.Symbol(name) for s, name in names.items()}))}); the mean of a "
                 "nonlinear function of several batch gradients needs an expansion in the noise (docs/method.md §7)"
