@@ -349,7 +349,8 @@ def driven_F(checked, loss, h, constants, path, n0: int = 0):
 
 
 def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: float = 1e-5):
-    """``M^(n)(θ)`` by its definition (docs/method.md §1), for checking the finite-n formula.
+    """``M^(n)(θ)`` by its definition (docs/method.md §1), for checking the finite-n formula; ``theta``
+    may be a stack of points, one per row (a row per label sequence under random batches).
 
     The true method with every iterate at ``θ`` gives ``F^(s)(θ,…,θ)``; then one JVP through
     ``n`` unrolled steps — the method driven along ``θ_{n−k} = θ + ε Σ_{s=n−k}^{n−1} F^(s)``,
@@ -359,9 +360,8 @@ def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: fl
     const = Interpreter(checked, loss, 1.0, hyper)
     const.start(theta)
     Fs = [const.step(forced=theta) for _ in range(n)]  # F^(0) … F^(n-1)
-    tails = np.cumsum(np.array(Fs[::-1]).reshape(n, -1), axis=0)[::-1]  # Σ_{s=j}^{n-1} F^(s)
-    direction = np.vstack([tails, np.zeros((1, theta.size))])  # iterate j moves by this
+    tails = [sum(Fs[j:]) for j in range(n)] + [0 * theta]  # iterate j moves by Σ_{s=j}^{n-1} F^(s)
     return (
-        driven_F(checked, loss, 1.0, hyper, theta + eps * direction)
-        - driven_F(checked, loss, 1.0, hyper, theta - eps * direction)
+        driven_F(checked, loss, 1.0, hyper, [theta + eps * t for t in tails])
+        - driven_F(checked, loss, 1.0, hyper, [theta - eps * t for t in tails])
     ) / (2 * eps)

@@ -17,8 +17,7 @@ from memcorr.expand.moments import _a, _batch_hessian, _covariance, _Jets, _k, _
 from memcorr.losses import batch_quadratics
 from memcorr.pipeline import load
 from memcorr.verify.batches import Labelled, verify_batches
-from memcorr.verify.checks import driven_F
-from memcorr.verify.interpreter import Interpreter
+from memcorr.verify.checks import brute_force_correction
 
 
 def test_lagsum_closed_forms():
@@ -79,21 +78,10 @@ def test_leading_order_is_the_stationary_map(regime, target):
         memcorr.derive("adamw", regime=regime, target=target, batches="random")
 
 
-def _monte_carlo_mean(name, loss, theta, hyper, sequences, n=90, seed=1):
+def _monte_carlo_mean(d, loss, theta, hyper, sequences, n=90, seed=1):
     """``E M^(n)(θ)`` over label sequences by the definition (docs/method.md §1), every row a sequence."""
-    model = load(name)
     labels = np.random.default_rng(seed).integers(loss.batches, size=(sequences, n + 2))
-    along = Labelled(loss, labels, keep=n + 2)
-    rows = np.tile(theta, (sequences, 1))
-    const = Interpreter(model.checked, along, 1.0, hyper)
-    const.start(rows)
-    Fs = [const.step(forced=rows) for _ in range(n)]
-    tails = [sum(Fs[j:]) for j in range(n)] + [0 * rows]
-    eps = 1e-5
-    M = (
-        driven_F(model.checked, along, 1.0, hyper, [rows + eps * t for t in tails])
-        - driven_F(model.checked, along, 1.0, hyper, [rows - eps * t for t in tails])
-    ) / (2 * eps)
+    M = brute_force_correction(d, Labelled(loss, labels, keep=n + 2), np.tile(theta, (sequences, 1)), n, hyper)
     return M.mean(axis=0), M.std(axis=0) / np.sqrt(sequences)
 
 
@@ -111,7 +99,7 @@ def test_the_mean_correction_is_the_monte_carlo_mean(name, hyper):
     loss = batch_quadratics(spread=0.1, mirrored=True)
     theta = np.array([1.0, -0.5])
     values = {p.symbol: hyper[p.name] for p in d.model.params.values()}
-    mean, stderr = _monte_carlo_mean(name, loss, theta, hyper, sequences=100_000)
+    mean, stderr = _monte_carlo_mean(d, loss, theta, hyper, sequences=100_000)
     full = evaluate((d.expansion.corrections[0] - d.expansion.noise).subs(values), loss, theta, {})
     noise = evaluate(d.expansion.noise.subs(values), loss, theta, {})
     assert np.all(np.abs(noise) > 10 * stderr)  # the noise part is resolved
