@@ -270,7 +270,7 @@ def parser() -> argparse.ArgumentParser:
         default="map",
         help="the memoryless map, or the modified flow (docs/method.md)",
     )
-    d.add_argument("--emit", help="comma-separated formats to write: latex, numpy, torch, json")
+    d.add_argument("--emit", help="comma-separated formats to write: latex, numpy, torch, jax, json")
     d.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="fix a parameter to a number in the result (repeatable)"
     )

@@ -158,6 +158,10 @@ class Derivation:
         """The generated PyTorch module (docs/python.md), as source text."""
         return OUTPUTS["torch"].emit(self)
 
+    def to_jax(self) -> str:
+        """The generated JAX module (docs/python.md), with its optax transformation, as source text."""
+        return OUTPUTS["jax"].emit(self)
+
 
 def derive(
     source_or_path,

@@ -91,6 +91,9 @@ def check_outputs(folder, tmp_path) -> None:
         elif path.name.endswith("_torch.py"):
             pytest.importorskip("torch")
             imports(path)
+        elif path.name.endswith("_jax.py"):
+            pytest.importorskip("jax")
+            imports(path)
         elif path.suffix == ".tex" and PDFLATEX:
             compile_tex(path.read_text(), tmp_path)
 

@@ -128,15 +128,24 @@ def test_a_failing_emitter_writes_nothing(run_cli, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-def test_emit_all_four_formats(run_cli, tmp_path):
-    status, out, err = run_cli("derive", "adamw", "--emit", "latex,numpy,torch,json", "-o", tmp_path)
+def test_emit_all_five_formats(run_cli, tmp_path):
+    status, out, err = run_cli("derive", "adamw", "--emit", "latex,numpy,torch,jax,json", "-o", tmp_path)
     assert status == 0, err
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["adamw.json", "adamw.tex", "adamw_numpy.py", "adamw_torch.py"]
-    imports = [
-        line for line in (tmp_path / "adamw_torch.py").read_text().splitlines() if line.startswith(("import", "from"))
+    assert names == ["adamw.json", "adamw.tex", "adamw_jax.py", "adamw_numpy.py", "adamw_torch.py"]
+
+    def imports(name):
+        lines = (tmp_path / name).read_text().splitlines()
+        return [line for line in lines if line.startswith(("import", "from"))]
+
+    assert imports("adamw_torch.py") == ["import warnings", "import torch"]  # the standard library and torch only
+    # jax only (optax is imported inside optimizer(), where it is asked for)
+    assert imports("adamw_jax.py") == [
+        "from typing import NamedTuple",
+        "import jax",
+        "import jax.numpy",
+        "from jax.flatten_util import ravel_pytree",
     ]
-    assert imports == ["import warnings", "import torch"]  # the standard library and torch only
     assert (tmp_path / "adamw.tex").read_text().startswith("\\documentclass")
 
 

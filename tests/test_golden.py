@@ -30,5 +30,5 @@ def test_every_generated_file_belongs_to_a_program():
     names = {p.stem for p in BUNDLED}
     for path in GENERATED.rglob("*"):
         if path.is_file():
-            stem = path.stem.removesuffix("_numpy").removesuffix("_torch")
+            stem = path.stem.removesuffix("_numpy").removesuffix("_torch").removesuffix("_jax")
             assert stem in names, f"{path.relative_to(ROOT)} belongs to no bundled program"

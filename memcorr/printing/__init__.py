@@ -1,11 +1,11 @@
-"""Stage 6, the outputs: a derivation -> text, LaTeX, JSON and the generated NumPy and PyTorch
-modules (docs/python.md).
+"""Stage 6, the outputs: a derivation -> text, LaTeX, JSON and the generated NumPy, PyTorch
+and JAX modules (docs/python.md).
 
 Input: a ``Derivation``. Output: strings (and, through ``load_module``, an imported module).
 
 - ``text``: the terminal summary; ``latex``: formulas, the program and whole documents;
   ``json``: every formula as LaTeX and ``sympy.srepr``;
-- ``codegen``: the generator both backends share, ``numpy`` and ``torch`` its two backends.
+- ``codegen``: the generator the backends share; ``numpy``, ``torch`` and ``jax`` the backends.
 
 ``OUTPUTS`` is the one registry of formats: the command line's ``--emit``, ``Derivation.to_*``
 and ``load_module`` all read it.
@@ -56,20 +56,27 @@ def _torch(d) -> str:
     return module_source(d)
 
 
+def _jax(d) -> str:
+    from .jax import module_source
+
+    return module_source(d)
+
+
 OUTPUTS = {
     "latex": Output("{name}.tex", _latex),
     "numpy": Output("{name}_numpy.py", _numpy),
     "torch": Output("{name}_torch.py", _torch),
+    "jax": Output("{name}_jax.py", _jax),
     "json": Output("{name}.json", _json),
 }
-BACKENDS = ("numpy", "torch")  # the outputs that are Python modules
+BACKENDS = ("numpy", "torch", "jax")  # the outputs that are Python modules
 
 
 def load_module(derivation, backend: str = "numpy") -> types.ModuleType:
-    """Generate the module for ``backend`` ("numpy" or "torch"), write it to a temporary file and
+    """Generate the module for ``backend`` ("numpy", "torch" or "jax"), write it to a temporary file and
     import it."""
     if backend not in BACKENDS:
-        raise DerivationError(f"unknown backend `{backend}`: choose numpy or torch")
+        raise DerivationError(f"unknown backend `{backend}`: choose numpy, torch or jax")
     source = OUTPUTS[backend].emit(derivation)
     folder = Path(tempfile.mkdtemp(prefix="memcorr_"))
     path = folder / OUTPUTS[backend].file.format(name=derivation.name)

@@ -34,6 +34,8 @@ from .latex import latex
 RESERVED = {
     "numpy",
     "torch",
+    "jax",
+    "optax",
     "sum",
     "range",
     "theta",
@@ -64,7 +66,10 @@ def identifier(name: str) -> str:
 class ProtocolPrinter(NumPyPrinter):
     """Array code for per-coordinate fields; atoms become loss-protocol calls on ``theta``.
 
-    ``_module`` names the array library (sympy's NumPy printer prefixes its functions with it)."""
+    ``_module`` names the array library (sympy's NumPy printer prefixes its functions with it),
+    ``backend`` the output, for messages."""
+
+    backend = "numpy"
 
     def __init__(self, names: dict, head: str = ""):
         super().__init__({"fully_qualified_modules": True})
@@ -151,9 +156,33 @@ class ProtocolPrinter(NumPyPrinter):
         lines = [f"def {name}({self.head}{args}):"]
         lines += nested("_start", "", init) + nested("_step", f"_t, {state}", step)
         lines += nested("_result", f"_t, {state}", result)
-        lines += [f"    {state} = _start()", f"    for _t in range({self._print(n)}):"]
-        lines += [f"        {state} = _step(_t, {state})", f"    return _result({self._print(n)}, {state})"]
-        return "\n".join(lines)
+        return "\n".join(lines + self._run_loop(state, self._print(n)))
+
+    def _run_loop(self, state: str, n: str) -> list[str]:
+        """The lines that run a loop's ``_start``, ``_step`` ``n`` times, and ``_result``."""
+        return [
+            f"    {state} = _start()",
+            f"    for _t in range({n}):",
+            f"        {state} = _step(_t, {state})",
+            f"    return _result({n}, {state})",
+        ]
+
+    def _print_Noise(self, expr):
+        return "L.noise(theta)"
+
+    def _print_NoiseGrad(self, expr):
+        return "L.noise_grad(theta)"
+
+    def _print_NoiseVar(self, expr):
+        """The batch moments of a nonlinear program under random batches: a backend that estimates
+        them from micro-batches prints them; the others refuse to generate the module."""
+        raise DerivationError(
+            f"the {self.backend} module of a nonlinear program under random batches is not generated: its batch "
+            "moments (σ², E_b[ξ_b ⊙ Hess(…)], …) have no micro-batch estimator here yet; use --emit numpy, or "
+            "--batches full"
+        )
+
+    _print_CovHess = _print_BatchHess = _print_XiBatchHess = _print_NoiseVar
 
     def _print_Min(self, expr):
         return self._nested(f"{self._module}.minimum", expr.args)

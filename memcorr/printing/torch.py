@@ -21,7 +21,6 @@ from __future__ import annotations
 from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
 
 from ..algebra.atoms import outer_atoms
-from ..errors import DerivationError
 from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
 
 
@@ -30,6 +29,7 @@ class TorchCodePrinter(ProtocolPrinter):
     take tensors, not Python numbers)."""
 
     _module = "torch"
+    backend = "torch"
     _kf = {k: f"torch.{v}" for k, v in _known_functions_numpy.items()}
     _kc = {k: f"torch.{v}" for k, v in _known_constants_numpy.items()}
 
@@ -51,20 +51,6 @@ class TorchCodePrinter(ProtocolPrinter):
     def _print_Relational(self, expr):
         """A tensor either way: a step index compared may be a Python int (``torch.where`` needs a tensor)."""
         return f"torch.as_tensor(({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)}))"
-
-    def _print_Noise(self, expr):
-        return "L.noise(theta)"
-
-    def _print_NoiseGrad(self, expr):
-        return "L.noise_grad(theta)"
-
-    def _print_NoiseVar(self, expr):
-        raise DerivationError(
-            "the torch module of a nonlinear program under random batches is not generated: its batch moments "
-            "(σ², E_b[ξ_b ⊙ Hess(…)], …) have no micro-batch estimator here yet; use --emit numpy, or --batches full"
-        )
-
-    _print_CovHess = _print_BatchHess = _print_XiBatchHess = _print_NoiseVar
 
     def _print_Heaviside(self, expr):
         return f"((torch.sign({self._print(expr.args[0])}) + 1) / 2)"  # 1/2 at 0, as numpy's
@@ -101,7 +87,7 @@ def module_source(d) -> str:
         checks=CHECKS,
         loss_protocol=template("torch_loss.py.tmpl") + (template("torch_noise.py.tmpl") if random else ""),
         at="_at_batch" if random else "_at",
-        closure_loss="_closure_batch(loss, params)" if random else "_Loss(loss, params, False)",
+        closure_loss="_closure_batch(loss, params)" if random else "_Loss(loss, params, False, averaged=True)",
         n_check=n_check,
         step_n=step_n,
         count=count,

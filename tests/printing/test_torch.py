@@ -243,7 +243,7 @@ def test_memoryless_needs_a_closure_and_known_hyperparameters():
 
 def test_unknown_backend_is_a_derivation_error():
     with pytest.raises(memcorr.DerivationError, match="backend"):
-        memcorr.load_module(derived(BUNDLED[0]), backend="jax")
+        memcorr.load_module(derived(BUNDLED[0]), backend="tensorflow")
 
 
 @pytest.mark.parametrize("name", ["heavy_ball", "adabelief"])
@@ -264,3 +264,14 @@ def test_higher_orders_agree_with_numpy(name):
     state = torch_module.initial_state(torch.tensor(THETA), loss_fn, 0.01, order=3, **hyper)
     expected = numpy_module.initial_state(THETA, LOSS, 0.01, order=3, **hyper)
     assert all(close(expected[k], v) for k, v in state.items())
+
+
+def test_a_loss_autograd_cannot_use_is_refused_with_a_sentence():
+    torch_module = memcorr.load_module(derived(bundled("heavy_ball")), "torch")
+    theta = torch.tensor(THETA)
+    with pytest.raises(TypeError, match="must return a scalar tensor"):
+        torch_module.update(theta, lambda w: w**2)
+    with pytest.raises(TypeError, match="not differentiable"):
+        torch_module.update(theta, lambda w: torch.tensor(float(np.sum(w.detach().numpy() ** 2))))
+    with pytest.raises(TypeError, match="must return a scalar tensor"):
+        torch_module.penalty(theta, lambda w: float(torch.sum(w.detach())), 0.1)

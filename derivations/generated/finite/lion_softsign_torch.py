@@ -56,23 +56,75 @@ def _split(like):
     return lambda x: {k: part.view(s) for k, part, s in zip(names, torch.split(x, sizes), shapes)}
 
 
+# Distributed training: each process holds the same parameters and a shard of the batch. The whole
+# batch's gradient and Hessian-vector products are the means over processes of the local ones.
+AVERAGE_OVER_PROCESSES = True  # False: every process uses its own shard's derivatives (the opt-out)
+
+
+def _processes():
+    """How many processes share the parameters: the initialized default process group's size, else 1."""
+    if AVERAGE_OVER_PROCESSES and torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
+
+
+class _Summed(torch.autograd.Function):
+    """The sum over processes. Its adjoint is the same sum, written with itself, so that derivatives of
+    any order differentiate through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone(memory_format=torch.contiguous_format)
+        torch.distributed.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Summed.apply(grad)
+
+
+def _mean_over_processes(x):
+    k = _processes()
+    return x if k == 1 else _Summed.apply(x) / k
+
+
+class _Shared(torch.autograd.Function):
+    """Parameters every process holds alike: the identity, whose adjoint averages over processes, so that
+    a derivative taken through it is the whole batch's (of every order: the adjoint is differentiable)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _mean_over_processes(grad)
+
+
+def _shared(x):
+    return _Shared.apply(x) if _processes() > 1 else x
+
+
 class _Loss:
     """The loss protocol at one point by autograd: ``value`` and ``grad`` computed once, ``dgrad``
     (``hvp``) by differentiating the gradient along each direction in turn. ``leaves`` are the
-    tensors the loss was computed from; every result is a vector over all of them."""
+    tensors the loss was computed from; every result is a vector over all of them. ``averaged``:
+    the leaves are the processes' own parameters, not seen through ``_shared``, so every derivative
+    is averaged over processes here."""
 
-    def __init__(self, value, leaves, create_graph):
-        self._value, self._leaves, self._create_graph = value, leaves, create_graph
+    def __init__(self, value, leaves, create_graph, averaged=False):
+        self._value, self._leaves, self._create_graph, self._averaged = value, leaves, create_graph, averaged
         self._grad = self._differentiate([value], None, True)
 
     def _differentiate(self, outputs, directions, create_graph):
         parts = torch.autograd.grad(
             outputs, self._leaves, directions, create_graph=create_graph, retain_graph=True, materialize_grads=True
         )
-        return torch.cat([part.reshape(-1) for part in parts])
+        flat = torch.cat([part.reshape(-1) for part in parts])
+        return _mean_over_processes(flat) if self._averaged else flat
 
     def value(self, theta):
-        return self._value
+        return _mean_over_processes(self._value)  # each process computed its shard's loss
 
     def grad(self, theta):
         return self._grad
@@ -89,16 +141,32 @@ class _Loss:
         return d
 
 
+def _scalar(value):
+    """The loss as autograd differentiates it: a scalar tensor in the graph of the parameters."""
+    if not isinstance(value, torch.Tensor) or value.ndim != 0:
+        shape = tuple(getattr(value, "shape", ()))
+        raise TypeError(f"loss_fn must return a scalar tensor, not {type(value).__name__} of shape {shape}")
+    if not value.requires_grad:
+        raise TypeError(
+            "loss_fn's value is not differentiable: compute it from theta with torch operations "
+            "(not numpy, not .item(), nothing detached)"
+        )
+    return value
+
+
 def _at(theta, loss_fn, create_graph=False):
     """``theta`` as one vector (differentiable back to the caller's tensors), the map back to its
     kind, and the loss protocol there. A dict's own tensors are differentiated: the loss sees them
-    as given, and only the results are joined into one vector."""
+    as given, and only the results are joined into one vector. Under distributed training the loss
+    sees them through ``_shared``: every derivative, and the gradient ``penalty`` leaves in them, is
+    the whole batch's."""
     if isinstance(theta, torch.Tensor):
         leaf = theta if theta.requires_grad else theta.detach().requires_grad_()
-        return leaf, lambda x: x, _Loss(loss_fn(leaf), [leaf], create_graph)
+        return leaf, lambda x: x, _Loss(_scalar(loss_fn(_shared(leaf))), [leaf], create_graph)
     leaves = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in theta.items()}
     flat = torch.cat([v.reshape(-1) for v in leaves.values()])
-    return flat, _split(leaves), _Loss(loss_fn(leaves), list(leaves.values()), create_graph)
+    value = _scalar(loss_fn({k: _shared(v) for k, v in leaves.items()}))
+    return flat, _split(leaves), _Loss(value, list(leaves.values()), create_graph)
 
 
 def _differentiable(value, theta):
@@ -323,7 +391,7 @@ class Memoryless(torch.optim.Optimizer):
                     "(computed from them, not detached, and without calling backward)"
                 )
             try:
-                L = _Loss(loss, params, False)
+                L = _Loss(loss, params, False, averaged=True)
                 theta = torch.cat([q.detach().reshape(-1) for q in params])
                 p = self._hyper(params, theta)
                 terms = [lr**r * _GPSI[r](theta, L, n, p['beta1'], p['beta2'], p['eps'], p['wd']).detach() for r in range(order + 1)]

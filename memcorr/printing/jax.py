@@ -1,0 +1,62 @@
+"""The generated JAX module of docs/python.md (``NAME_jax.py``).
+
+Input: ``Derivation``. Output: the source of a module (imports jax only; optax when its optimizer is
+built) with the five functions of the NumPy module on arrays and pytrees — ``L`` replaced by a
+function ``loss_fn(theta) -> scalar`` written with ``jax.numpy`` — and ``optimizer(learning_rate)``,
+the memoryless map as an optax transformation. Every function can be ``jax.jit``-ed.
+
+The formulas are printed by the shared generator (``codegen``), the same as the NumPy module's; this
+backend names ``jax.numpy`` and supplies the loss protocol by jax: the gradient by reverse mode once
+per call, Hessian-vector products forward-over-reverse (``jax.jvp`` of ``jax.grad``), never a full
+Hessian. Sums over past steps and loops (``Recurrence``) run as ``jax.lax.fori_loop``, so that the
+step counter ``n`` may be a traced value (the optax state's count) as well as a number. A pytree of
+parameters is read as one vector (``ravel_pytree``): elementwise per leaf, reductions over all leaves.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import JaxPrinter
+
+from ..algebra.atoms import is_scalar
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
+
+
+class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
+    """sympy's JAX printer (``jax.numpy`` names, its ``And``/``Or``) with the loss protocol's atoms."""
+
+    backend = "jax"
+
+    def _print_Sum(self, expr):
+        """A sum over past steps as a ``fori_loop`` accumulating the summand: its bounds may be traced."""
+        *inner, (var, lo, hi) = expr.limits  # sympy merges nested sums: the last range is outermost
+        term = sp.Sum(expr.function, *inner) if inner else expr.function
+        start = f"{self._module}.zeros((), theta.dtype)" if is_scalar(term) else self.zeros()
+        body, v = self._print(term), self._print(var)
+        return f"jax.lax.fori_loop({self._print(lo)}, {self._print(hi)} + 1, lambda {v}, _acc: _acc + {body}, {start})"
+
+    def _run_loop(self, state: str, n: str) -> list[str]:
+        """The loop as a ``fori_loop`` over the state tuple: ``n`` may be traced."""
+        return [
+            f"    _state = jax.lax.fori_loop(0, {n}, lambda _t, _s: _step(_t, *_s), _start())",
+            f"    return _result({n}, *_state)",
+        ]
+
+
+def module_source(d) -> str:
+    """The text of the generated JAX module for the derivation ``d``."""
+    x = generate(d, JaxCodePrinter)
+    penalty = (
+        f"    return jax.numpy.asarray(h * _potential({x.call}), theta.dtype)"
+        if x.has_potential
+        else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
+    )
+    random = d.batches == "random"  # the loss is given split into micro-batches (docs/python.md)
+    return fill(
+        "jax_module.py.tmpl",
+        x,
+        checks=CHECKS,
+        loss_protocol=template("jax_loss.py.tmpl") + (template("jax_noise.py.tmpl") if random else ""),
+        at="_at_batch" if random else "_at",
+        penalty=penalty,
+    )
