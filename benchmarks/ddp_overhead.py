@@ -77,6 +77,7 @@ def worker(rank: int, port: str, module_path: str, repeat: int, hidden: int, bat
         for what in ("Memoryless.step", "penalty + backward"):
             a, b = (statistics.median(times[f"{what}, {k}"]) for k in ("averaged", "local"))
             print(f"averaging overhead, {what}: {a - b:+.4f} s ({a / b:.2f}×)")
+    torch.distributed.barrier()  # neither process leaves while the other still talks to it
     torch.distributed.destroy_process_group()
 
 

@@ -56,6 +56,7 @@ def main(path, hyper, rank, world, port, out, local):
     if rank == 0:
         np.savez(out, **results)
     if world > 1:
+        torch.distributed.barrier()  # neither process leaves while the other still talks to it
         torch.distributed.destroy_process_group()
 
 

@@ -40,7 +40,8 @@ def run(module, hyper, world, folder, local=False):
         subprocess.Popen([sys.executable, str(WORKER), *[str(rank) if a == "RANK" else a for a in args]])
         for rank in range(world)
     ]
-    assert all(p.wait(timeout=300) == 0 for p in processes)
+    codes = [p.wait(timeout=300) for p in processes]
+    assert codes == [0] * world, f"the workers exited with {codes}"
     return dict(np.load(out))
 
 

@@ -165,8 +165,9 @@ def _at(theta, loss_fn, create_graph=False):
         return leaf, lambda x: x, _Loss(_scalar(loss_fn(_shared(leaf))), [leaf], create_graph)
     leaves = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in theta.items()}
     flat = torch.cat([v.reshape(-1) for v in leaves.values()])
-    value = _scalar(loss_fn({k: _shared(v) for k, v in leaves.items()}))
-    return flat, _split(leaves), _Loss(value, list(leaves.values()), create_graph)
+    # distributed: the loss sees views of one shared vector, so a derivative is one all-reduce, not one per tensor
+    seen = _split(leaves)(_shared(flat)) if _processes() > 1 else leaves
+    return flat, _split(leaves), _Loss(_scalar(loss_fn(seen)), list(leaves.values()), create_graph)
 
 
 def _differentiable(value, theta):
