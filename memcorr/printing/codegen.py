@@ -430,6 +430,14 @@ def fill(name: str, x: Generated, **parts: str) -> str:
 CHECKS = template("checks.py.tmpl")
 
 
+def penalty_body(x: Generated, value: str, indent: str = "    ") -> str:
+    """The body of a module's ``penalty``: ``value`` (the backend's expression of ``_potential``)
+    returned, or, where the derivation found no potential, the reason raised."""
+    if x.has_potential:
+        return f"{indent}return {value}"
+    return f"{indent}raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
+
+
 def _penalty_note(d) -> str:
     p = d.perturbation
     if p.potential is None:

@@ -19,7 +19,7 @@ import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
 from ..algebra.atoms import is_scalar
-from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, penalty_body, template
 
 
 class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
@@ -46,11 +46,7 @@ class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
 def module_source(d) -> str:
     """The text of the generated JAX module for the derivation ``d``."""
     x = generate(d, JaxCodePrinter)
-    penalty = (
-        f"    return jax.numpy.asarray(h * _potential({x.call}), theta.dtype)"
-        if x.has_potential
-        else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
-    )
+    penalty = penalty_body(x, f"jax.numpy.asarray(h * _potential({x.call}), theta.dtype)")
     random = d.batches == "random"  # the loss is given split into micro-batches (docs/python.md)
     return fill(
         "jax_module.py.tmpl",

@@ -9,7 +9,7 @@ this backend names numpy and wraps them in the public functions.
 
 from __future__ import annotations
 
-from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, penalty_body, template
 
 
 class NumpyCodePrinter(ProtocolPrinter):
@@ -50,9 +50,5 @@ def module_source(d) -> str:
     ``theta``, ``L`` and ``h`` are positional-only, so hyperparameters may take those names;
     ``order`` and ``n`` are the module's own keywords."""
     x = generate(d, NumpyCodePrinter)
-    penalty = (
-        f"    return float(_potential({x.call}))"
-        if x.has_potential
-        else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
-    )
+    penalty = penalty_body(x, f"float(_potential({x.call}))")
     return fill("numpy_module.py.tmpl", x, checks=CHECKS, penalty=penalty)

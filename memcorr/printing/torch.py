@@ -21,7 +21,7 @@ from __future__ import annotations
 from sympy.printing.numpy import _known_constants_numpy, _known_functions_numpy
 
 from ..algebra.atoms import outer_atoms
-from .codegen import CHECKS, ProtocolPrinter, fill, generate, template
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, penalty_body, template
 
 
 class TorchCodePrinter(ProtocolPrinter):
@@ -71,11 +71,7 @@ def module_source(d) -> str:
     """The text of the generated torch module for the derivation ``d``."""
     x = generate(d, TorchCodePrinter, grouped=True)
     finite = d.regime == "finite"
-    penalty = (
-        f"    return _differentiable(h * _potential({x.call}), theta)"
-        if x.has_potential
-        else f"    raise ValueError({x.reason!r})  # the program has no potential: said, not guessed"
-    )
+    penalty = penalty_body(x, f"_differentiable(h * _potential({x.call}), theta)", indent="        ")
     # n as a tensor: torch's functions of it (clamp, comparisons, where) take no Python ints
     step_n = '        n = torch.as_tensor(self._count.setdefault("step", 0))\n' if finite else ""
     count = '        self._count["step"] = int(n) + 1\n' if finite else ""
@@ -91,5 +87,5 @@ def module_source(d) -> str:
         n_check=n_check,
         step_n=step_n,
         count=count,
-        penalty=penalty.replace("    ", "        ", 1),
+        penalty=penalty,
     )
