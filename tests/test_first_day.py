@@ -161,8 +161,10 @@ def test_the_docs_point_nowhere_outside_the_repository():
     assert "shared/spec" not in (ROOT / "README.md").read_text()
 
 
-def test_a_derivation_reports_its_stages(caplog):
-    """What the command line shows on a terminal while a long derivation runs."""
+def test_a_derivation_reports_its_stages(caplog, monkeypatch):
+    """What the command line shows on a terminal while a long derivation runs (derived here, not read
+    from the cache another test may have filled: a cached result has no stages to report)."""
+    monkeypatch.setenv("MEMCORR_CACHE", "off")
     with caplog.at_level("INFO", logger="memcorr"):
         memcorr.derive("heavy_ball", order=2, target="flow")
     messages = [r.getMessage() for r in caplog.records]
