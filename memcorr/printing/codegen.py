@@ -111,8 +111,7 @@ class ProtocolPrinter(NumPyPrinter):
         """A sum over past steps. An elementwise summand is evaluated for all steps at once
         (the step index as a column against the coordinates); one with reductions or loss
         calls loops. The zero start keeps an empty sum (n = 0) array-shaped."""
-        *inner, (var, lo, hi) = expr.limits  # sympy merges nested sums: the last range is outermost
-        term = sp.Sum(expr.function, *inner) if inner else expr.function
+        term, var, lo, hi = outermost_range(expr)
         v, body = self._print(var), self._print(term)
         lo, hi = self._print(lo), self._print(hi)
         moving = any(a.has(var) or b.has(var) for s in term.atoms(sp.Sum) for _, a, b in s.limits)
@@ -198,6 +197,13 @@ class ProtocolPrinter(NumPyPrinter):
 
     def _print_Heaviside(self, expr):
         return f"{self._module}.heaviside({self._print(expr.args[0])}, 0.5)"
+
+
+def outermost_range(expr: sp.Sum) -> tuple:
+    """``(summand, variable, lower, upper)`` of a sum's outermost range; the summand keeps the inner ranges
+    (sympy merges nested sums into one ``Sum``, the last range outermost)."""
+    *inner, (var, lo, hi) = expr.limits
+    return (sp.Sum(expr.function, *inner) if inner else expr.function), var, lo, hi
 
 
 def _inputs(expr: Recurrence) -> list:

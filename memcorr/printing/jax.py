@@ -15,11 +15,10 @@ parameters is read as one vector (``ravel_pytree``): elementwise per leaf, reduc
 
 from __future__ import annotations
 
-import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
 from ..algebra.atoms import is_scalar
-from .codegen import CHECKS, ProtocolPrinter, fill, generate, penalty_body, template
+from .codegen import CHECKS, ProtocolPrinter, fill, generate, outermost_range, penalty_body, template
 
 
 class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
@@ -29,8 +28,7 @@ class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
 
     def _print_Sum(self, expr):
         """A sum over past steps as a ``fori_loop`` accumulating the summand: its bounds may be traced."""
-        *inner, (var, lo, hi) = expr.limits  # sympy merges nested sums: the last range is outermost
-        term = sp.Sum(expr.function, *inner) if inner else expr.function
+        term, var, lo, hi = outermost_range(expr)
         start = f"{self._module}.zeros((), theta.dtype)" if is_scalar(term) else self.zeros()
         body, v = self._print(term), self._print(var)
         return f"jax.lax.fori_loop({self._print(lo)}, {self._print(hi)} + 1, lambda {v}, _acc: _acc + {body}, {start})"

@@ -1,7 +1,8 @@
 """The generated torch module under distributed training (gloo, 2 processes on localhost, CPU).
 
 Two processes, each with the same model and half of a batch, run ``penalty(...).backward()`` and three
-``Memoryless`` steps; one process runs them on the whole batch. With the averaging (the default) the
+``Memoryless`` steps (full batches, and heavy ball's random-batch module with its micro-batch noise estimate);
+one process runs them on the whole batch. With the averaging (the default) the
 two agree to 1e-10 in float64; with the opt-out (``AVERAGE_OVER_PROCESSES = False``) each process
 uses its own half, and they differ: the test can fail.
 """
@@ -31,11 +32,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(module, hyper, world, folder, local=False):
+def run(module, hyper, world, folder, local=False, random=False):
     """The worker on ``world`` processes; what rank 0 saved."""
     out = folder / f"out_{world}_{local}.npz"
     port = str(free_port())
-    args = [str(module), str(hyper), "RANK", str(world), port, str(out)] + (["--local"] if local else [])
+    args = [str(module), str(hyper), "RANK", str(world), port, str(out)]
+    args += (["--local"] if local else []) + (["--random"] if random else [])
     processes = [
         subprocess.Popen([sys.executable, str(WORKER), *[str(rank) if a == "RANK" else a for a in args]])
         for rank in range(world)
@@ -46,16 +48,22 @@ def run(module, hyper, world, folder, local=False):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["heavy_ball", "adamw", "lion_softsign"])
-def test_two_processes_with_half_a_batch_each_equal_one_with_the_whole(name, tmp_path):
-    d = derived(ROOT / "derivations" / f"{name}.opt")
+@pytest.mark.parametrize(
+    "name, batches",
+    [("heavy_ball", "full"), ("adamw", "full"), ("lion_softsign", "full"), ("heavy_ball", "random")],
+)
+def test_two_processes_with_half_a_batch_each_equal_one_with_the_whole(name, batches, tmp_path):
+    """With random batches each process's micro-batches join the noise estimate: 2 × 2 of them equal the
+    4 of the whole batch."""
+    d = derived(ROOT / "derivations" / f"{name}.opt", batches=batches)
     module = tmp_path / f"{name}_torch.py"
     module.write_text(d.to_torch(), encoding="utf-8")
     hyper = tmp_path / "hyper.json"
     hyper.write_text(json.dumps(short_memory(d)), encoding="utf-8")
-    whole = run(module, hyper, 1, tmp_path)
-    shared = run(module, hyper, 2, tmp_path)
-    alone = run(module, hyper, 2, tmp_path, local=True)
+    random = batches == "random"
+    whole = run(module, hyper, 1, tmp_path, random=random)
+    shared = run(module, hyper, 2, tmp_path, random=random)
+    alone = run(module, hyper, 2, tmp_path, local=True, random=random)
     has_penalty = d.perturbation.potential is not None
     assert set(whole) == {"memoryless"} | ({"penalty", "penalty_grad"} if has_penalty else set())
     for key, value in whole.items():

@@ -90,9 +90,12 @@ class _Summed(torch.autograd.Function):
         return _Summed.apply(grad)
 
 
+def _sum_over_processes(x):
+    return _Summed.apply(x) if _processes() > 1 else x
+
+
 def _mean_over_processes(x):
-    k = _processes()
-    return x if k == 1 else _Summed.apply(x) / k
+    return _sum_over_processes(x) / _processes()
 
 
 class _Shared(torch.autograd.Function):
@@ -117,11 +120,18 @@ class _Loss:
     (``hvp``) by differentiating the gradient along each direction in turn. ``leaves`` are the
     tensors the loss was computed from; every result is a vector over all of them. ``averaged``:
     the leaves are the processes' own parameters, not seen through ``_shared``, so every derivative
-    is averaged over processes here."""
+    is averaged over processes here. ``seen``: what the loss saw of them (``_shared``'s output, where
+    it is used), for this process's own derivatives (``_local``)."""
 
-    def __init__(self, value, leaves, create_graph, averaged=False):
+    def __init__(self, value, leaves, create_graph, averaged=False, seen=None):
         self._value, self._leaves, self._create_graph, self._averaged = value, leaves, create_graph, averaged
+        self._seen = leaves if seen is None else seen
         self._grad = self._differentiate([value], None, True)
+
+    def _local(self, output):
+        """The gradient of this process's own ``output`` (a micro-batch's loss), not averaged, in the graph."""
+        parts = torch.autograd.grad([output], self._seen, create_graph=True, retain_graph=True, materialize_grads=True)
+        return torch.cat([part.reshape(-1) for part in parts])
 
     def _differentiate(self, outputs, directions, create_graph):
         parts = torch.autograd.grad(
@@ -169,12 +179,16 @@ def _at(theta, loss_fn, create_graph=False):
     the whole batch's."""
     if isinstance(theta, torch.Tensor):
         leaf = theta if theta.requires_grad else theta.detach().requires_grad_()
-        return leaf, lambda x: x, _Loss(_scalar(loss_fn(_shared(leaf))), [leaf], create_graph)
+        seen = _shared(leaf)
+        return leaf, lambda x: x, _Loss(_scalar(loss_fn(seen)), [leaf], create_graph, seen=[seen])
     leaves = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in theta.items()}
     flat = torch.cat([v.reshape(-1) for v in leaves.values()])
-    # distributed: the loss sees views of one shared vector, so a derivative is one all-reduce, not one per tensor
-    seen = _split(leaves)(_shared(flat)) if _processes() > 1 else leaves
-    return flat, _split(leaves), _Loss(_scalar(loss_fn(seen)), list(leaves.values()), create_graph)
+    if _processes() == 1:
+        return flat, _split(leaves), _Loss(_scalar(loss_fn(leaves)), list(leaves.values()), create_graph)
+    # the loss sees views of one shared vector, so a derivative is one all-reduce, not one per tensor
+    shared = _shared(flat)
+    value = _scalar(loss_fn(_split(leaves)(shared)))
+    return flat, _split(leaves), _Loss(value, list(leaves.values()), create_graph, seen=[shared])
 
 
 def _differentiable(value, theta):
