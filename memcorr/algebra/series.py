@@ -17,7 +17,6 @@ instead of building the whole expression and differentiating it ``R`` times in
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 
 import sympy as sp
@@ -43,16 +42,6 @@ def convolve(a: Coefficients, b: Coefficients, R: int) -> Coefficients:
             if b[j] != 0:
                 out[i + j] += x * b[j]
     return out
-
-
-def compositions(total: int, parts: int):
-    """Every way of writing ``total`` as an ordered sum of ``parts`` non-negative integers."""
-    if parts == 1:
-        yield (total,)
-        return
-    for first in range(total + 1):
-        for rest in compositions(total - first, parts - 1):
-            yield (first, *rest)
 
 
 class Series:
@@ -121,19 +110,48 @@ class Series:
     def _multilinear(self, func, args: list[Coefficients]) -> Coefficients:
         """``func`` (``Hess``, ``D_k``, ``Dot``, ``CoordSum``: linear in each argument) of series
         arguments, by multilinear convolution. Each coefficient is split into scalar times field
-        once, and the atoms are built from canonical fields directly (``evaluate=False``)."""
+        once, and the atoms are built from canonical fields directly (``evaluate=False``).
+
+        A symmetric atom's repeated argument (``D_k(δ, …, δ)``: Taylor's theorem at a moving point) is
+        expanded over multisets of its terms with multinomial weights, not over all orderings: the
+        orderings are the same atom, and there are up to ``k!`` times as many of them."""
+        groups = _grouped(args) if func.symmetric else [(a, 1) for a in args]
+        combined: list[list] = [[((), ())]] + [[] for _ in range(self.R)]  # per order: (scalars, fields)
+        for a, count in groups:
+            picks = self._picks(a, count)
+            combined = [
+                [(s1 + s2, f1 + f2) for i in range(r + 1) for s1, f1 in combined[i] for s2, f2 in picks[r - i]]
+                for r in range(self.R + 1)
+            ]
         out = []
-        for r in range(self.R + 1):
-            total = []
-            for split in compositions(r, len(args)):
-                for combo in itertools.product(*[_terms(a[i]) for a, i in zip(args, split)]):
-                    fields = [f for _, f in combo]
-                    if func.symmetric:
-                        fields.sort(key=sp.default_sort_key)
-                    head = Hess if func is Dk and len(fields) == 1 else func  # D_k of one argument is Hess
-                    atom = head(*fields, evaluate=False)
-                    total.append(sp.Mul(*[c for c, _ in combo]) * atom)
-            out.append(sp.Add(*total))
+        for terms in combined:
+            by_atom: dict = {}
+            for scalars, fields in terms:
+                if func.symmetric:
+                    fields = sorted(fields, key=sp.default_sort_key)
+                head = Hess if func is Dk and len(fields) == 1 else func  # D_k of one argument is Hess
+                by_atom.setdefault(head(*fields, evaluate=False), []).append(sp.Mul(*scalars))
+            out.append(sp.Add(*[sp.Add(*cs) * atom for atom, cs in by_atom.items()]))
+        return out
+
+    def _picks(self, a: Coefficients, count: int) -> list[list]:
+        """``count`` terms of the series ``a`` taken as a multiset, per total order:
+        ``(weight and scalars, fields)`` with the multinomial weight of the orderings."""
+        terms = [(i, c, f) for i in range(self.R + 1) for c, f in _terms(a[i])]
+        out: list[list] = [[] for _ in range(self.R + 1)]
+
+        def extend(start: int, chosen: list, order: int):
+            if len(chosen) == count:
+                weight = math.factorial(count)
+                for t in set(chosen):
+                    weight //= math.factorial(chosen.count(t))
+                out[order].append(((weight, *(terms[t][1] for t in chosen)), tuple(terms[t][2] for t in chosen)))
+                return
+            for t in range(start, len(terms)):
+                if order + terms[t][0] <= self.R:
+                    extend(t, chosen + [t], order + terms[t][0])
+
+        extend(0, [], 0)
         return out
 
     def _power(self, base, exp) -> Coefficients:
@@ -206,6 +224,19 @@ class Series:
         if k == 0:
             return self.constant(G)
         return self._multilinear(Dk, [delta] * k)
+
+
+def _grouped(args: list[Coefficients]) -> list[tuple[Coefficients, int]]:
+    """The arguments with how often each occurs (the same list object)."""
+    groups: list[list] = []
+    for a in args:
+        for g in groups:
+            if g[0] is a:
+                g[1] += 1
+                break
+        else:
+            groups.append([a, 1])
+    return [(a, n) for a, n in groups]
 
 
 @functools.cache
