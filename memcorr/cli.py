@@ -169,7 +169,7 @@ def cmd_verify(args) -> int:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         # a step size at which the method blows up shows as NaN or inf in the table, which says so
         warnings.simplefilter("ignore", RuntimeWarning)
-        report = verify(d, loss, x0, params, h0=args.h, steps=args.steps or 20)
+        report = verify(d, loss, x0, params, h0=args.h, steps=args.steps or 20, thorough=args.thorough)
     print(report.table())
     if args.plot:
         try:
@@ -194,7 +194,7 @@ def _verify_batches(d, args, params) -> int:
     if args.plot:
         raise UsageError("--plot draws the full-batch check; the random-batch check prints its table")
     loss, x0 = builtin(name)
-    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps or 40)
+    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps or 40, halvings=3 + args.thorough)
     print(report.table())
     return 0 if report.passed else 1
 
@@ -288,6 +288,12 @@ def parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--steps", type=int, help="steps at the largest h (the horizon; default 20, with --batches random 40)"
+    )
+    v.add_argument(
+        "--thorough",
+        action="store_true",
+        help="one more halving of h, and a stationary horizon of up to 5000 steps, not 1000 (a long memory's "
+        "trajectory order)",
     )
     v.add_argument("--plot", metavar="FILE.png", help="draw error against h (needs matplotlib)")
     v.set_defaults(run=cmd_verify)

@@ -11,11 +11,15 @@ For every bundled program at order 1:
 
 Each program is derived in a fresh interpreter, as a user deriving it would: what its files must
 equal does not depend on what was derived before it in the same process. tests/test_golden.py
-checks each program on its own and shows a unified diff of what is stale.
+checks each program on its own and shows a unified diff of what is stale; it passes ``--cache``, so
+that a derivation another test of the session already made (with the same code: the cache keys hold
+memcorr's fingerprint) is read, not made again — a history-dependent result would then fail the
+check, as it should.
 
     python scripts/golden.py                    # rewrite everything (two programs at a time)
     python scripts/golden.py --check            # exit 1 and list what is stale
     python scripts/golden.py --check heavy_ball # one program, with the diff
+    python scripts/golden.py --check --cache heavy_ball  # the same, reading $MEMCORR_CACHE
 """
 
 import argparse
@@ -30,8 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# a fresh derivation, never one read from the derivation cache (made in a process with another history)
-os.environ["MEMCORR_CACHE"] = "off"
+# a fresh derivation, never one read from the derivation cache (made in a process with another history),
+# unless --cache asks for the caller's cache (the test suite's, begun empty for the session)
+if "--cache" not in sys.argv:
+    os.environ["MEMCORR_CACHE"] = "off"
 
 import memcorr  # noqa: E402
 from memcorr.printing import OUTPUTS  # noqa: E402
@@ -71,7 +77,7 @@ def expected_for(path: Path) -> dict[Path, str]:
 
 
 def fresh(name: str) -> dict[Path, str]:
-    """``expected_for`` the program ``name``, in a fresh interpreter."""
+    """``expected_for`` the program ``name``, in a fresh interpreter (which inherits the cache setting)."""
     run = subprocess.run(
         [sys.executable, __file__, "--print", name], capture_output=True, text=True, check=True, timeout=1500
     )
@@ -98,6 +104,7 @@ def everything() -> dict[Path, str]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if anything is stale, and show the diff")
+    ap.add_argument("--cache", action="store_true", help="read and fill the derivation cache $MEMCORR_CACHE")
     ap.add_argument("--print", action="store_true", help=argparse.SUPPRESS)  # one program's files as JSON
     ap.add_argument("program", nargs="?", help="one bundled program (default: all)")
     args = ap.parse_args()

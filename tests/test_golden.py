@@ -1,8 +1,10 @@
 """The generated outputs in derivations/generated/ are current, program by program
 (regenerate: python scripts/golden.py).
 
-Each program is derived in a fresh interpreter, as a user deriving it would; a stale file fails
-with a unified diff of what changed. Gradient descent and heavy ball run in the quick lane, the
+Each program is derived in a fresh interpreter, as a user deriving it would, through the session's
+derivation cache (what another test derived with this code is read, not derived again; the hash-seed
+test in test_cli_misuse.py derives in fresh processes with the cache off); a stale file fails with a
+unified diff of what changed. Gradient descent and heavy ball run in the quick lane, the
 rest with the slow checks.
 """
 
@@ -21,7 +23,9 @@ GENERATED = ROOT / "derivations" / "generated"
     "name", [pytest.param(p.stem, marks=[] if p.stem in QUICK else [pytest.mark.slow]) for p in BUNDLED]
 )
 def test_golden_files_are_current(name):
-    run = subprocess.run([sys.executable, str(GOLDEN), "--check", name], capture_output=True, text=True, timeout=1500)
+    run = subprocess.run(
+        [sys.executable, str(GOLDEN), "--check", "--cache", name], capture_output=True, text=True, timeout=1500
+    )
     assert run.returncode == 0, f"{run.stdout}{run.stderr}\nregenerate with: python scripts/golden.py"
 
 

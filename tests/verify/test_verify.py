@@ -255,3 +255,17 @@ def test_confluent_rates_take_the_limit_form(name, hyper):
             fast = module.correction(X0, LOSS, n=n, **hyper)
             assert np.allclose(fast, brute_force_correction(d, LOSS, X0, n, hyper), rtol=1e-5, atol=1e-7), n
     check_orders(verify(d, LOSS, X0, hyper), name)
+
+
+@pytest.mark.slow
+def test_thorough_settles_a_memory_the_default_horizon_does_not():
+    """Heavy ball with β = 0.99 remembers ~100 steps: ten memory lengths are 1000 steps. With β = 0.995
+    (200 steps) the default horizon (1000) leaves the trajectory order unsettled and the residual decides;
+    ``thorough`` (up to 5000 steps, one more halving) lets it settle, and both pass."""
+    d = memcorr.derive("heavy_ball")
+    quick = verify(d, LOSS, X0, {"beta": 0.995})
+    thorough = verify(d, LOSS, X0, {"beta": 0.995}, thorough=True)
+    assert (len(quick.hs), quick.horizon, quick.settled) == (4, 1000, False)
+    assert (len(thorough.hs), thorough.horizon, thorough.settled) == (5, 5000, True)
+    assert quick.passed and thorough.passed, quick.table() + "\n" + thorough.table()
+    assert thorough.orders()["trajectory corrected"] >= 1.75, thorough.table()
