@@ -13,7 +13,7 @@ Targets (issue "any order, fast"): heavy ball order 6 ≤ 30 s (order 8 reported
 ≤ 15 s (order 4 reported), AdaBelief order 3 ≤ 60 s. Heavy ball's term counts are the rooted
 trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
 
-    python benchmarks/order_time.py [--before REF] [--limit 60] [--max-order 8]
+    python benchmarks/order_time.py [--before REF] [--limit 60] [--max-order 8] [NAME ...]
 """
 
 import argparse
@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--before", metavar="REF")
     ap.add_argument("--limit", type=float, default=60.0)
     ap.add_argument("--max-order", type=int, default=8)
+    ap.add_argument("names", nargs="*", default=PROGRAMS, help=f"programs (default: {' '.join(PROGRAMS)})")
     args = ap.parse_args()
     with checkout(args.before) as before:
         table(args, before)
@@ -71,7 +72,7 @@ def table(args, before):
     limit = f"> {int(args.limit)}"
     header = f"{'program':<12} {'order':>5} {'derive s':>9} {'map s':>7} {'before: derive':>15} {'map':>7}"
     print(f"{header}  terms of Ψ_1 … Ψ_R")
-    for name in PROGRAMS:
+    for name in args.names:
         now_done = old_done = False
         for order in range(1, args.max_order + 1):
             now = None if now_done else timed(str(ROOT), name, order, args.limit)

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 # a fresh derivation, never one read from the derivation cache (made in a process with another history),
 # unless --cache asks for the caller's cache (the test suite's, begun empty for the session)
-if "--cache" not in sys.argv:
+CACHE = "--cache" in sys.argv
+if not CACHE:
     os.environ["MEMCORR_CACHE"] = "off"
 
 import memcorr  # noqa: E402
@@ -79,7 +80,11 @@ def expected_for(path: Path) -> dict[Path, str]:
 def fresh(name: str) -> dict[Path, str]:
     """``expected_for`` the program ``name``, in a fresh interpreter (which inherits the cache setting)."""
     run = subprocess.run(
-        [sys.executable, __file__, "--print", name], capture_output=True, text=True, check=True, timeout=1500
+        [sys.executable, __file__, "--print", *(["--cache"] if CACHE else []), name],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1500,
     )
     return {ROOT / p: text for p, text in json.loads(run.stdout).items()}
 
