@@ -71,7 +71,7 @@ def checkpoint(model, X, y, full, noisy, draws, gen, step, sizes) -> dict:
 def main(argv=None) -> list[dict]:
     args = arguments(__doc__, argv)
     rows = along_training(args.quick)
-    sizes = QUICK_SIZES if args.quick else SIZES
+    sizes = [B for B in SIZES if B in rows[0]]  # the sizes along_training measured
     print(f"{'step':>5} {'G_full':>10} " + " ".join(f"{'G_noise B=' + str(B):>15} {'B*G_noise':>10}" for B in sizes))
     for r in rows:
         cells = " ".join(f"{r[B]:>15.4g} {B * r[B]:>10.4g}" for B in sizes)
