@@ -34,7 +34,7 @@ def with_noise(p: Perturbation, noise, params, extra=None) -> Perturbation:
             potential=None,
             verdict="unknown",
             verdict_at_defaults="unknown",
-            reason=f"no potential: the noise part of the correction {why}; the full-batch verdict is "
+            reason=f"no potential: the noise part of the correction {why}; the full-batch verdict: "
             f"{p.verdict} ({p.verdict_at_defaults} at the defaults)",
         )
     noise_verdict, _, _ = judge(c, 1, params, extra)

@@ -172,16 +172,19 @@ class ProtocolPrinter(NumPyPrinter):
     def _print_NoiseGrad(self, expr):
         return "L.noise_grad(theta)"
 
+    # the batch moments of a nonlinear program under random batches (docs/method.md §7): torch and
+    # jax estimate them from the batch's micro-batches (``_BatchLoss``)
     def _print_NoiseVar(self, expr):
-        """The batch moments of a nonlinear program under random batches: a backend that estimates
-        them from micro-batches prints them; the others refuse to generate the module."""
-        raise DerivationError(
-            f"the {self.backend} module of a nonlinear program under random batches is not generated: its batch "
-            "moments (σ², E_b[ξ_b ⊙ Hess(…)], …) have no micro-batch estimator here yet; use --emit numpy, or "
-            "--batches full"
-        )
+        return "L.variance(theta)"
 
-    _print_CovHess = _print_BatchHess = _print_XiBatchHess = _print_NoiseVar
+    def _print_CovHess(self, expr):
+        return f"L.cov_hess(theta, {self._field(expr.args[0])})"
+
+    def _print_BatchHess(self, expr):
+        return f"L.batch_hess(theta, {self._field(expr.args[0])})"
+
+    def _print_XiBatchHess(self, expr):
+        return f"L.xi_batch_hess(theta, {self._field(expr.args[0])})"
 
     def _print_Min(self, expr):
         return self._nested(f"{self._module}.minimum", expr.args)

@@ -121,9 +121,13 @@ class _Loss:
         self._seen = leaves if seen is None else seen
         self._grad = self._differentiate([value], None, True)
 
-    def _local(self, output):
-        """The gradient of this process's own ``output`` (a micro-batch's loss), not averaged, in the graph."""
-        parts = torch.autograd.grad([output], self._seen, create_graph=True, retain_graph=True, materialize_grads=True)
+    def _local(self, output, direction=None):
+        """The gradient of this process's own ``output`` (a micro-batch's loss), not averaged, in the graph;
+        of ``⟨output, direction⟩`` for a tensor ``output`` (a micro-batch's gradient: its Hessian on ``direction``)."""
+        directions = None if direction is None else [direction]
+        parts = torch.autograd.grad(
+            [output], self._seen, directions, create_graph=True, retain_graph=True, materialize_grads=True
+        )
         return torch.cat([part.reshape(-1) for part in parts])
 
     def _differentiate(self, outputs, directions, create_graph):
