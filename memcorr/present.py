@@ -54,8 +54,6 @@ def merge_hessians(expr, update):
     groups: list[list] = []
     for coeff, arg in hess_terms:
         for group in groups:
-            if _varies(coeff / group[0][0]):
-                continue
             ratio = factor(sp.cancel(coeff / group[0][0]))
             if is_scalar(ratio):
                 group.append((coeff, arg, ratio))
@@ -68,25 +66,6 @@ def merge_hessians(expr, update):
         argument = sp.Add(*[r * a for _, a, r in group])
         out += factor(lead) * _hess_of(argument, psi0)
     return out
-
-
-def _varies(ratio) -> bool:
-    """True if ``ratio`` takes two values at two draws of the fields (the parameters and reductions
-    held fixed): then no cancelling makes it a scalar, and the factoring that would find the scalar
-    (the cost of merging, pair by pair) is not needed. False when unsure. The values are exact numbers,
-    compared to 30 digits."""
-    fields = {s for s in ratio.free_symbols if isinstance(s, FieldSymbol)}
-    fields |= {a for a in outer_atoms(ratio) if isinstance(a, FieldAtom)}
-    fixed = {s: sp.Rational(2 * i + 3, 7) for i, s in enumerate(sorted(ratio.free_symbols - fields, key=str))}
-    values = []
-    for draw in (0, 1):
-        ordered = sorted(fields, key=str)
-        at = {f: sp.Rational((-1) ** i * (5 + 2 * i + draw), 11 + 3 * draw) for i, f in enumerate(ordered)}
-        values.append(ratio.xreplace(at).xreplace(fixed))
-    difference, size = sp.N(values[0] - values[1], 30), sp.N(values[0], 30)
-    if not (difference.is_Number and size.is_Number) or difference.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        return False  # not a real number at these draws (an atom left, a pole, a complex root)
-    return abs(difference) > 1e-20 * (1 + abs(size))
 
 
 def _psi0_field(update):
