@@ -14,15 +14,39 @@ from __future__ import annotations
 import json
 
 import sympy as sp
+from sympy.printing.repr import ReprPrinter
 
 from ..algebra.atoms import bound_indices
 from .latex import latex
 
 
-def formula(expr) -> dict | None:
-    if expr is None:
-        return None
-    return {"latex": latex(expr), "sympy": sp.srepr(_without_dummies(expr))}
+class _Repr(ReprPrinter):
+    """``srepr`` with each of the program's symbols written as the program declared it. sympy takes
+    ``Symbol('beta', positive=True)`` and ``Symbol('beta', real=True, positive=True)`` for equal, so its
+    cache may hand back one where the other was built, while ``srepr`` writes the assumptions each
+    instance was created with: the record would depend on what the process did before."""
+
+    def __init__(self, declared):
+        super().__init__()
+        self._declared = {s: s for s in declared}
+
+    def _print_Symbol(self, expr):
+        return super()._print_Symbol(self._declared.get(expr, expr))
+
+
+class _Formula:
+    """``{"latex": …, "sympy": srepr}`` of an expression, or None."""
+
+    def __init__(self, model):
+        self.repr = _Repr([p.symbol for p in model.params.values()] + [model.h, model.n])
+
+    def __call__(self, expr) -> dict | None:
+        if expr is None:
+            return None
+        return {"latex": latex(expr), "sympy": self.srepr(expr)}
+
+    def srepr(self, expr) -> str:
+        return self.repr.doprint(_without_dummies(expr))
 
 
 def _without_dummies(expr):
@@ -36,7 +60,7 @@ def _without_dummies(expr):
 
 
 def record(d) -> dict:
-    p = d.perturbation
+    p, formula = d.perturbation, _Formula(d.model)
     return {
         "name": d.name,
         "description": d.model.description,
@@ -48,7 +72,7 @@ def record(d) -> dict:
         "parameters": {k: v.default for k, v in d.model.params.items()},
         "update": formula(d.update),
         "corrections": [formula(c) for c in d.corrections],
-        **(_mean(d.expansion) if d.batches == "random" else {}),
+        **(_mean(d.expansion, formula) if d.batches == "random" else {}),
         "fields": {f.name: formula(v) for f, v in d.fields.items()},
         "states": {name: [formula(s) for s in series] for name, series in d.states.items()},
         "perturbation": {
@@ -68,7 +92,7 @@ def record(d) -> dict:
             "at_step": p.at_step,
             "coefficient_as_n_grows": p.coefficient_as_n_grows,
             "reason": p.reason,
-            **(_noise(p) if d.batches == "random" else {}),
+            **(_noise(p, formula) if d.batches == "random" else {}),
         },
         "potentials": [
             {
@@ -81,17 +105,17 @@ def record(d) -> dict:
             for q in d.potentials
         ],
         "notes": list(d.notes),
-        "confluent": [_confluent(cond, x) for cond, x in d.expansion.confluent],
+        "confluent": [_confluent(cond, x, formula) for cond, x in d.expansion.confluent],
     }
 
 
-def _mean(e) -> dict:
+def _mean(e, formula: _Formula) -> dict:
     """Random batches: the noise part of the first correction, and whether the mean is exact (linear
     programs) or its leading order in the noise (nonlinear ones)."""
-    return {"noise_correction": {"latex": latex(e.noise), "sympy": sp.srepr(e.noise), "exact": e.noise_exact}}
+    return {"noise_correction": {"latex": latex(e.noise), "sympy": formula.srepr(e.noise), "exact": e.noise_exact}}
 
 
-def _noise(p) -> dict:
+def _noise(p, formula: _Formula) -> dict:
     """Random batches: ``G = G_full + G_noise``, each part and the verdict of the full-batch one."""
     return {
         "full": formula(p.potential - p.noise) if p.potential is not None else None,
@@ -102,14 +126,14 @@ def _noise(p) -> dict:
     }
 
 
-def _confluent(cond, x) -> dict:
+def _confluent(cond, x, formula: _Formula) -> dict:
     """The finite-n map where two decay rates coincide, its own confluent forms nested."""
     return {
         "condition": formula(cond),
         "update": formula(x.update),
         "corrections": [formula(c) for c in x.corrections],
         "states": {name: [formula(s) for s in series] for name, series in x.states.items()},
-        "confluent": [_confluent(c, y) for c, y in x.confluent],
+        "confluent": [_confluent(c, y, formula) for c, y in x.confluent],
     }
 
 

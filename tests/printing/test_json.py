@@ -1,6 +1,9 @@
 """``d.to_json()`` and ``--emit json`` (api.md): the fields, stable order, every formula as LaTeX and srepr."""
 
 import json
+import os
+import subprocess
+import sys
 
 import sympy as sp
 
@@ -46,3 +49,19 @@ def test_json_reports_the_non_gradient_part_per_order():
     assert order2["order"] == 2 and order2["exact"] is False and "not a gradient" in order2["reason"]
     rest = sp.sympify(eval(order2["non_gradient"]["sympy"], {**vars(sp), **vars(atoms)}))
     assert sp.simplify(rest - atoms.Hess(atoms.Hess(G)) / 6) == 0
+
+
+def test_the_record_does_not_depend_on_symbols_built_before():
+    # sympy takes Symbol('beta', positive=True) for the program's Symbol('beta', real=True, positive=True)
+    # and its cache hands back expressions built with the first; the record is the same either way
+    derive = "import memcorr; print(memcorr.derive('heavy_ball', batches='random').to_json())"
+    before = (
+        "import sympy as sp; beta = sp.Symbol('beta', positive=True); "
+        "_ = [beta + 1, 1 - beta, (1 - beta) ** -2, beta / 2 / (1 - beta) ** 2]; "
+    )
+    env = {**os.environ, "MEMCORR_CACHE": "off"}
+    plain, primed = (
+        subprocess.run([sys.executable, "-c", pre + derive], env=env, capture_output=True, text=True, check=True).stdout
+        for pre in ("", before)
+    )
+    assert "beta" in plain and plain == primed
