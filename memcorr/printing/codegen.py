@@ -174,17 +174,20 @@ class ProtocolPrinter(NumPyPrinter):
 
     # the batch moments of a nonlinear program under random batches (docs/method.md §7): torch and
     # jax estimate them from the batch's micro-batches (``_BatchLoss``)
+    def _moment(self, kind, expr):
+        return f"L.{kind}(theta{''.join(', ' + self._field(a) for a in expr.args)})"
+
     def _print_NoiseVar(self, expr):
-        return "L.variance(theta)"
+        return self._moment("variance", expr)
 
     def _print_CovHess(self, expr):
-        return f"L.cov_hess(theta, {self._field(expr.args[0])})"
+        return self._moment("cov_hess", expr)
 
     def _print_BatchHess(self, expr):
-        return f"L.batch_hess(theta, {self._field(expr.args[0])})"
+        return self._moment("batch_hess", expr)
 
     def _print_XiBatchHess(self, expr):
-        return f"L.xi_batch_hess(theta, {self._field(expr.args[0])})"
+        return self._moment("xi_batch_hess", expr)
 
     def _print_Min(self, expr):
         return self._nested(f"{self._module}.minimum", expr.args)

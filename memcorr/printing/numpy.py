@@ -31,18 +31,6 @@ class NumpyCodePrinter(ProtocolPrinter):
         self._noise_helpers()
         return f"_moment({kind!r}, theta, L{''.join(', ' + self._field(a) for a in expr.args)})"
 
-    def _print_NoiseVar(self, expr):
-        return self._moment("variance", expr)
-
-    def _print_CovHess(self, expr):
-        return self._moment("cov_hess", expr)
-
-    def _print_BatchHess(self, expr):
-        return self._moment("batch_hess", expr)
-
-    def _print_XiBatchHess(self, expr):
-        return self._moment("xi_batch_hess", expr)
-
 
 def module_source(d) -> str:
     """The text of the generated module for the derivation ``d``.
