@@ -9,9 +9,9 @@ Two columns per commit: ``derive`` is the whole command (map, perturbation, pote
 ``map`` is the map alone (parse, check, lower and the manifold recursion, also a whole process),
 so that commits that compute different things downstream still compare like with like.
 
-Targets (issue "any order, fast"): heavy ball order 6 ≤ 30 s (order 8 reported), Adam order 3
-≤ 15 s (order 4 reported), AdaBelief order 3 ≤ 60 s. Heavy ball's term counts are the rooted
-trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
+Targets (the speed issue): heavy ball order 8 ≤ 20 s and ≤ 1 GB (order 10 reported), Adam order 4
+≤ 30 s, AdamW order 3 ≤ 5 s. A commit that caps the order below R shows ``> limit`` for its derive.
+Heavy ball's term counts are the rooted trees with r + 1 nodes: 1, 1, 2, 4, 9, 20, 48, 115, 286.
 
     python benchmarks/order_time.py [--before REF] [--limit 60] [--max-order 8] [NAME ...]
 """
@@ -33,8 +33,10 @@ RUN = {
         "import sys; sys.path.insert(0, sys.argv[1]); import memcorr\n"
         "try: from memcorr.algebra.atoms import linear_terms\n"
         "except ImportError: from memcorr.calculus import linear_terms  # a checkout from before the subpackages\n"
+        "import resource\n"
         "d = memcorr.derive(sys.argv[2], order=int(sys.argv[3])); d.summary(); "
-        "print(' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "
+        "' '.join(str(len({f for _, f in linear_terms(c)})) for c in d.expansion.corrections))"
     ),
     "map": (
         "import sys; sys.path.insert(0, sys.argv[1]); import memcorr; from memcorr.expand import expand; "
@@ -44,13 +46,16 @@ RUN = {
 
 
 def timed(root: str, name: str, order: int, limit: float, what: str = "derive"):
-    """Seconds and the term counts of Ψ_1 … Ψ_order, or None past the limit."""
+    """Seconds and (``derive``) the peak memory in MB and the term counts of Ψ_1 … Ψ_order; None past
+    the limit or past the order the commit allows."""
     start = time.perf_counter()
     try:
         proc = subprocess.run(
             [sys.executable, "-c", RUN[what], root, name, str(order)], capture_output=True, text=True, timeout=limit
         )
     except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0 and "the order must be a whole number" in proc.stderr:
         return None
     if proc.returncode != 0:
         raise SystemExit(f"{name} --order {order} failed at {root}:\n{proc.stderr[-2000:]}")
@@ -70,7 +75,8 @@ def main():
 
 def table(args, before):
     limit = f"> {int(args.limit)}"
-    header = f"{'program':<12} {'order':>5} {'derive s':>9} {'map s':>7} {'before: derive':>15} {'map':>7}"
+    now = f"{'derive s':>9} {'MB':>5} {'map s':>7}"
+    header = f"{'program':<12} {'order':>5} {now} {'before: derive':>15} {'MB':>5} {'map':>7}"
     print(f"{header}  terms of Ψ_1 … Ψ_R")
     for name in args.names:
         now_done = old_done = False
@@ -83,12 +89,19 @@ def table(args, before):
                 break
             now_map = timed(str(ROOT), name, order, args.limit, "map") if now else None
             old_map = timed(before, name, order, args.limit, "map") if old else None
-            cells = [f"{t[0]:.2f}" if t else limit for t in (now, now_map)]
+            cells = _cells(now, now_map, limit)
             if before:
-                cells += [f"{t[0]:.2f}" if t else limit for t in (old, old_map)]
-            widths = [9, 7, 15, 7][: len(cells)]
+                cells += _cells(old, old_map, limit)
+            widths = [9, 5, 7, 15, 5, 7][: len(cells)]
             row = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
-            print(f"{name:<12} {order:>5} {row}  {' '.join(now[1]) if now else ''}", flush=True)
+            print(f"{name:<12} {order:>5} {row}  {' '.join(now[1][1:]) if now else ''}", flush=True)
+
+
+def _cells(derive, map_, limit: str) -> list[str]:
+    """Seconds and MB of the whole derive, seconds of the map alone."""
+    if derive is None:
+        return [limit, "", f"{map_[0]:.2f}" if map_ else limit]
+    return [f"{derive[0]:.2f}", derive[1][0], f"{map_[0]:.2f}" if map_ else limit]
 
 
 if __name__ == "__main__":

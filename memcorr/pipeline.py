@@ -42,7 +42,7 @@ from .printing import OUTPUTS
 log = logging.getLogger("memcorr")  # stage by stage at INFO: the command line shows it on a terminal
 REGIMES = ("stationary", "finite")
 TARGETS = ("map", "flow")
-MAX_ORDER = 6  # docs/language.md, Limits
+MAX_ORDER = 10  # docs/language.md, Limits
 FINITE_CHECK_STEP = 30  # the step n at which a finite-n perturbation is checked and judged at the defaults
 
 
@@ -246,5 +246,5 @@ def _check_options(order, regime: str, target: str, batches: str) -> None:
     if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
         raise DerivationError(
             f"the order must be a whole number from 1 to {MAX_ORDER}, not {order!r} (the number of terms grows "
-            f"like the rooted trees: heavy ball's order {MAX_ORDER} has 48)"
+            f"like the rooted trees: heavy ball's order {MAX_ORDER} has 1842)"
         )

@@ -100,7 +100,7 @@ def test_a_sign_mask_derives_in_the_finite_regime():
 
 
 def test_the_order_has_a_documented_limit():
-    with pytest.raises(memcorr.DerivationError, match="from 1 to 6"):
+    with pytest.raises(memcorr.DerivationError, match="from 1 to 10"):
         memcorr.derive("heavy_ball", order=100)
 
 

@@ -5,6 +5,8 @@ Input and output: sympy expressions for coordinate ``j`` of a vector field (docs
 - ``atoms``: ``g``, ``θ``, ``Hess``, ``D_k``, gradients and losses at points, reductions, and
   their derivative rules;
 - ``series``: truncated power series in the step size, the container of the expansion;
+- ``trees``: fields as one coefficient per elementary differential (rooted tree), for programs
+  linear in the gradients;
 - ``simplify``: exact rewritings that shorten (``tidy``, ``shortest``, ``orient``);
 - ``named``: fields the program named, kept as symbols in short forms;
 - ``moments``: the batch moments of random batches (variance, covariance against the Hessian, …);

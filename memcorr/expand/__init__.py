@@ -4,7 +4,8 @@ Input: ``Model``. Output: ``Expansion`` — ``Ψ_0``, the corrections ``Ψ_1 …
 on the invariant manifold, per coordinate.
 
 - ``branches``: a ``max``/``min`` of a state's own value by its branch active at the fixed point;
-- ``stationary`` (``n → ∞``, any order): the invariant-manifold recursion;
+- ``stationary`` (``n → ∞``, any order): the invariant-manifold recursion, and ``linear``: the same
+  recursion one coefficient per elementary differential, for programs linear in the gradients;
 - ``finite`` (step ``n`` symbolic, first order): closed forms of the sums over the past steps,
   and ``recurrence``: loops over the steps where no closed form exists;
 - ``flow``: the modified flow of either map (``target="flow"``);

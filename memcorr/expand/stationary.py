@@ -21,6 +21,7 @@ from ..model.decay import update_span
 from ..model.sampling import default_values, drop_transients
 from ..model.types import Model
 from .expansion import Expansion, kink_notes, oriented
+from .linear import linear_recursion
 
 log = logging.getLogger("memcorr")
 
@@ -46,11 +47,12 @@ def stationary(model: Model, order: int) -> Expansion:
     States are solved in dependency order (strongly connected components of "the
     update of s reads t"), so a state may read another through a gradient at a
     point (``grad(theta[n-1])``); within a component the coupling must act
-    coordinatewise, which makes ``I − Φ_s`` a matrix of per-coordinate scalars.
+    coordinatewise, which makes ``I − Φ_s`` a matrix of per-coordinate scalars. A program linear
+    in the gradients is solved one coefficient per elementary differential (``linear``), any
+    other with truncated series of sympy expressions.
     """
     h = model.h
-    syms = model.symbols
-    phi = dict(zip(syms, (stationary_limit(u, model) for u in model.Phi)))
+    phi = dict(zip(model.symbols, (stationary_limit(u, model) for u in model.Phi)))
     F = stationary_limit(model.F, model)
     settled, sign_notes = _settled_signs([*phi.values(), F], model)
     phi, F = {s: u.xreplace(settled) for s, u in phi.items()}, F.xreplace(settled)
@@ -60,8 +62,20 @@ def stationary(model: Model, order: int) -> Expansion:
     for block in blocks:
         S0.update(_fixed_point(block, phi, S0, model))
     _check_points([*phi.values(), F], S0, h)
-    S = [S0]
     psi = [tidy(F.xreplace(S0).subs(h, 0))]
+    params = sorted((p.symbol for p in model.params.values()), key=sp.default_sort_key)
+    linear = linear_recursion(phi, F, S0, blocks, h, params, order) if order else None
+    S_r, psi_r = linear or _series_recursion(phi, F, S0, psi[0], blocks, h, order)
+    S, psi = [S0, *S_r], psi + psi_r
+    states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
+    notes = sign_notes + kink_notes(model, psi[0])
+    return oriented(Expansion("stationary", order, psi[0], psi[1:], states, notes), model)
+
+
+def _series_recursion(phi: dict, F, S0: dict, psi0, blocks: list, h, order: int) -> tuple[list, list]:
+    """``[S_1, …]`` and ``[Ψ_1, …]`` with truncated series of sympy expressions (any program)."""
+    syms = list(phi)
+    S, psi = [S0], [psi0]
     # I − Φ_s of each component, the same at every order
     A = [sp.eye(len(block)) - _block_jacobian(block, phi, S0, h) for block in blocks] if order else []
     chains: dict = {}  # (state, i) -> [S_i, D S_i[u], D² S_i[u, u], …], reused at every order
@@ -76,9 +90,7 @@ def stationary(model: Model, order: int) -> Expansion:
         S.append(S_r)
         full = Series({s: [S[i][s] for i in range(r + 1)] for s in syms}, h, r)
         psi.append(tidy(full.coefficient(F, r)))
-    states = {st.name: [S[r][st.symbol] for r in range(order + 1)] for st in model.states}
-    notes = sign_notes + kink_notes(model, psi[0])
-    return oriented(Expansion("stationary", order, psi[0], psi[1:], states, notes), model)
+    return S[1:], psi[1:]
 
 
 def _settled_signs(exprs, model: Model) -> tuple[dict, list[str]]:
