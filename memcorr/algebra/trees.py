@@ -22,7 +22,7 @@ from collections.abc import Callable
 import sympy as sp
 from sympy.polys.rings import ring
 
-from .atoms import THETA, Dk, G, Hess
+from .atoms import THETA, Dk, G, Hess, linear_terms
 
 Tree = tuple
 GRAD: Tree = ("g",)
@@ -33,6 +33,15 @@ Field = dict
 def node(children) -> Tree:
     """``∇^{k+1}L[children]``: one node over its (sorted) subtrees."""
     return ("D", tuple(sorted(children)))
+
+
+def polynomial_fraction(expr, params: list) -> tuple:
+    """``expr = num / den`` with both polynomials in ``params``: a factored coefficient as it
+    stands (cheap), anything else cancelled."""
+    num, den = sp.fraction(sp.sympify(expr))
+    if not (num.is_polynomial(*params) and den.is_polynomial(*params)):
+        num, den = sp.fraction(sp.cancel(expr))
+    return num, den
 
 
 class Ring:
@@ -53,7 +62,7 @@ class Ring:
     def of(self, expr) -> object:
         """A coefficient (rational in the parameters, its denominator dividing ``D``) in the ring;
         ``ValueError`` for anything else (a root of a parameter, ``h``)."""
-        num, den = sp.fraction(sp.cancel(sp.sympify(expr)))
+        num, den = polynomial_fraction(expr, self.params)
         if den == 1:
             return self.R.from_expr(sp.expand(num)) if num != 0 else self.R.zero
         scale, rest = sp.fraction(sp.cancel(self.denominator / den))
@@ -63,12 +72,23 @@ class Ring:
 
     def fraction(self, c) -> tuple:
         """``c = p / q`` with ``p``, ``q`` polynomials in the parameters, cancelled."""
+        p, top = self._over_power(c)
+        return p.cancel(self._power(top))
+
+    def normal(self, c):
+        """``c`` as ``p · w^e`` with one power of ``w``: sums of several powers, multiplied again and
+        again (the modified flow's Lie derivatives), would otherwise grow every combination of them."""
+        p, top = self._over_power(c)
+        return p * self.w**top
+
+    def _over_power(self, c) -> tuple:
+        """``(p, e)`` with ``c = p / D^e``, ``p`` free of ``w``."""
         top = max((m[-1] for m in c.monoms()), default=0)
         by_power: dict = {}
         for (*powers, e), coeff in c.terms():
             by_power.setdefault(e, {})[tuple(powers) + (0,)] = coeff
         total = sum((self.R(terms) * self._power(top - e) for e, terms in by_power.items()), self.R.zero)
-        return total.cancel(self._power(top))
+        return total, top
 
     def _power(self, k: int):
         """``D^k`` in the ring, each power built once."""
@@ -173,6 +193,26 @@ class AtPoint:
                     moved = [self.tree(c, o) for c, o in zip(children, orders)]
                     add_into(out, derivative([*shifts, *moved], one), weight)
         return out
+
+
+def from_expr(expr, ring: Ring) -> Field:
+    """A sum of coefficient × elementary differential (``g``, ``θ``, ``Hess``, ``D_k`` of such) as a
+    field; ``ValueError`` for anything else (a product of fields, a reduction, a state)."""
+    out: Field = {}
+    for c, f in linear_terms(expr):
+        if c != 0:
+            add_into(out, {_tree(f): ring.of(c)})
+    return out
+
+
+def _tree(f) -> Tree:
+    if f == G:
+        return GRAD
+    if f == THETA:
+        return POSITION
+    if isinstance(f, (Hess, Dk)):
+        return node(_tree(a) for a in f.args)
+    raise ValueError(f"{f} is not an elementary differential")
 
 
 def to_expr(field: Field, coefficient: Callable) -> sp.Expr:

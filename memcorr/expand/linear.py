@@ -139,7 +139,7 @@ class _Forms:
                     current[s] = combination((inverse[i][j], rhs[j]) for j in range(len(block)))
             S.append(current)
             psi.append(at(self.F, r))
-        coefficient = _Coefficients(ring)
+        coefficient = Coefficients(ring)
         states = [{s: to_expr(f, coefficient) for s, f in S_r.items()} for S_r in S[1:]]
         return states, [to_expr(p, coefficient) for p in psi[1:]]
 
@@ -153,7 +153,7 @@ class _Forms:
         return out
 
 
-class _Coefficients:
+class Coefficients:
     """A ring coefficient as ``tidy`` writes it (``factor``, the shorter form), each distinct
     fraction factored once: the coefficients of many trees differ by a rational factor only."""
 

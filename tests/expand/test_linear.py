@@ -75,3 +75,35 @@ def test_heavy_ball_to_order_8_has_the_published_structure():
             tall = Hess(tall)
         assert sp.cancel(psi.coeff(tall) - b * _narayana(r, b) / (1 - b) ** (2 * r + 1)) == 0, r
         assert sp.cancel(psi.coeff(bushy) - b * _eulerian(r, b) / (sp.factorial(r) * (1 - b) ** (2 * r + 1))) == 0, r
+
+
+flow_module = sys.modules["memcorr.expand.flow"]
+
+
+@pytest.mark.parametrize("name", ["heavy_ball", "nesterov_velocity", "qhm", "sgd_momentum"])
+def test_the_flow_in_trees_equals_the_flow_in_series(name, monkeypatch):
+    """The modified flow Ψ̃_1 … Ψ̃_3 of a map that is a sum over elementary differentials, one coefficient
+    per tree, equals sympy's (exactly; QHM's Ψ̃_1 is written over one denominator where sympy's sum kept
+    ``βν/(1 − β) + 1/2``)."""
+    e = expand(memcorr.load(name), 3)
+    assert flow_module._in_trees(e) is not None
+    fast = flow_module.modified_flow(e)
+    monkeypatch.setattr(flow_module, "_in_trees", lambda e: None)
+    general = flow_module.modified_flow(e)
+    for a, b in zip(fast.corrections, general.corrections, strict=True):
+        assert sp.cancel(sp.expand(a - b)) == 0
+
+
+def test_a_map_with_other_atoms_takes_the_flow_in_series():
+    e = expand(memcorr.load("lion_softsign"), 1)
+    assert flow_module._in_trees(e) is None
+
+
+def test_gradient_descent_flow_in_trees_is_the_books():
+    """Backward error analysis of the explicit Euler method (Hairer, Lubich & Wanner, Geometric Numerical
+    Integration, IX.1, the modified equation of gradient descent): Ψ̃_1 = ½ Hg and
+    Ψ̃_2 = ⅓ H²g + 1/12 ∇³L[g, g], one coefficient per tree."""
+    trees = flow_module._in_trees(expand(memcorr.load("gd"), 2))
+    assert trees is not None
+    assert sp.expand(trees[0] - Hess(G) / 2) == 0
+    assert sp.expand(trees[1] - (Hess(Hess(G)) / 3 + Dk(G, G) / 12)) == 0
