@@ -188,8 +188,6 @@ class AtPoint:
                 weight = sp.QQ(1, math.prod(math.factorial(len(list(g))) for _, g in itertools.groupby(parts)))
                 shifts = [self.delta(j) for j in parts]
                 for orders in compositions(k - a, len(children)):
-                    if not parts and orders == tuple([0] * len(children)):
-                        continue  # the tree itself: order 0 only
                     moved = [self.tree(c, o) for c, o in zip(children, orders)]
                     add_into(out, derivative([*shifts, *moved], one), weight)
         return out
