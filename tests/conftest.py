@@ -15,6 +15,18 @@ PROGRAMS = Path(__file__).resolve().parent / "programs"
 BUNDLED = sorted((ROOT / "derivations").glob("*.opt"))
 GOOD = sorted((PROGRAMS / "good").glob("*.opt"))
 BAD = sorted((PROGRAMS / "bad").glob("*.opt"))
+# the bundled programs linear in the gradients: exact E M under random batches, the tree recursion
+LINEAR = [
+    "gd",
+    "heavy_ball",
+    "heavy_ball_sum",
+    "nesterov",
+    "nesterov_velocity",
+    "qhm",
+    "aggmo",
+    "sgd_momentum",
+    "sgd_nesterov",
+]
 
 # programs outside a regime (issue "the finite regime for every program" widens the finite one)
 NOT_STATIONARY = {"decaying_step"}  # n outside decaying powers: finite only

@@ -21,7 +21,7 @@ import sympy as sp
 
 from ..algebra.atoms import THETA, FieldAtom, G, Grad, LossValue, ScalarAtom
 from ..algebra.simplify import factor
-from ..algebra.trees import GRAD, POSITION, AtPoint, Field, Ring, add_into, combination, to_expr
+from ..algebra.trees import GRAD, POSITION, AtPoint, Field, Ring, add_into, combination, polynomial_fraction, to_expr
 
 log = logging.getLogger("memcorr")
 
@@ -59,7 +59,7 @@ class _Forms:
             for c in cs
         ]
         coefficients += [c for inv in inverses for c in inv]
-        denominators = {sp.fraction(sp.cancel(c))[1] for c in coefficients}
+        denominators = {polynomial_fraction(c, params)[1] for c in coefficients}
         try:
             self.ring = Ring(params, [d for d in denominators if d != 1])
             self.phi = {s: self._converted(f) for s, f in raw_phi.items()}

@@ -4,6 +4,7 @@ against the published results and by numbers."""
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import LINEAR
 
 import memcorr
 from memcorr.algebra.atoms import CoordSum, G, Hess, Noise, NoiseGrad, gradient
@@ -12,19 +13,6 @@ from memcorr.errors import DerivationError
 from memcorr.expand.batches import linear_system, pair_weights
 from memcorr.losses import BatchLoss, batch_nonconvex, batch_quadratics, checked_batches, quadratic
 from memcorr.pipeline import load
-
-# programs linear in the gradients: exact E M (the issue's list, as bundled)
-LINEAR = [
-    "gd",
-    "heavy_ball",
-    "heavy_ball_sum",
-    "nesterov",
-    "nesterov_velocity",
-    "qhm",
-    "aggmo",
-    "sgd_momentum",
-    "sgd_nesterov",
-]
 
 
 def same(a, b) -> bool:

@@ -6,21 +6,12 @@ import sys
 
 import pytest
 import sympy as sp
+from conftest import LINEAR
 
 import memcorr
 from memcorr.algebra.atoms import Dk, G, Hess, linear_terms
 from memcorr.expand import expand
 
-LINEAR = [
-    "heavy_ball",
-    "nesterov",
-    "nesterov_velocity",
-    "qhm",
-    "aggmo",
-    "sgd_momentum",
-    "sgd_nesterov",
-    "heavy_ball_sum",
-]
 stationary_module = sys.modules["memcorr.expand.stationary"]
 
 
