@@ -235,6 +235,7 @@ class Quadratic:
     def __init__(self, A, c, a=None):
         self.A, self.c = np.asarray(A, float), np.asarray(c, float)
         self.a = np.zeros_like(self.c) if a is None else np.asarray(a, float)
+        self.curved = bool(np.any(self.a))
 
     def value(self, x):
         d = np.asarray(x, float) - self.c
@@ -249,13 +250,16 @@ class Quadratic:
     def dgrad(self, x, *vs):
         x = np.asarray(x, float)
         k = len(vs)
-        out = np.zeros(np.broadcast_shapes(x.shape, self.c.shape))
         if k < 2:  # A may be one matrix, or one per row (a stack gathered along label sequences)
             w = x - self.c if k == 0 else np.asarray(vs[0], float)
-            out += w @ self.A.T if self.A.ndim == 2 else np.einsum("...ij,...j->...i", self.A, w)
-        if np.any(self.a):  # d^(k+1)/dx^(k+1) cos x = cos(x + (k+1)π/2), coordinate by coordinate
-            out += self.a * np.cos(x + (k + 1) * np.pi / 2) * np.prod([np.asarray(v, float) for v in vs], axis=0)
-        return out
+            out = w @ self.A.T if self.A.ndim == 2 else np.einsum("...ij,...j->...i", self.A, w)
+        else:
+            out = 0.0
+        if self.curved:  # d^(k+1)/dx^(k+1) cos x = cos(x + (k+1)π/2), coordinate by coordinate
+            out = out + self.a * np.cos(x + (k + 1) * np.pi / 2) * np.prod([np.asarray(v, float) for v in vs], axis=0)
+        if np.shape(out) == x.shape:
+            return out
+        return np.broadcast_to(out, np.broadcast_shapes(x.shape, self.c.shape)).copy()
 
 
 class BatchLoss:

@@ -16,6 +16,7 @@ at random points.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -155,7 +156,7 @@ def finite_form(expr, n, samples: list[dict]):
 
     def by_powers(add):
         powers = sorted(_step_powers(add, n), key=sp.default_sort_key)
-        collected = sp.collect(sp.expand(add), powers, func=sp.factor)
+        collected = sp.collect(sp.expand(add), powers, func=_factor)
         return collected if sp.count_ops(collected) < sp.count_ops(add) else add
 
     out = sp.factor_terms(orient(expr, samples)).replace(lambda e: e.is_Add and bool(_step_powers(e, n)), by_powers)
@@ -163,6 +164,10 @@ def finite_form(expr, n, samples: list[dict]):
 
 
 FINITE_OPS = 3000  # operations: RAdam's finite map (28,854) stays as derived
+
+
+# collect applies its func to every factor of every term before the coefficients: the same few, many times
+_factor = functools.lru_cache(maxsize=4096)(sp.factor)
 
 
 def _step_powers(expr, n) -> set:

@@ -31,6 +31,14 @@ def evaluate(expr, loss, theta, values: dict):
 def unrolled(expr, values: dict):
     """Sums over steps whose bounds are numbers at ``values`` written out term by term: an atom
     inside a sum (``Σ_s c_s ∇²L[E_s]``) is then a field at each step ``s``, not one with ``s`` free."""
+    bounds = {s for total in expr.atoms(sp.Sum) for limit in total.limits for b in limit[1:] for s in b.free_symbols}
+    return _unrolled(expr, tuple(sorted(((s, values[s]) for s in bounds if s in values), key=str)))
+
+
+@functools.lru_cache(maxsize=256)
+def _unrolled(expr, bounds: tuple):
+    """``unrolled`` at the values of the symbols in the bounds (the random points of a check share them)."""
+    values = dict(bounds)
 
     def numeric(limits):
         return all(sp.sympify(b).xreplace(values).is_number for _, lo, hi in limits for b in (lo, hi))
@@ -48,6 +56,21 @@ def unrolled(expr, values: dict):
         expr = expr.xreplace({e: unroll(e) for e in found})
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(expr):
+    """``expr`` as a NumPy function of its inputs, each ``("atom", atom)`` or ``("symbol", s)``: compiled once,
+    since a check evaluates the same expression at many points (every step of a trajectory)."""
+    atoms = sorted(outer_atoms(expr), key=sp.default_sort_key)
+    dummies = {a: sp.Dummy(real=True) for a in atoms}
+    flat = expr.xreplace(dummies).replace(sp.Max, _EMAX).replace(sp.Min, _EMIN)
+    symbols = sorted(flat.free_symbols, key=sp.default_sort_key)
+    by_dummy = {d: a for a, d in dummies.items()}
+    inputs = tuple(("atom", by_dummy[s]) if s in by_dummy else ("symbol", s) for s in symbols)
+    # arguments with plain names: a Dummy among them makes lambdify rename each one by a pass over the expression
+    plain = [sp.Symbol(f"_x{i}", **s.assumptions0) for i, s in enumerate(symbols)]
+    return inputs, sp.lambdify(plain, flat.xreplace(dict(zip(symbols, plain))), [ELEMENTWISE, "numpy"])
+
+
 class _Evaluator:
     def __init__(self, loss, theta, values):
         self.loss, self.theta = loss, theta
@@ -56,22 +79,18 @@ class _Evaluator:
     def field(self, expr):
         from .named import NamedField  # named fields evaluate through their definitions
 
-        atoms = sorted(outer_atoms(expr), key=sp.default_sort_key)
-        dummies = {a: sp.Dummy(real=True) for a in atoms}
-        flat = expr.xreplace(dummies).replace(sp.Max, _EMAX).replace(sp.Min, _EMIN)
-        symbols = sorted(flat.free_symbols, key=sp.default_sort_key)
+        inputs, function = _compiled(expr)
         args = []
-        for s in symbols:
-            if s in self.leaves:
-                args.append(self.leaves[s])
-            elif isinstance(s, NamedField):
-                args.append(self.field(s.definition))
-            elif s in dummies.values():
-                atom = next(a for a, d in dummies.items() if d == s)
-                args.append(self.atom(atom))
+        for kind, x in inputs:
+            if kind == "atom":
+                args.append(self.atom(x))
+            elif x in self.leaves:
+                args.append(self.leaves[x])
+            elif isinstance(x, NamedField):
+                args.append(self.field(x.definition))
             else:
-                raise ValueError(f"no value for {s}")
-        value = sp.lambdify(symbols, flat, [ELEMENTWISE, "numpy"])(*args)
+                raise ValueError(f"no value for {x}")
+        value = function(*args)
         return value + np.zeros_like(self.theta) if np.ndim(value) == 0 and not is_scalar(expr) else value
 
     def vector(self, expr):

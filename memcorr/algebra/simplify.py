@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 from .atoms import FieldSymbol, distribute, linear_terms, outer_atoms
@@ -49,6 +51,7 @@ def tidy(expr):
     return sp.Add(*[factor(c) * f for f, c in fields.items()]) + sp.Add(*[factor(c) * k for k, c in groups.items()])
 
 
+@functools.lru_cache(maxsize=4096)  # one derivation meets the same coefficient in its map, states and loss
 def factor(coefficient):
     """Factor a coefficient, keeping whichever form is shorter.
 
@@ -91,13 +94,15 @@ def signs(expr):
     return expr
 
 
+@functools.lru_cache(maxsize=4096)
 def shortest(expr):
     """The shortest of a few exact rewritings of an expression without atoms."""
     masked, back = _mask_abs(expr)
     candidates = [masked, sp.factor(masked), sp.cancel(masked)]
-    for s in sorted(masked.free_symbols, key=sp.default_sort_key):
-        # partial fractions in a field (AdamW's coefficient in |g|): rational and small only, apart is costly
-        if not isinstance(s, FieldSymbol) or sp.count_ops(masked) > 150 or not masked.is_rational_function(s):
+    for s in sorted(back, key=sp.default_sort_key):
+        # partial fractions in a masked |x| (AdamW's coefficient in |g|; in the library they never win in another
+        # field): rational and small only, apart is costly
+        if sp.count_ops(masked) > 150 or not masked.is_rational_function(s):
             continue
         try:
             candidates.append(sp.apart(sp.together(masked), s))
