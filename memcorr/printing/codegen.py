@@ -143,7 +143,8 @@ class ProtocolPrinter(NumPyPrinter):
         try:
             state = ", ".join(local[x] for x in names) + ("," if len(names) == 1 else "")
             init = function_body(inits, self, as_tuple=True, known=known, tag="l")
-            step = function_body(steps, self, as_tuple=True, known=known, tag="l")
+            # a step is run n times per call: the states, arrays from the start on, are not broadcast again
+            step = function_body(steps, self, as_tuple=True, known=known, tag="l", arrays=names)
             result = function_body([out], self, known=known, tag="l")
         finally:
             self.names = saved
@@ -247,10 +248,14 @@ def _innermost_first(exprs) -> list:
     return order
 
 
-def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=False, known=(), tag="") -> list[str]:
+def function_body(
+    exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=False, known=(), tag="", arrays=()
+) -> list[str]:
     """Statements computing ``exprs``; the last line returns them (as a tuple if asked), as arrays
     shaped like ``theta`` unless ``scalar``. In a loop's body: ``known``, the fields the caller
-    passes (the gradient, its temporaries); ``tag``, which keeps the body's temporaries apart."""
+    passes (the gradient, its temporaries); ``tag``, which keeps the body's temporaries apart;
+    ``arrays``, the loop's states (arrays from its start on: what reads one needs no broadcast)."""
+    shaped = [not scalar and not any(e.has(x) for x in arrays) for e in exprs]
     # sums over steps are loops: computed first, whole, so that no subexpression of a summand
     # (which may hold the loop variable) is moved out of its loop
     # (a sum inside another, reading its step, stays inside it)
@@ -282,8 +287,8 @@ def function_body(exprs: list, printer: ProtocolPrinter, as_tuple=False, scalar=
     lines += [f"{temp} = {printer.doprint(e)}" for e, temp in sum_temps.items()]
     for sym, e in _dependency_order(assignments):
         lines.append(f"{sym} = {printer.doprint(e)}")
-    shape = "" if scalar else f" + {printer.zeros()}"
-    results = [f"{printer.doprint(e)}{shape}" for e in reduced[len(atoms) :]]
+    shape = f" + {printer.zeros()}"
+    results = [f"{printer.doprint(e)}{shape if s else ''}" for e, s in zip(reduced[len(atoms) :], shaped)]
     lines.append("return " + ", ".join(results) + ("," if as_tuple and len(results) == 1 else ""))
     return lines
 

@@ -117,7 +117,7 @@ def _loop0(theta, L, n, rho, eps, weight_decay, _i0, _i1):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*rho
-        return _xl0 + jax.numpy.zeros_like(theta), _i1*(_r1 + eps)/(_xl0 + eps) + _r1*rho + jax.numpy.zeros_like(theta)
+        return _xl0, _i1*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _i0*jax.numpy.sqrt(_r1 + eps)/jax.numpy.sqrt(_i1 + _r0*rho + eps) + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -131,7 +131,7 @@ def _loop1(theta, L, n, rho, eps, weight_decay, _i0, _i1):
         _xl0 = _i1 + _r0*rho
         _xl1 = _xl0 + eps
         _xl2 = _r1 + eps
-        return _xl0 + jax.numpy.zeros_like(theta), _i1*_xl2/_xl1 + _r1*rho + jax.numpy.zeros_like(theta), _r2 + _i0*jax.numpy.sqrt(_xl2)/jax.numpy.sqrt(_xl1) + jax.numpy.zeros_like(theta)
+        return _xl0, _i1*_xl2/_xl1 + _r1*rho, _r2 + _i0*jax.numpy.sqrt(_xl2)/jax.numpy.sqrt(_xl1)
     def _result(_t, _r0, _r1, _r2):
         return _r2 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -151,7 +151,7 @@ def _loop2(theta, L, n, rho, eps, weight_decay, _i0, _i1, _i2, _i3, _i4, _i5, _i
         _xl6 = _xl1/_xl2**2
         _xl7 = _i6*_xl6
         _al0 = L.hvp(theta, _r4)
-        return _xl0 + jax.numpy.zeros_like(theta), _xl1*_xl4 + _r1*rho + jax.numpy.zeros_like(theta), _al0*_i4*_i8 + _i1*_i5*_i8*_r4 + _xl5 + jax.numpy.zeros_like(theta), _al0*(-_i4*_i7*_xl7 + _i4*_i8*_xl1*_xl3) - _i9*_xl5*_xl6 + _xl4*_r3 + _r3*rho + _r4*(-_i1**3*_i5*_xl7 + 2*_i1*_i8*_xl1*_xl3*weight_decay) + jax.numpy.zeros_like(theta), -_i1*jax.numpy.sqrt(_xl1)/jax.numpy.sqrt(_xl2) + _r4 + jax.numpy.zeros_like(theta)
+        return _xl0, _xl1*_xl4 + _r1*rho, _al0*_i4*_i8 + _i1*_i5*_i8*_r4 + _xl5, _al0*(-_i4*_i7*_xl7 + _i4*_i8*_xl1*_xl3) - _i9*_xl5*_xl6 + _xl4*_r3 + _r3*rho + _r4*(-_i1**3*_i5*_xl7 + 2*_i1*_i8*_xl1*_xl3*weight_decay), -_i1*jax.numpy.sqrt(_xl1)/jax.numpy.sqrt(_xl2) + _r4
     def _result(_t, _r0, _r1, _r2, _r3, _r4):
         _xl0 = jax.numpy.sqrt(_r1 + eps)
         _xl1 = _i2 + _i3 + _i10 + _i11 + _i12 + _i13 + _r0*rho + eps
@@ -166,7 +166,7 @@ def _loop3(theta, L, n, rho, eps, weight_decay, _i0):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i0 + _r0*rho
-        return _xl0 + jax.numpy.zeros_like(theta), _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho + jax.numpy.zeros_like(theta)
+        return _xl0, _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _r0 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -178,7 +178,7 @@ def _loop4(theta, L, n, rho, eps, weight_decay, _i0):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i0 + _r0*rho
-        return _xl0 + jax.numpy.zeros_like(theta), _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho + jax.numpy.zeros_like(theta)
+        return _xl0, _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _r1 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())

@@ -207,7 +207,7 @@ def _loop0(theta, L, n, rho, eps, weight_decay, _i0, _i1):
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*rho
-        return _xl0 + torch.zeros_like(theta), _i1*(_r1 + eps)/(_xl0 + eps) + _r1*rho + torch.zeros_like(theta)
+        return _xl0, _i1*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _i0*torch.sqrt(_r1 + eps)/torch.sqrt(_i1 + _r0*rho + eps) + torch.zeros_like(theta)
     _r0, _r1 = _start()
@@ -223,7 +223,7 @@ def _loop1(theta, L, n, rho, eps, weight_decay, _i0, _i1):
         _xl0 = _i1 + _r0*rho
         _xl1 = _xl0 + eps
         _xl2 = _r1 + eps
-        return _xl0 + torch.zeros_like(theta), _i1*_xl2/_xl1 + _r1*rho + torch.zeros_like(theta), _r2 + _i0*torch.sqrt(_xl2)/torch.sqrt(_xl1) + torch.zeros_like(theta)
+        return _xl0, _i1*_xl2/_xl1 + _r1*rho, _r2 + _i0*torch.sqrt(_xl2)/torch.sqrt(_xl1)
     def _result(_t, _r0, _r1, _r2):
         return _r2 + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -245,7 +245,7 @@ def _loop2(theta, L, n, rho, eps, weight_decay, _i0, _i1, _i2, _i3, _i4, _i5, _i
         _xl6 = _xl1/_xl2**2
         _xl7 = _i6*_xl6
         _al0 = L.hvp(theta, _r4)
-        return _xl0 + torch.zeros_like(theta), _xl1*_xl4 + _r1*rho + torch.zeros_like(theta), _al0*_i4*_i8 + _i1*_i5*_i8*_r4 + _xl5 + torch.zeros_like(theta), _al0*(-_i4*_i7*_xl7 + _i4*_i8*_xl1*_xl3) - _i9*_xl5*_xl6 + _xl4*_r3 + _r3*rho + _r4*(-_i1**3*_i5*_xl7 + 2*_i1*_i8*_xl1*_xl3*weight_decay) + torch.zeros_like(theta), -_i1*torch.sqrt(_xl1)/torch.sqrt(_xl2) + _r4 + torch.zeros_like(theta)
+        return _xl0, _xl1*_xl4 + _r1*rho, _al0*_i4*_i8 + _i1*_i5*_i8*_r4 + _xl5, _al0*(-_i4*_i7*_xl7 + _i4*_i8*_xl1*_xl3) - _i9*_xl5*_xl6 + _xl4*_r3 + _r3*rho + _r4*(-_i1**3*_i5*_xl7 + 2*_i1*_i8*_xl1*_xl3*weight_decay), -_i1*torch.sqrt(_xl1)/torch.sqrt(_xl2) + _r4
     def _result(_t, _r0, _r1, _r2, _r3, _r4):
         _xl0 = torch.sqrt(_r1 + eps)
         _xl1 = _i2 + _i3 + _i10 + _i11 + _i12 + _i13 + _r0*rho + eps
@@ -262,7 +262,7 @@ def _loop3(theta, L, n, rho, eps, weight_decay, _i0):
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i0 + _r0*rho
-        return _xl0 + torch.zeros_like(theta), _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho + torch.zeros_like(theta)
+        return _xl0, _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _r0 + torch.zeros_like(theta)
     _r0, _r1 = _start()
@@ -276,7 +276,7 @@ def _loop4(theta, L, n, rho, eps, weight_decay, _i0):
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i0 + _r0*rho
-        return _xl0 + torch.zeros_like(theta), _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho + torch.zeros_like(theta)
+        return _xl0, _i0*(_r1 + eps)/(_xl0 + eps) + _r1*rho
     def _result(_t, _r0, _r1):
         return _r1 + torch.zeros_like(theta)
     _r0, _r1 = _start()

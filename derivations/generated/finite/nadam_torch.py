@@ -212,7 +212,7 @@ def _loop0(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
     def _start():
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1, _r2):
-        return _i6 + _r0*beta1 + torch.zeros_like(theta), _i2 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+        return _i6 + _r0*beta1, _i2 + _r1*beta2, _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1)))
     def _result(_t, _r0, _r1, _r2):
         return (_i1*(2 - _i4)/(-_i4*_r2 + 2) + 2*_i5*beta1*(_i6 + _r0*beta1)/(-_i3*_i5*_r2*beta1**2 + 4))/(eps + torch.sqrt((_i2 + _r1*beta2)/(1 - beta2**_i0))) + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -232,7 +232,7 @@ def _loop1(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
         _xl4 = 2 - _xl3
         _xl5 = _xl4*beta1
         _xl6 = 2 - (24/25)**(momentum_decay*(_t + 2))
-        return _i1 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*_xl3) + torch.zeros_like(theta), _r3 + (_i0*(2 - _xl5)/(-_xl5*_r2 + 2) + _xl6*beta1*(2*_i1 + 2*_xl0)/(-_i3*_xl4*_xl6*_r2 + 4))/(eps + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+        return _i1 + _xl0, _xl1, _r2*beta1*(1 - 1/2*_xl3), _r3 + (_i0*(2 - _xl5)/(-_xl5*_r2 + 2) + _xl6*beta1*(2*_i1 + 2*_xl0)/(-_i3*_xl4*_xl6*_r2 + 4))/(eps + torch.sqrt(_xl1/(1 - beta2**_xl2)))
     def _result(_t, _r0, _r1, _r2, _r3):
         return _r3 + torch.zeros_like(theta)
     _r0, _r1, _r2, _r3 = _start()
@@ -255,7 +255,7 @@ def _loop2(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
         _xl7 = _xl6*beta1
         _xl8 = 2 - (24/25)**(momentum_decay*(_t + 2))
         _al0 = L.hvp(theta, _r6)
-        return _i13 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _xl4*_r2 + torch.zeros_like(theta), _al0*_i1 + _i1*_xl5 + _r3*beta1 + torch.zeros_like(theta), _al0*_i14*(2*_i2 + _i5) + 2*_i12*_i14*_xl5 + _r4*beta2 + torch.zeros_like(theta), _xl4*_r5 + torch.zeros_like(theta), _r6 - (_i12*(2 - _xl7)/(-_xl7*_r2 + 2) + _xl8*beta1*(2*_i13 + 2*_xl0)/(-_i16*_xl6*_xl8*_r2 + 4))/(eps + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+        return _i13 + _xl0, _xl1, _xl4*_r2, _al0*_i1 + _i1*_xl5 + _r3*beta1, _al0*_i14*(2*_i2 + _i5) + 2*_i12*_i14*_xl5 + _r4*beta2, _xl4*_r5, _r6 - (_i12*(2 - _xl7)/(-_xl7*_r2 + 2) + _xl8*beta1*(2*_i13 + 2*_xl0)/(-_i16*_xl6*_xl8*_r2 + 4))/(eps + torch.sqrt(_xl1/(1 - beta2**_xl2)))
     def _result(_t, _r0, _r1, _r2, _r3, _r4, _r5, _r6):
         _xl0 = _r1*beta2
         _xl1 = torch.sqrt(_i17*(_i3 + _i4 + _i6 + _i7 + _i18 + _i19 + _xl0))
@@ -276,7 +276,7 @@ def _loop3(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
     def _start():
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1, _r2):
-        return _i0 + _r0*beta1 + torch.zeros_like(theta), _i1 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+        return _i0 + _r0*beta1, _i1 + _r1*beta2, _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1)))
     def _result(_t, _r0, _r1, _r2):
         return _r0 + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -289,7 +289,7 @@ def _loop4(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
     def _start():
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1, _r2):
-        return _i0 + _r0*beta1 + torch.zeros_like(theta), _i1 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+        return _i0 + _r0*beta1, _i1 + _r1*beta2, _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1)))
     def _result(_t, _r0, _r1, _r2):
         return _r1 + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -302,7 +302,7 @@ def _loop5(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
     def _start():
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1, _r2):
-        return _i0 + _r0*beta1 + torch.zeros_like(theta), _i1 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+        return _i0 + _r0*beta1, _i1 + _r1*beta2, _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1)))
     def _result(_t, _r0, _r1, _r2):
         return _r2 + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -374,7 +374,7 @@ def _loop6(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
     def _start():
         return 0 + torch.zeros_like(theta), 0 + torch.zeros_like(theta), 1 + torch.zeros_like(theta)
     def _step(_t, _r0, _r1, _r2):
-        return _i6 + _r0*beta1 + torch.zeros_like(theta), _i2 + _r1*beta2 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1))) + torch.zeros_like(theta)
+        return _i6 + _r0*beta1, _i2 + _r1*beta2, _r2*beta1*(1 - 1/2*(24/25)**(momentum_decay*(_t + 1)))
     def _result(_t, _r0, _r1, _r2):
         return (_i1*(2 - _i4)/(-_i4*_r2 + 2) + 2*_i5*beta1*(_i6 + _r0*beta1)/(-_i3*_i5*_r2*beta1**2 + 4))/(_i7 + torch.sqrt((_i2 + _r1*beta2)/(1 - beta2**_i0))) + torch.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -394,7 +394,7 @@ def _loop7(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
         _xl4 = 2 - _xl3
         _xl5 = _xl4*beta1
         _xl6 = 2 - (24/25)**(momentum_decay*(_t + 2))
-        return _i1 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _r2*beta1*(1 - 1/2*_xl3) + torch.zeros_like(theta), _r3 + (_i0*(2 - _xl5)/(-_xl5*_r2 + 2) + _xl6*beta1*(2*_i1 + 2*_xl0)/(-_i3*_xl4*_xl6*_r2 + 4))/(_i4 + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+        return _i1 + _xl0, _xl1, _r2*beta1*(1 - 1/2*_xl3), _r3 + (_i0*(2 - _xl5)/(-_xl5*_r2 + 2) + _xl6*beta1*(2*_i1 + 2*_xl0)/(-_i3*_xl4*_xl6*_r2 + 4))/(_i4 + torch.sqrt(_xl1/(1 - beta2**_xl2)))
     def _result(_t, _r0, _r1, _r2, _r3):
         return _r3 + torch.zeros_like(theta)
     _r0, _r1, _r2, _r3 = _start()
@@ -417,7 +417,7 @@ def _loop8(theta, L, n, beta1, beta2, eps, weight_decay, momentum_decay, _i0, _i
         _xl7 = _xl6*beta1
         _xl8 = 2 - (24/25)**(momentum_decay*(_t + 2))
         _al0 = L.hvp(theta, _r6)
-        return _i13 + _xl0 + torch.zeros_like(theta), _xl1 + torch.zeros_like(theta), _xl4*_r2 + torch.zeros_like(theta), _al0*_i1 + _i1*_xl5 + _r3*beta1 + torch.zeros_like(theta), _al0*_i14*(2*_i2 + _i5) + 2*_i12*_i14*_xl5 + _r4*beta2 + torch.zeros_like(theta), _xl4*_r5 + torch.zeros_like(theta), _r6 - (_i12*(2 - _xl7)/(-_xl7*_r2 + 2) + _xl8*beta1*(2*_i13 + 2*_xl0)/(-_i16*_xl6*_xl8*_r2 + 4))/(_i20 + torch.sqrt(_xl1/(1 - beta2**_xl2))) + torch.zeros_like(theta)
+        return _i13 + _xl0, _xl1, _xl4*_r2, _al0*_i1 + _i1*_xl5 + _r3*beta1, _al0*_i14*(2*_i2 + _i5) + 2*_i12*_i14*_xl5 + _r4*beta2, _xl4*_r5, _r6 - (_i12*(2 - _xl7)/(-_xl7*_r2 + 2) + _xl8*beta1*(2*_i13 + 2*_xl0)/(-_i16*_xl6*_xl8*_r2 + 4))/(_i20 + torch.sqrt(_xl1/(1 - beta2**_xl2)))
     def _result(_t, _r0, _r1, _r2, _r3, _r4, _r5, _r6):
         _xl0 = _r1*beta2
         _xl1 = torch.sqrt(_i17*(_i3 + _i4 + _i6 + _i7 + _i18 + _i19 + _xl0))

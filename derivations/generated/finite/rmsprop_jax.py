@@ -119,7 +119,7 @@ def _loop0(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + jax.numpy.zeros_like(theta), _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum + jax.numpy.zeros_like(theta)
+        return _xl0, _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _i0/(eps + jax.numpy.sqrt(_i1 + _r0*alpha)) + _r1*momentum + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -132,7 +132,7 @@ def _loop1(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
     def _step(_t, _r0, _r1, _r2):
         _xl0 = _i1 + _r0*alpha
         _xl1 = _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum
-        return _xl0 + jax.numpy.zeros_like(theta), _xl1 + jax.numpy.zeros_like(theta), _r2 + _xl1 + jax.numpy.zeros_like(theta)
+        return _xl0, _xl1, _r2 + _xl1
     def _result(_t, _r0, _r1, _r2):
         return _r2 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -153,7 +153,7 @@ def _loop2(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2, _i3, 
         _xl7 = 1/(_xl2*_xl3**2)
         _xl8 = jax.numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _xl0)
         _al0 = L.hvp(theta, _r4)
-        return _xl1 + jax.numpy.zeros_like(theta), _xl5 + jax.numpy.zeros_like(theta), _al0*_i4 + 2*_i1*_i5*_r4*weight_decay + _xl6 + jax.numpy.zeros_like(theta), _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + eps)**2) + _r3*momentum + _r4*(-_i6*_xl7*weight_decay + _xl4*weight_decay) + jax.numpy.zeros_like(theta), -_xl5 + _r4 + jax.numpy.zeros_like(theta)
+        return _xl1, _xl5, _al0*_i4 + 2*_i1*_i5*_r4*weight_decay + _xl6, _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + eps)**2) + _r3*momentum + _r4*(-_i6*_xl7*weight_decay + _xl4*weight_decay), -_xl5 + _r4
     def _result(_t, _r0, _r1, _r2, _r3, _r4):
         _xl0 = jax.numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _r0*alpha)
         return -_i3*_r2*alpha/(_xl0*(_xl0 + eps)**2) + _r3*momentum + jax.numpy.zeros_like(theta)
@@ -166,7 +166,7 @@ def _loop3(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + jax.numpy.zeros_like(theta), _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum + jax.numpy.zeros_like(theta)
+        return _xl0, _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _r0 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())
@@ -178,7 +178,7 @@ def _loop4(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + jax.numpy.zeros_like(theta), 0 + jax.numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + jax.numpy.zeros_like(theta), _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum + jax.numpy.zeros_like(theta)
+        return _xl0, _i0/(jax.numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _r1 + jax.numpy.zeros_like(theta)
     _state = jax.lax.fori_loop(0, n, lambda _t, _s: _step(_t, *_s), _start())

@@ -54,7 +54,7 @@ def _loop0(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+        return _xl0, _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _i0/(eps + numpy.sqrt(_i1 + _r0*alpha)) + _r1*momentum + numpy.zeros_like(theta)
     _r0, _r1 = _start()
@@ -69,7 +69,7 @@ def _loop1(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
     def _step(_t, _r0, _r1, _r2):
         _xl0 = _i1 + _r0*alpha
         _xl1 = _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum
-        return _xl0 + numpy.zeros_like(theta), _xl1 + numpy.zeros_like(theta), _r2 + _xl1 + numpy.zeros_like(theta)
+        return _xl0, _xl1, _r2 + _xl1
     def _result(_t, _r0, _r1, _r2):
         return _r2 + numpy.zeros_like(theta)
     _r0, _r1, _r2 = _start()
@@ -92,7 +92,7 @@ def _loop2(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1, _i2, _i3, 
         _xl7 = 1/(_xl2*_xl3**2)
         _xl8 = numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _xl0)
         _al0 = L.hvp(theta, _r4)
-        return _xl1 + numpy.zeros_like(theta), _xl5 + numpy.zeros_like(theta), _al0*_i4 + 2*_i1*_i5*_r4*weight_decay + _xl6 + numpy.zeros_like(theta), _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + eps)**2) + _r3*momentum + _r4*(-_i6*_xl7*weight_decay + _xl4*weight_decay) + numpy.zeros_like(theta), -_xl5 + _r4 + numpy.zeros_like(theta)
+        return _xl1, _xl5, _al0*_i4 + 2*_i1*_i5*_r4*weight_decay + _xl6, _al0*(-_i3*_i4*_xl7 + _xl4) - _i3*_xl6/(_xl8*(_xl8 + eps)**2) + _r3*momentum + _r4*(-_i6*_xl7*weight_decay + _xl4*weight_decay), -_xl5 + _r4
     def _result(_t, _r0, _r1, _r2, _r3, _r4):
         _xl0 = numpy.sqrt(_i2 + _i7 + _i8 + _i9 + _i10 + _i11 + _r0*alpha)
         return -_i3*_r2*alpha/(_xl0*(_xl0 + eps)**2) + _r3*momentum + numpy.zeros_like(theta)
@@ -107,7 +107,7 @@ def _loop3(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+        return _xl0, _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _r0 + numpy.zeros_like(theta)
     _r0, _r1 = _start()
@@ -121,7 +121,7 @@ def _loop4(theta, L, n, alpha, eps, weight_decay, momentum, _i0, _i1):
         return 0 + numpy.zeros_like(theta), 0 + numpy.zeros_like(theta)
     def _step(_t, _r0, _r1):
         _xl0 = _i1 + _r0*alpha
-        return _xl0 + numpy.zeros_like(theta), _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum + numpy.zeros_like(theta)
+        return _xl0, _i0/(numpy.sqrt(_xl0) + eps) + _r1*momentum
     def _result(_t, _r0, _r1):
         return _r1 + numpy.zeros_like(theta)
     _r0, _r1 = _start()
