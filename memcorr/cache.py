@@ -7,11 +7,13 @@ that derives: every module, template and grammar of the installed package, and t
 Python and sympy. An edit to memcorr is a new key, never a stale result. The folder is
 ``$MEMCORR_CACHE`` (``off`` turns the cache off), else ``$XDG_CACHE_HOME/memcorr``, else
 ``~/.cache/memcorr``. A folder that cannot be written, or an entry that cannot be read, is the same
-as no cache: the derivation is computed.
+as no cache: the derivation is computed. Processes that need the same entry at once take turns (a
+``flock`` on a lock file beside it), so the test suite's workers derive a program once between them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -55,21 +57,63 @@ def fingerprint() -> str:
 
 
 def cached(key: tuple, compute: Callable[[], T]) -> T:
-    """``compute()``, or its result from an earlier process with the same ``key`` and code."""
+    """``compute()``, or its result from an earlier process with the same ``key`` and code. Processes
+    that need the same entry at once (the test suite's workers) take turns: one derives, the others
+    wait for it and read its entry."""
     where = folder()
     if where is None:
         return compute()
-    entry = where / (hashlib.sha256(repr((fingerprint(), key)).encode()).hexdigest() + ".pickle")
+    entry = entry_path(where, key)
+    found = _load(entry)
+    if found:
+        return found[0]
+    with _turn(entry):
+        found = _load(entry)  # written while this process waited
+        if found:
+            return found[0]
+        value = compute()
+        _store(entry, value)
+    return value
+
+
+def entry_path(where: Path, key: tuple) -> Path:
+    """The file of the entry of ``key`` in the folder ``where``."""
+    return where / (hashlib.sha256(repr((fingerprint(), key)).encode()).hexdigest() + ".pickle")
+
+
+def _load(entry: Path) -> tuple:
+    """``(value,)`` from the entry, or ``()`` where there is none or it cannot be read."""
     try:
         with entry.open("rb") as f:
-            return pickle.load(f)
+            return (pickle.load(f),)
     except FileNotFoundError:
         pass
     except Exception as err:  # a torn or foreign file: derive again and replace it
         log.debug("derivation cache: %s unreadable (%s)", entry, err)
-    value = compute()
-    _store(entry, value)
-    return value
+    return ()
+
+
+@contextlib.contextmanager
+def _turn(entry: Path):
+    """An exclusive lock beside the entry for as long as it is derived (released by the system if the
+    process dies); no lock where the folder cannot be written or the system has no ``fcntl``."""
+    try:
+        import fcntl
+
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(entry.with_suffix(".lock"), "a")  # held across the yield, closed below
+    except (ImportError, OSError) as err:
+        log.debug("derivation cache: no lock (%s)", err)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as err:  # a file system without locks: derive without one
+            log.debug("derivation cache: no lock (%s)", err)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def _store(entry: Path, value) -> None:

@@ -1,6 +1,7 @@
 """The derivation cache (memcorr/cache.py): a second derive reads the first, and nothing else does."""
 
 import pickle
+import threading
 
 import pytest
 
@@ -81,3 +82,29 @@ def test_the_per_group_derivation_is_kept_beside_the_derivation(store, monkeypat
     monkeypatch.setattr(pipeline, "expand", lambda *a: pytest.fail("derived the groups again"))
     again = memcorr.derive("adamw")
     assert again.grouped[1] == names and again.grouped[0].corrections == expansion.corrections
+
+
+def test_a_process_waits_for_the_one_deriving_the_same_entry(store):
+    # the test suite's workers: while one derives an entry, another that needs it waits and reads it
+    key = ("a program", "its options")
+    entry = cache.entry_path(store, key)
+    holding, release = threading.Event(), threading.Event()
+
+    def first():
+        with cache._turn(entry):
+            holding.set()
+            release.wait(10)
+            cache._store(entry, "derived by the first")
+
+    results = []
+    owner = threading.Thread(target=first)
+    owner.start()
+    holding.wait(10)
+    waiter = threading.Thread(target=lambda: results.append(cache.cached(key, lambda: "derived again")))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not results  # it waits while the first holds the entry's turn
+    release.set()
+    owner.join(10)
+    waiter.join(10)
+    assert results == ["derived by the first"]
