@@ -147,6 +147,10 @@ def _short_term(term):
 
 
 # ------------------------------------------------------------ finite n
+# collect applies its func to every factor of every term before the coefficients: the same few, many times
+_factor = functools.lru_cache(maxsize=4096)(sp.factor)
+
+
 def finite_form(expr, n, samples: list[dict]):
     """A finite-n result as papers print it: common factors pulled out, each sum collected in the
     powers ``βⁿ`` with factored coefficients, gaps oriented (``(1 − βⁿ)(g + λθ)``, not
@@ -164,10 +168,6 @@ def finite_form(expr, n, samples: list[dict]):
 
 
 FINITE_OPS = 3000  # operations: RAdam's finite map (28,854) stays as derived
-
-
-# collect applies its func to every factor of every term before the coefficients: the same few, many times
-_factor = functools.lru_cache(maxsize=4096)(sp.factor)
 
 
 def _step_powers(expr, n) -> set:
