@@ -16,7 +16,6 @@ at random points.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -35,7 +34,7 @@ from .algebra.atoms import (
     simplify,
 )
 from .algebra.named import NamedField, affine_in_g, rename
-from .algebra.simplify import factor, orient, shortest, simplify_arguments, tidy
+from .algebra.simplify import factor, once_each, orient, shortest, simplify_arguments, tidy
 from .model.sampling import default_values, drop_transients, orientation_samples
 from .model.types import Model
 
@@ -147,20 +146,18 @@ def _short_term(term):
 
 
 # ------------------------------------------------------------ finite n
-# collect applies its func to every factor of every term before the coefficients: the same few, many times
-_factor = functools.lru_cache(maxsize=4096)(sp.factor)
-
-
 def finite_form(expr, n, samples: list[dict]):
     """A finite-n result as papers print it: common factors pulled out, each sum collected in the
     powers ``βⁿ`` with factored coefficients, gaps oriented (``(1 − βⁿ)(g + λθ)``, not
     ``g(1 − βⁿ) − λθ(βⁿ − 1)``). Loops over the steps (``Recurrence``) are left as they are."""
     if expr.has(sp.Tuple) or sp.count_ops(expr) > FINITE_OPS:
         return expr
+    # collect applies its func to every factor of every term before the coefficients: the same few, many times
+    factor_once = once_each(sp.factor)
 
     def by_powers(add):
         powers = sorted(_step_powers(add, n), key=sp.default_sort_key)
-        collected = sp.collect(sp.expand(add), powers, func=_factor)
+        collected = sp.collect(sp.expand(add), powers, func=factor_once)
         return collected if sp.count_ops(collected) < sp.count_ops(add) else add
 
     out = sp.factor_terms(orient(expr, samples)).replace(lambda e: e.is_Add and bool(_step_powers(e, n)), by_powers)

@@ -32,11 +32,11 @@ def modified_flow(e: Expansion) -> Expansion:
             "the modified flow differentiates the map, and this finite-n map is a loop over the "
             "past steps with no closed form; use --target map (or the stationary regime)"
         )
-    flow = [e.update, *(_in_trees(e) or _in_series(e))]
+    flow = _in_trees(e) or _in_series(e)
     notes = e.notes + (
         ["the flow holds n fixed over each step (the map changes with n)"] if e.regime == "finite" else []
     )
-    return Expansion(e.regime, e.order, e.update, flow[1:], e.states, notes)
+    return Expansion(e.regime, e.order, e.update, flow, e.states, notes)
 
 
 def _in_series(e: Expansion) -> list:
