@@ -50,6 +50,12 @@ def pytest_configure(config):
         os.environ["MEMCORR_CACHE"] = config.memcorr_cache
 
 
+def pytest_collection_modifyitems(items):
+    """The slow checks first, the rest in their order: with several workers (``-n``) the last minutes
+    are then short tests that the workers share, not one long check that keeps one worker busy alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_unconfigure(config):
     if hasattr(config, "memcorr_cache"):
         shutil.rmtree(config.memcorr_cache, ignore_errors=True)

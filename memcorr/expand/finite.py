@@ -121,11 +121,12 @@ def _linear(model: Model, recursions: dict, lags: dict) -> Expansion:
     def F_bar(step):
         return _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(step)).subs(n, step), step)
 
-    update = tidy(F_bar(n))
+    F_s = F_bar(s)
+    update = tidy(F_s.xreplace({s: n}))  # F̄(n): the same cancellations, taken once
     at_n = memoryless_states(n)
     # one term per source of memory, each tidied on its own: they read as separate effects
     terms = [real_diff(F, h).subs(h, 0).xreplace(at_n)] if F.has(h) else []
-    F0, F_s = F.subs(h, 0), F_bar(s)
+    F0 = F.subs(h, 0)
     for sym, (a, b, init) in recursions.items():
         W = _weighted_sum(F_s, (a ** (n - s - 1) - a**n) / (1 - a), s, n)
         Q = _window_sum(F_s, s, n, n)
