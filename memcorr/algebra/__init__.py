@@ -12,3 +12,5 @@ Input and output: sympy expressions for coordinate ``j`` of a vector field (docs
 - ``moments``: the batch moments of random batches (variance, covariance against the Hessian, …);
 - ``evaluate``: numbers for an expression on a loss — the check behind symbolic claims.
 """
+
+from . import flint  # noqa: F401  (installs FLINT's factorization where python-flint is present)

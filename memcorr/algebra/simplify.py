@@ -13,7 +13,7 @@ import functools
 
 import sympy as sp
 
-from .atoms import FieldSymbol, distribute, linear_terms, outer_atoms
+from .atoms import FieldSymbol, distribute, linear_terms, outer_atoms, sum_by_key
 
 
 def once_each(f):
@@ -40,15 +40,15 @@ def radicands(expr):
 def tidy(expr):
     """A readable form: a sum over the atoms (and their products), each coefficient factored;
     the part without atoms stays a sum of fields with factored scalar coefficients."""
-    groups: dict = {}
-    for term in distribute(radicands(expr)):
-        atoms = sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
-        groups[atoms] = groups.get(atoms, 0) + term / atoms
+    groups = sum_by_key((atoms, term / atoms) for term in distribute(radicands(expr)) for atoms in [_atoms_of(term)])
     plain = groups.pop(sp.S.One, sp.S.Zero)
-    fields: dict = {}
-    for coeff, fld in linear_terms(plain):
-        fields[fld] = fields.get(fld, 0) + coeff
+    fields = sum_by_key((fld, coeff) for coeff, fld in linear_terms(plain))
     return sp.Add(*[factor(c) * f for f, c in fields.items()]) + sp.Add(*[factor(c) * k for k, c in groups.items()])
+
+
+def _atoms_of(term):
+    """The product of the atoms of ``term``, in a fixed order."""
+    return sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
 
 
 @functools.lru_cache(maxsize=4096)  # one derivation meets the same coefficient in its map, states and loss

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .atoms import FieldSymbol, Hess, distribute, linear_terms, outer_atoms, simplify
+from .atoms import FieldSymbol, Hess, distribute, linear_terms, outer_atoms, simplify, sum_by_key
 
 
 def history_sum(expr, u, lo, hi):
@@ -115,12 +115,10 @@ def _swap(inner: sp.Sum, c, u, lo, hi):
 
 def separate(expr, s):
     """``expr(s)`` as ``Σ q_t(s) E_t``: scalar weights depending on ``s`` times fields free of ``s``."""
-    terms = {}
-    for coeff, fld in linear_terms(expr):
-        if fld.has(s):
-            return None
-        terms[fld] = terms.get(fld, 0) + coeff
-    return terms
+    pairs = [(fld, coeff) for coeff, fld in linear_terms(expr)]
+    if any(fld.has(s) for fld, _ in pairs):
+        return None
+    return sum_by_key(pairs)
 
 
 def closed_sum(weight, s, lo, hi):

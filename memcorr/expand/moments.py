@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..algebra.atoms import LOSS, THETA, FieldSymbol, G, Hess, outer_atoms
+from ..algebra.atoms import LOSS, THETA, FieldSymbol, G, Hess, outer_atoms, sum_by_key
 from ..algebra.moments import BatchHess, CovHess, NoiseVar, XiBatchHess
 from ..algebra.simplify import factor
 from ..errors import DerivationError
@@ -199,17 +199,15 @@ def noise_part(model: Model) -> sp.Expr:
 
 def collected(expr) -> sp.Expr:
     """``expr`` as ``Σ c · (product of moments and atoms)``, each coefficient factored."""
-    groups: dict = {}
-    for term in sp.Add.make_args(sp.expand(expr, deep=False)):
-        atoms, coefficient = sp.S.One, sp.S.One
-        for part in sp.Mul.make_args(term):
-            if outer_atoms(part):
-                atoms *= part
-            else:
-                coefficient *= part
-        groups[atoms] = groups.get(atoms, 0) + coefficient
+    groups = sum_by_key(_split(term) for term in sp.Add.make_args(sp.expand(expr, deep=False)))
     # together first: cancel's own common denominator of these nested sums of fractions is ten times slower
     return sp.Add(*[factor(sp.cancel(sp.together(c))) * atoms for atoms, c in groups.items()])
+
+
+def _split(term) -> tuple:
+    """``(product of the moments and atoms, the rest)`` of one term."""
+    parts = sp.Mul.make_args(term)
+    return sp.Mul(*[p for p in parts if outer_atoms(p)]), sp.Mul(*[p for p in parts if not outer_atoms(p)])
 
 
 def _mean_of_P(jets: _Jets) -> sp.Expr:

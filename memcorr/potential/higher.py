@@ -20,7 +20,20 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..algebra.atoms import LOSS, THETA, Dk, Dot, FieldAtom, G, Hess, gradient, linear_terms, outer_atoms, simplify
+from ..algebra.atoms import (
+    LOSS,
+    THETA,
+    Dk,
+    Dot,
+    FieldAtom,
+    G,
+    Hess,
+    gradient,
+    linear_terms,
+    outer_atoms,
+    simplify,
+    sum_by_key,
+)
 from ..algebra.simplify import tidy
 
 MAX_PIECES = 10  # at most 55 inner products tried; a larger field is reported without a potential
@@ -123,10 +136,9 @@ def _pieces(field) -> set:
 def _coefficients(expr) -> dict:
     """``expr`` as ``{(field part, scalar atoms): parameter coefficient}``: two expressions are equal
     when these are."""
-    out: dict = {}
+    pairs = []
     for coeff, fld in linear_terms(sp.expand(expr)):
         factors = sp.Mul.make_args(coeff)
         reduced = sp.Mul(*[f for f in factors if outer_atoms(f) or f.has(LOSS)])
-        key = (fld, reduced)
-        out[key] = out.get(key, 0) + sp.Mul(*[f for f in factors if not (outer_atoms(f) or f.has(LOSS))])
-    return out
+        pairs.append(((fld, reduced), sp.Mul(*[f for f in factors if not (outer_atoms(f) or f.has(LOSS))])))
+    return sum_by_key(pairs)
