@@ -10,7 +10,8 @@ Input and output: sympy expressions for coordinate ``j`` of a vector field (docs
 - ``simplify``: exact rewritings that shorten (``tidy``, ``shortest``, ``orient``);
 - ``named``: fields the program named, kept as symbols in short forms;
 - ``moments``: the batch moments of random batches (variance, covariance against the Hessian, …);
-- ``evaluate``: numbers for an expression on a loss — the check behind symbolic claims.
+- ``evaluate``: numbers for an expression on a loss — the check behind symbolic claims;
+- ``factoring``: sympy's multivariate integer factorization done by FLINT (python-flint), same results.
 """
 
-from . import flint  # noqa: F401  (installs FLINT's factorization where python-flint is present)
+from . import factoring  # noqa: F401  (FLINT factors multivariate polynomials where python-flint is present)

@@ -40,15 +40,16 @@ def radicands(expr):
 def tidy(expr):
     """A readable form: a sum over the atoms (and their products), each coefficient factored;
     the part without atoms stays a sum of fields with factored scalar coefficients."""
-    groups = sum_by_key((atoms, term / atoms) for term in distribute(radicands(expr)) for atoms in [_atoms_of(term)])
+    groups = sum_by_key(_by_atoms(term) for term in distribute(radicands(expr)))
     plain = groups.pop(sp.S.One, sp.S.Zero)
     fields = sum_by_key((fld, coeff) for coeff, fld in linear_terms(plain))
     return sp.Add(*[factor(c) * f for f, c in fields.items()]) + sp.Add(*[factor(c) * k for k, c in groups.items()])
 
 
-def _atoms_of(term):
-    """The product of the atoms of ``term``, in a fixed order."""
-    return sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
+def _by_atoms(term) -> tuple:
+    """``(the product of the atoms of term in a fixed order, its coefficient)``."""
+    atoms = sp.Mul(*sorted(outer_atoms(term), key=sp.default_sort_key))
+    return atoms, term / atoms
 
 
 @functools.lru_cache(maxsize=4096)  # one derivation meets the same coefficient in its map, states and loss

@@ -8,7 +8,7 @@ from sympy import ZZ
 from sympy.polys import factortools
 from sympy.polys.rings import ring
 
-from memcorr.algebra import flint as fast
+from memcorr.algebra import factoring as fast
 
 pytestmark = pytest.mark.skipif(fast.flint is None, reason="python-flint is not installed")
 
