@@ -3,7 +3,8 @@ installed: the same factors in the same order (each primitive, its leading coeff
 positive, sorted as sympy sorts them), from a C library instead of sympy's pure-Python Wang algorithm.
 
 Every ``factor`` and ``cancel`` of a coefficient ends in ``dmp_zz_factor``; in Adam's order-2 map it was
-two thirds of the derivation. Without python-flint nothing changes.
+two thirds of the derivation. Without python-flint nothing changes; with it (≥ 0.7, for ``fmpz_mpoly``)
+tests/algebra/test_factoring.py compares the two.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from sympy.polys.densebasic import dmp_from_dict, dmp_to_dict
 
 try:
     import flint
-except ImportError:  # pragma: no cover - the optional speed-up is absent
-    flint = None
+except ImportError:  # pragma: no cover - without python-flint sympy factors on its own
+    INSTALLED = False
+else:
+    INSTALLED = True
 
 _sympy_zz_factor = factortools.dmp_zz_factor
 
@@ -33,5 +36,5 @@ def dmp_zz_factor(f, u, K):
     return K(int(content)), factortools._sort_factors(dense)
 
 
-if flint is not None:
+if INSTALLED:
     factortools.dmp_zz_factor = dmp_zz_factor

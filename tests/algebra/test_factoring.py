@@ -10,7 +10,7 @@ from sympy.polys.rings import ring
 
 from memcorr.algebra import factoring as fast
 
-pytestmark = pytest.mark.skipif(fast.flint is None, reason="python-flint is not installed")
+pytestmark = pytest.mark.skipif(not fast.INSTALLED, reason="python-flint is not installed")
 
 
 def test_flint_is_the_factorization_sympy_calls():
