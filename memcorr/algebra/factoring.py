@@ -2,7 +2,7 @@
 installed: the same factors in the same order (each primitive, its leading coefficient in lex order
 positive, sorted as sympy sorts them), from a C library instead of sympy's pure-Python Wang algorithm.
 
-Every ``factor`` and ``cancel`` of a coefficient ends in ``dmp_zz_factor``; in Adam's order-2 map it was
+Every ``factor`` of a coefficient with several symbols ends in ``dmp_zz_factor``; in Adam's order-2 map it was
 two thirds of the derivation. Without python-flint nothing changes; with it (≥ 0.7, for ``fmpz_mpoly``)
 tests/algebra/test_factoring.py compares the two.
 """
