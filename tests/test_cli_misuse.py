@@ -205,7 +205,7 @@ def test_derivations_do_not_depend_on_the_hash_seed(tmp_path):
     program.write_text(MAX_OF_ROOT)
     names = [*SEEDED, str(program)]
     here: dict = {}
-    exec(SEEDED_SCRIPT, here)
+    exec(SEEDED_SCRIPT, here)  # the same text as the fresh processes run, defined in this one
     outputs = [here["outputs"](names)] + [_derive_in_fresh_process(seed, names) for seed in (1, 3)]
     assert outputs[0] == outputs[1] == outputs[2]
 
