@@ -45,6 +45,8 @@ def lanes(paths):
 def pytest_configure(config):
     """One derivation cache for the session, shared by the workers (they start after this and inherit the
     environment) and begun empty: what the suite derives, it derives once, with the code under test."""
+    if getattr(config.option, "dist", "no") == "load":  # -n alone: an idle worker takes the other's tests
+        config.option.dist = "worksteal"
     if not hasattr(config, "workerinput"):
         config.memcorr_cache = tempfile.mkdtemp(prefix="memcorr-test-cache-")
         os.environ["MEMCORR_CACHE"] = config.memcorr_cache
