@@ -118,10 +118,7 @@ def _linear(model: Model, recursions: dict, lags: dict) -> Expansion:
             values[sym] = base
         return values
 
-    def F_bar(step):
-        return _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(step)).subs(n, step), step)
-
-    F_s = F_bar(s)
+    F_s = _cancel_transients(F.subs(h, 0).xreplace(memoryless_states(s)).subs(n, s), s)  # F̄(s)
     update = tidy(F_s.xreplace({s: n}))  # F̄(n): the same cancellations, taken once
     at_n = memoryless_states(n)
     # one term per source of memory, each tidied on its own: they read as separate effects
