@@ -28,6 +28,7 @@ from .dsl.library import read_source
 from .errors import DerivationError
 from .expand import expand
 from .expand.batches import BATCHES, expected, plan
+from .expand.concentrated import concentrated_expansion
 from .expand.expansion import Expansion
 from .expand.flow import modified_flow
 from .model import load
@@ -35,8 +36,9 @@ from .model.lower import per_group, with_values
 from .model.types import Model
 from .potential.first import Perturbation, find
 from .potential.higher import OrderPotential, higher_potentials
+from .potential.large_noise import LargeNoise, read_large_noise
 from .potential.noise import with_noise
-from .present import Presented, present_expansion, present_perturbation, present_potentials
+from .present import Presented, present_expansion, present_large_noise, present_perturbation, present_potentials
 from .printing import OUTPUTS
 
 log = logging.getLogger("memcorr")  # stage by stage at INFO: the command line shows it on a terminal
@@ -57,6 +59,9 @@ class Derivation:
     perturbation: Perturbation
     presented: Presented
     potentials: list[OrderPotential] = field(default_factory=list)  # G_r for r ≥ 2, or why none
+    # random batches, nonlinear programs: the step at the means of its second-moment filters, the weight
+    # of its memory term as a function of σ²/g², and the critical batch size (None: not asked, or linear)
+    large_noise: LargeNoise | None = None
     key: tuple = field(default=(), repr=False, compare=False)  # what derived it (the derivation cache's key)
 
     @property
@@ -233,7 +238,18 @@ def _derive(source_or_path, order, regime, target, params, batches) -> Derivatio
     # 5. the loss's short forms
     perturbation = with_noise(perturbation, expansion.noise, model.params, checks)
     short = present_perturbation(perturbation, presented, model, FINITE_CHECK_STEP)
-    return Derivation(model, expansion, target, short, presented, present_potentials(potentials, model))
+    large = present_large_noise(_large_noise(model), model) if mean is not None and mean.weights is None else None
+    return Derivation(model, expansion, target, short, presented, present_potentials(potentials, model), large)
+
+
+def _large_noise(model: Model) -> LargeNoise:
+    """The large-noise reading of a nonlinear program under random batches, or why it does not apply."""
+    log.info("the large-noise reading")
+    try:
+        e = concentrated_expansion(model)
+    except DerivationError as err:
+        return LargeNoise(reason=str(err))
+    return read_large_noise(e.update, e.corrections[0], model.params)
 
 
 def _check_options(order, regime: str, target: str, batches: str) -> None:

@@ -33,10 +33,12 @@ from .algebra.atoms import (
     outer_atoms,
     simplify,
 )
-from .algebra.named import NamedField, affine_in_g, rename
+from .algebra.moments import NoiseVar
+from .algebra.named import NamedField, affine_in_g, rename, unfold
 from .algebra.simplify import factor, once_each, orient, shortest, simplify_arguments, tidy
 from .model.sampling import default_values, drop_transients, orientation_samples
 from .model.types import Model
+from .potential.large_noise import RHO
 
 
 # ------------------------------------------------------------ collecting
@@ -298,6 +300,54 @@ def _oriented_critical(critical, samples):
         return None
     c, rest = critical.as_independent(Noise)
     return orient(sp.factor(c), samples) * rest
+
+
+def present_large_noise(reading, model: Model):
+    """The large-noise reading (``potential.large_noise``) as papers print it: ``c(ρ)`` in partial
+    fractions of ``ρ`` (``β₁/(1 − β₁) − β₂/((1 − β₂)(1 + ρ))``), ``ρ*`` and ``B*`` with their sign inside,
+    gaps ``1 − β``; ``√(g² + σ²)`` is one symbol while the correction is shortened."""
+    if reading is None or reading.update is None:
+        return reading
+    samples = orientation_samples(model)
+    root, s = sp.sqrt(G**2 + NoiseVar()), FieldSymbol("@s", positive=True)
+
+    def short(e):
+        return _sign_inside(orient(shortest(e), samples)) if e is not None else None
+
+    def correction(e):
+        masked = {root: s, NoiseVar(): s**2 - G**2}  # σ² through s: the denominators factor as s(ε + s)²
+        short = present(e.xreplace(masked), reading.update.xreplace(masked), [], samples)
+        return unfold(short).xreplace({s: root})  # Ψ̄_0 is not the derivation's Ψ_0: written out
+
+    c0, c_inf = short(reading.c0), short(reading.c_inf)
+    weight = reading.weight
+    if weight is not None and sp.cancel(weight - (c0 + c_inf * RHO) / (1 + RHO)) == 0:
+        weight = (c0 + c_inf * RHO) / (1 + RHO)  # the weight between its two limits, as papers print it
+    elif weight is not None:
+        weight = sp.Add(*[orient(factor(t), samples) for t in sp.Add.make_args(sp.apart(weight, RHO))])
+    return replace(
+        reading,
+        update=present(reading.update, reading.update, [], samples),
+        correction=correction(reading.correction),
+        preconditioner=short(reading.preconditioner),
+        weight=weight,
+        c0=c0,
+        c_inf=c_inf,
+        ratio=short(reading.ratio),
+        critical_batch=short(reading.critical_batch),
+    )
+
+
+def _sign_inside(e):
+    """``−(β₁ − β₂)·x`` as ``(β₂ − β₁)·x``: a result papers print without a leading minus."""
+    coefficient, rest = e.as_coeff_Mul()
+    if coefficient >= 0:
+        return e
+    parts = list(sp.Mul.make_args(rest))
+    for i, f in enumerate(parts):
+        if f.is_Add and any(t.could_extract_minus_sign() for t in f.args):  # a difference: β₁ − β₂, not β₁ + 1
+            return -coefficient * sp.Mul(*parts[:i], sp.expand(-f), *parts[i + 1 :])
+    return e
 
 
 def present_potentials(potentials: list, model: Model) -> list:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import cast
 
 import sympy as sp
 
 from ..errors import DerivationError
-from .atoms import LOSS, THETA, CoordSum, Dk, Dot, G, Grad, Hess, LossAt, Norm, linear_terms, real_diff, simplify
+from .atoms import LOSS, THETA, Dk, Dot, G, Grad, Hess, LossAt, Norm, _Linear, linear_terms, real_diff, simplify
 
 Coefficients = list
 
@@ -93,8 +94,9 @@ class Series:
             return out
         if expr.is_Pow:
             return self._power(expr.base, expr.exp)
-        if isinstance(expr, (Hess, CoordSum)):
-            return self._multilinear(expr.func, [self.of(expr.args[0])])
+        if isinstance(expr, _Linear):  # Hess, CoordSum, the batch moments: linear in their field
+            atom = cast(sp.Function, expr)
+            return self._multilinear(atom.func, [self.of(atom.args[0])])
         if isinstance(expr, Dk):
             return self._multilinear(Dk, [self.of(a) for a in expr.args])
         if isinstance(expr, Dot):

@@ -11,7 +11,8 @@ on the invariant manifold, per coordinate.
 - ``flow``: the modified flow of either map (``target="flow"``);
 - ``batches``: the mean over random batches of the first-order correction (``batches="random"``),
   exact for programs linear in the gradients, and ``moments``: its leading order in the noise for
-  exponential filters read through a smooth step.
+  exponential filters read through a smooth step; ``concentrated``: the same filters at large noise,
+  the step at the means of its second-moment filters.
 """
 
 from __future__ import annotations

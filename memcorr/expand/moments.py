@@ -55,8 +55,9 @@ class Filters:
         return {s: factor(sp.cancel(b / (1 - r))) for s, r, b in zip(self.states, self.r, self.b)}
 
 
-def filters(model: Model) -> Filters:
-    """The program as filters, or a DerivationError naming what is not (docs/method.md §7)."""
+def filters(model: Model, most: int | None = MAX_FILTERS) -> Filters:
+    """The program as filters, or a DerivationError naming what is not (docs/method.md §7); at most
+    ``most`` of them (``None``: any number)."""
     F = stationary_limit(model.F, model).subs(model.h, 0)
     updates = {st.symbol: stationary_limit(st.update, model).subs(model.h, 0) for st in model.states}
     read = _read(F, updates)  # a state the step never reads, not even through others, is left out
@@ -82,10 +83,10 @@ def filters(model: Model) -> Filters:
             )
         r.append(rate)
         b.append(rest)
-    if len(states) > MAX_FILTERS:
+    if most is not None and len(states) > most:
         raise DerivationError(
             f"random batches: the step reads {len(states)} filters; the leading order in the noise is derived for "
-            f"at most {MAX_FILTERS} (the closed forms of more grow past what a paper prints and take minutes)"
+            f"at most {most} (the closed forms of more grow past what a paper prints and take minutes)"
         )
     for what, expr in [("the step", F), *((f"the update of `{names[s]}`", x) for s, x in zip(syms, b))]:
         if expr.has(LOSS) or outer_atoms(expr):

@@ -6,11 +6,22 @@ condition) and one ``OrderPotential`` per higher order.
 
 - ``first``: the two readings (same-method, preconditioned), the integration and the verdict;
 - ``higher``: ``G_r`` for ``r ≥ 2`` by linear algebra on inner products, or what is left over;
-- ``noise``: random batches' part of ``G`` (``c V``) and the verdict of the whole.
+- ``noise``: random batches' part of ``G`` (``c V``) and the verdict of the whole;
+- ``large_noise``: random batches at large noise, the weight of the memory term as a function of
+  ``σ²/g²``, where its sign changes and the critical batch size.
 """
 
 from .first import Perturbation, find
 from .higher import OrderPotential, higher_potentials
+from .large_noise import LargeNoise, read_large_noise
 from .noise import with_noise
 
-__all__ = ["OrderPotential", "Perturbation", "find", "higher_potentials", "with_noise"]
+__all__ = [
+    "LargeNoise",
+    "OrderPotential",
+    "Perturbation",
+    "find",
+    "higher_potentials",
+    "read_large_noise",
+    "with_noise",
+]

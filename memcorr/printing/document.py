@@ -246,7 +246,7 @@ def derivation_tex(d, standalone: bool = False) -> str:
             rest = "" if finite or len(series) == 0 else rf" + O({h}^{{{len(series)}}})"
             lines = rows(f"{{{names.get(name, symbol_tex(name))}}}{sup}_j", state, printer, numbered=False)
             body += lines[:-1] + [lines[-1].replace(r" \nonumber", rf"{rest} \nonumber")]
-    body += _perturbation_rows(d, printer, h)
+    body += _perturbation_rows(d, printer, h) + _large_noise_rows(d.large_noise, printer)
     for q in d.potentials:
         r = q.order
         if q.exact:
@@ -325,6 +325,38 @@ def _perturbation_rows(d, printer, h) -> list[str]:
             rf"{'above' if p.verdict_full == 'regularizing' else 'below'} $B^*$.}}"
         )
     return out
+
+
+def _large_noise_rows(r, printer) -> list[str]:
+    """Random batches, nonlinear programs: the step at the means of its second-moment filters and where
+    the sign of its memory term changes with the batch size."""
+    if r is None:
+        return []
+    if r.update is None or r.weight is None:
+        return [rf"\intertext{{At large noise: no reading ({breakable(r.reason)}).}}"]
+    bar = r"\bar\Psi"
+    out = [
+        r"\intertext{At large noise (the step at the means of its second-moment filters; "
+        r"$\sigma^2_j = \mathbb{E}_b \xi_{b,j}^2$):}",
+        *rows(f"{bar}_{{0}}", r.update, printer, numbered=False),
+        *rows(f"{bar}_{{1}}", r.correction, printer),
+        rf"\intertext{{In one coordinate, where the covariance is locally constant, its memory term is "
+        rf"$P\,c(\rho)\,\nabla^2 L\,(P\,\nabla L)$, with "
+        rf"$P = {printer.doprint(r.preconditioner)}$ and $\rho = \sigma^2_j/(\partial_j L)^2$:}}",
+        *rows(r"c(\rho)", r.weight, printer),
+    ]
+    if r.ratio is None:
+        return out + [
+            rf"\intertext{{At the defaults $c$ keeps its sign: {tex_escape(r.large_batches)} at every noise level.}}"
+        ]
+    return out + [
+        rf"\intertext{{$c$ changes sign at $\rho^* = {printer.doprint(r.ratio)}$ "
+        rf"(${_number(f'{r.ratio_at_defaults:.4g}')}$ at the defaults): at the defaults "
+        rf"{tex_escape(r.large_batches)} where "
+        rf"$\rho < \rho^*$, {tex_escape(r.small_batches)} where $\rho > \rho^*$. With batches of $B$ examples "
+        rf"($\sigma^2 = \sigma_1^2/B$) it is {tex_escape(r.small_batches)} below "
+        rf"$B^* = {printer.doprint(r.critical_batch)}$ ($\sigma^2$ at $B = 1$), per coordinate.}}"
+    ]
 
 
 def _order_tex(order: str, printer) -> str:

@@ -4,7 +4,8 @@ Input: ``Derivation``. Output: a JSON string with stable key order: ``name``,
 ``order``, ``regime``, ``target``, ``update`` and ``corrections`` (each formula as
 ``{"latex": …, "sympy": srepr}``), ``fields`` (the named fields the formulas use),
 ``states``, ``perturbation`` (its fields as formulas, strings, booleans and numbers),
-``potentials``, ``notes`` and ``confluent`` (finite regime: the map where two decay rates
+``large_noise`` (random batches of a nonlinear program: the reading at large noise), ``potentials``,
+``notes`` and ``confluent`` (finite regime: the map where two decay rates
 coincide, ``{"condition", "update", "corrections", "states", "confluent"}``).
 Named fields appear by name in the formulas; ``fields`` holds their definitions.
 """
@@ -94,6 +95,7 @@ def record(d) -> dict:
             "reason": p.reason,
             **(_noise(p, formula) if d.batches == "random" else {}),
         },
+        **({"large_noise": _large_noise(d.large_noise, formula)} if d.large_noise is not None else {}),
         "potentials": [
             {
                 "order": q.order,
@@ -123,6 +125,23 @@ def _noise(p, formula: _Formula) -> dict:
         "noise_coefficient": formula(p.noise_coefficient),
         "verdict_full": p.verdict_full,
         "critical_batch": formula(p.critical_batch),
+    }
+
+
+def _large_noise(r, formula: _Formula) -> dict:
+    """Random batches, nonlinear programs: the step at the means of its second-moment filters, the weight
+    ``c(ρ)`` of its memory term (``ρ = σ²/g²``), where it changes sign and the critical batch size."""
+    return {
+        "update": formula(r.update),
+        "correction": formula(r.correction),
+        "preconditioner": formula(r.preconditioner),
+        "weight": formula(r.weight),
+        "ratio": formula(r.ratio),
+        "ratio_at_defaults": r.ratio_at_defaults,
+        "critical_batch": formula(r.critical_batch),
+        "large_batches": r.large_batches,
+        "small_batches": r.small_batches,
+        "reason": r.reason,
     }
 
 

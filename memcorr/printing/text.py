@@ -196,7 +196,7 @@ def summary(d) -> str:
             for r, s in enumerate(series):
                 label = f"S{str(r).translate(SUBSCRIPTS)}" if d.regime == "stationary" else "S^(n)"
                 lines.append(f"    {readable_name(name)}: {label} = {text(s)}")
-    lines += [""] + perturbation_lines(d) + higher_lines(d, head)
+    lines += [""] + perturbation_lines(d) + large_noise_lines(d) + higher_lines(d, head)
     lines += ["", "  " + LEGEND] + (["  " + NOISE_LEGEND] if d.batches == "random" else [])
     lines += [f"  note: {note}" for note in d.notes]
     return "\n".join(lines)
@@ -234,6 +234,31 @@ def perturbation_lines(d) -> list[str]:
         verdict += f";  with batches of B examples (V = V₁/B) G changes sign at B* = {text(p.critical_batch)}"
         verdict += f" (V at B = 1): regularizing {side} it"
     return lines + [verdict]
+
+
+def large_noise_lines(d) -> list[str]:
+    """Random batches, nonlinear programs: the step at the means of its second-moment filters, the
+    weight of its memory term in ``ρ = σ²/g²`` and where its sign changes with the batch size."""
+    r = d.large_noise
+    if r is None:
+        return []
+    if r.update is None or r.weight is None:
+        return [f"  at large noise: no reading — {r.reason}"]
+    lines = [
+        "  at large noise (the step at the means of its second-moment filters):",
+        f"    Ψ̄₀ = {text(r.update)}",
+        f"    Ψ̄₁ = {text(r.correction)}",
+        f"    in one coordinate (covariance locally constant) its memory term is P·c(ρ)·Hess(P·g),  "
+        f"P = {text(r.preconditioner)},  ρ = σ²/g²,  c(ρ) = {text(r.weight)}",
+    ]
+    if r.ratio is None:
+        return lines + [f"    c keeps its sign at the defaults: {r.large_batches} at every noise level"]
+    return lines + [
+        f"    c changes sign at ρ* = {text(r.ratio)} ({r.ratio_at_defaults:.4g} at the defaults): at the defaults "
+        f"{r.large_batches} where ρ < ρ*, {r.small_batches} where ρ > ρ*",
+        f"    with batches of B examples (σ² = σ₁²/B): {r.small_batches} below B* = {text(r.critical_batch)} "
+        f"(σ² at B = 1), {r.large_batches} above",
+    ]
 
 
 def higher_lines(d, head: str) -> list[str]:
