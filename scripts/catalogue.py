@@ -77,15 +77,34 @@ def random_batches(name: str) -> tuple[str, str]:
     p = r["perturbation"]
     if not r["noise_correction"]["exact"]:
         noise = r["noise_correction"]["latex"]
+        cell, words = large_noise(r)
         return (
-            "leading order in the noise; no G",
+            "leading order in the noise; no G" + (f"; {cell}" if cell else ""),
             f"Random batches (leading order in the noise): the noise part of $\\Psi_1$ is ${noise}$; no implied "
-            f"loss for it ({p['reason']}).",
+            f"loss for it ({p['reason']}).{words}",
         )
     noise = p["noise"]["latex"] if p.get("noise") else "0"
     return (
         f"{p['verdict']} (full batch part {p.get('verdict_full') or p['verdict']})",
         f"Random batches (exact): $G = {p['potential']['latex']}$, noise part ${noise}$; verdict {p['verdict']}.",
+    )
+
+
+def large_noise(r: dict) -> tuple[str, str]:
+    """(a short cell, a sentence) for the reading at large noise (docs/method.md §7), or empty strings."""
+    n = r.get("large_noise")
+    if not n or not n["weight"]:
+        return "", ""
+    if not n["ratio"]:
+        return (
+            f"at large noise {n['large_batches']}",
+            f" At large noise: $c(\\rho) = {n['weight']['latex']}$, {n['large_batches']} at every batch size.",
+        )
+    return (
+        f"at large noise {n['small_batches']} below B* (ρ* = {n['ratio_at_defaults']:.4g})",
+        f" At large noise ($\\rho = \\sigma^2/g^2$): $c(\\rho) = {n['weight']['latex']}$ changes sign at "
+        f"$\\rho^* = {n['ratio']['latex']}$ ({n['ratio_at_defaults']:.4g} at the defaults): {n['small_batches']} for "
+        f"batches below $B^* = {n['critical_batch']['latex']}$, {n['large_batches']} above.",
     )
 
 
@@ -146,6 +165,8 @@ def latex() -> str:
         at = p.get("verdict_at_defaults") or ""
         r = record("random", path.stem)
         batches = r["perturbation"]["verdict"] if r else "not derived"
+        if r and large_noise(r)[0]:
+            batches += "; " + large_noise(r)[0].replace("ρ*", "$\\rho^*$")
         rows.append(f"\\texttt{{{path.stem.replace('_', chr(92) + '_')}}} & {p['verdict']} & {at} & {batches} \\\\")
     parts = [
         preamble,

@@ -15,6 +15,7 @@ import pytest
 import sympy as sp
 from conftest import ROOT, derived
 
+import memcorr
 from memcorr.expand.concentrated import concentrated
 from memcorr.expand.stationary import stationary
 from memcorr.potential.large_noise import RHO, read_large_noise
@@ -42,6 +43,27 @@ def test_the_weight_runs_from_the_full_batch_value_to_its_large_noise_limit(read
     assert sp.cancel(reading.ratio + reading.c0 / reading.c_inf) == 0  # c(ρ*) = 0
     assert reading.large_batches == "anti-regularizing" and reading.small_batches == "regularizing"
     assert 100 < reading.ratio_at_defaults < 200
+
+
+def test_the_large_noise_limit_is_the_momentum_less_three_pairings(reading):
+    """docs/method.md §7 prints ``c_∞`` as the momentum's memory less the pairings with ``v``'s memory:
+    the batch's own entry, the momentum read now, and the batch they share."""
+    names = {s.name: s for s in reading.c_inf.free_symbols}
+    b1, b2 = names["beta1"], names["beta2"]
+    pairings = (
+        b2 * (1 - b1) / (1 - b1 * b2)
+        + b1 * b2 * (1 - b1) / ((1 + b1) * (1 - b1 * b2))
+        + b1 * b2 * (1 - b1) * (1 - b2) / (1 - b1 * b2) ** 2
+    )
+    assert sp.cancel(reading.c_inf - (b1 / (1 - b1) - pairings)) == 0
+
+
+def test_rmsprop_without_momentum_anti_regularizes_at_every_batch_size():
+    d = memcorr.derive("rmsprop", batches="random", params={"momentum": "0", "weight_decay": "0"})
+    alpha = next(s for s in d.large_noise.weight.free_symbols if s.name == "alpha")
+    expected = -alpha * (1 + (1 - alpha) * RHO) / ((1 - alpha) * (1 + RHO))
+    assert sp.cancel(d.large_noise.weight - expected) == 0
+    assert d.large_noise.ratio is None and d.large_noise.small_batches == "anti-regularizing"
 
 
 def test_the_mean_part_is_the_program_with_the_variance_spelled_out():
