@@ -56,6 +56,18 @@ def test_the_noise_part_of_momentums_implied_loss_scales_as_one_over_the_batch_s
 
 
 @pytest.mark.slow
+def test_adamws_memory_on_the_mlp_follows_the_large_noise_reading():
+    """docs/method.md §7 "At large noise": memcorr's Ψ̄_1 predicts torch.optim.AdamW's measured memory term
+    (sign per coordinate, direction, the regularized fraction), and smaller batches regularize more."""
+    rows = {r["B"]: r for r in run("critical_batch")}  # --quick: B = 1 and 64
+    for r in rows.values():
+        assert r["sign agrees"] > 0.75 and r["cosine"] > 0.6, r
+        assert abs(r["reg (predicted)"] - r["reg (measured)"]) < 0.1, r
+        assert 0.6 < r["<u,M> predicted"] / r["<u,M> measured"] < 1.6, r
+    assert rows[1]["reg (measured)"] > 2 * rows[64]["reg (measured)"]
+
+
+@pytest.mark.slow
 def test_explicit_term_cancels_the_memory_of_sgd_momentum():
     """SGD(momentum) on L − hG (G exact, same-method form) tracks its order-0 map to O(h²)."""
     slopes = run("explicit")["slopes"]["sgd_momentum"]
@@ -70,5 +82,5 @@ def test_tutorial_tables_are_the_committed_script_outputs():
     rows = [line.strip() for b in blocks for line in b.splitlines() if re.search(r"\d\.\d+e[-+]\d\d", line)]
     assert len(rows) > 20
     assert [r for r in rows if r not in outputs] == []
-    for name in ("convergence", "trajectory", "regularizer", "explicit", "adamw_latex", "batches"):
+    for name in ("convergence", "trajectory", "regularizer", "explicit", "adamw_latex", "batches", "critical_batch"):
         assert (ROOT / "docs" / "figures" / f"{name}.png").exists(), name
