@@ -70,7 +70,7 @@ def test_the_mean_part_is_the_program_with_the_variance_spelled_out():
     """Without the pairings, the reading is memcorr's full-batch derivation of a program whose ``v``
     averages ``g² + s`` (``s`` a constant variance): the transformation of the model, checked by the
     engine that every full-batch test checks."""
-    spelled = derived(ROOT / "tests" / "programs" / "good" / "adam_constant_variance.opt")
+    spelled = derived(ROOT / "tests" / "programs" / "adam_constant_variance.opt")
     model = derived(ADAMW, batches="random").model
     mean = stationary(concentrated(model), 1)
     names = {x.name: x for e in (spelled.expansion.corrections[0], mean.corrections[0]) for x in e.free_symbols}
