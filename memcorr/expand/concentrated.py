@@ -42,10 +42,10 @@ NOTE = (
 )
 
 
-def concentrated(model: Model) -> Model:
+def concentrated(model: Model, f: Filters | None = None) -> Model:
     """The program with the filters' inputs at their means and the step reading them there, or a
-    DerivationError naming what the reading does not cover."""
-    f = filters(model, most=None)
+    DerivationError naming what the reading does not cover (``f``: the model's filters, if known)."""
+    f = f or filters(model, most=None)
     names = {st.symbol: st.name for st in model.states}
     sigma2 = NoiseVar()
     means = []
@@ -87,7 +87,7 @@ def _check_affine(f, names) -> None:
 def concentrated_expansion(model: Model) -> Expansion:
     """``Ψ̄_0`` and ``Ψ̄_1`` at large noise, stationary regime."""
     f = filters(model, most=None)
-    e = stationary(concentrated(model), 1)
+    e = stationary(concentrated(model, f), 1)
     e.corrections = [e.corrections[0] + pairings(f, e.update)]
     e.notes = [*e.notes, NOTE]
     return e

@@ -81,8 +81,11 @@ def _hessian_weight(update, correction):
     one = correction.replace(lambda x: isinstance(x, Hess), lambda x: eta * x.args[0])
     one = one.replace(lambda x: isinstance(x, CovHess), lambda x: eta * NoiseVar() * x.args[0])
     one = one.replace(lambda x: x in outer_atoms(one) and x != NoiseVar(), lambda x: sp.S.Zero)
+    gradient_part = update.subs(THETA, 0)
+    if gradient_part == 0:
+        return None
     root = {sp.sqrt(G**2 + NoiseVar()): s}
-    ratio = (sp.diff(one, eta) / update).subs(THETA, 0).xreplace(root).xreplace({NoiseVar(): s**2 - G**2})
+    ratio = (sp.diff(one, eta) / gradient_part).subs(THETA, 0).xreplace(root).xreplace({NoiseVar(): s**2 - G**2})
     w = sp.cancel(sp.together(ratio))
     if w == 0 or w.has(THETA, eta) or outer_atoms(w):
         return None
