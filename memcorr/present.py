@@ -303,8 +303,8 @@ def _oriented_critical(critical, samples):
 
 
 def present_large_noise(reading, model: Model):
-    """The large-noise reading (``potential.large_noise``) as papers print it: ``c(ρ)`` in partial
-    fractions of ``ρ`` (``β₁/(1 − β₁) − β₂/((1 − β₂)(1 + ρ))``), ``ρ*`` and ``B*`` with their sign inside,
+    """The large-noise reading (``potential.large_noise``) as papers print it: ``c(ρ) = (c₀ + c_∞ρ)/(1 + ρ)``
+    between its two limits (else in partial fractions of ``ρ``), ``ρ*`` and ``B*`` with their sign inside,
     gaps ``1 − β``; ``√(g² + σ²)`` is one symbol while the correction is shortened."""
     if reading is None or reading.update is None:
         return reading
@@ -316,8 +316,8 @@ def present_large_noise(reading, model: Model):
 
     def correction(e):
         masked = {root: s, NoiseVar(): s**2 - G**2}  # σ² through s: the denominators factor as s(ε + s)²
-        short = present(e.xreplace(masked), reading.update.xreplace(masked), [], samples)
-        return unfold(short).xreplace({s: root})  # Ψ̄_0 is not the derivation's Ψ_0: written out
+        shortened = present(e.xreplace(masked), reading.update.xreplace(masked), [], samples)
+        return unfold(shortened).xreplace({s: root})  # Ψ̄_0 is not the derivation's Ψ_0: written out
 
     c0, c_inf = short(reading.c0), short(reading.c_inf)
     weight = reading.weight

@@ -45,6 +45,21 @@ def test_the_weight_runs_from_the_full_batch_value_to_its_large_noise_limit(read
     assert 100 < reading.ratio_at_defaults < 200
 
 
+def test_the_short_forms_equal_the_long_ones(reading):
+    """What the printers show (``Ψ̄_0``, ``Ψ̄_1``) equals the expansion it was shortened from, at a point
+    of a nonconvex batch loss whose Hessians differ (every batch moment nonzero)."""
+    from memcorr.algebra.evaluate import evaluate
+    from memcorr.expand.concentrated import concentrated_expansion
+    from memcorr.losses import batch_nonconvex
+
+    model = derived(ADAMW, batches="random").model
+    long = concentrated_expansion(model)
+    values = {p.symbol: v for p, v in zip(model.params.values(), (0.8, 0.95, 0.01, 0.1))}
+    loss, theta = batch_nonconvex(), np.array([0.4, -0.7, 0.2])
+    for short, exact in ((reading.update, long.update), (reading.correction, long.corrections[0])):
+        assert np.allclose(evaluate(short, loss, theta, values), evaluate(exact, loss, theta, values), rtol=1e-9)
+
+
 def test_the_large_noise_limit_is_the_momentum_less_three_pairings(reading):
     """docs/method.md §7 prints ``c_∞`` as the momentum's memory less the pairings with ``v``'s memory:
     the batch's own entry, the momentum read now, and the batch they share."""
