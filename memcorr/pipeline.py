@@ -246,10 +246,10 @@ def _large_noise(model: Model) -> LargeNoise:
     """The large-noise reading of a nonlinear program under random batches, or why it does not apply."""
     log.info("the large-noise reading")
     try:
-        e = concentrated_expansion(model)
+        e, parts = concentrated_expansion(model)
     except DerivationError as err:
         return LargeNoise(reason=str(err))
-    return read_large_noise(e.update, e.corrections[0], model.params)
+    return read_large_noise(e.update, parts, model.params)
 
 
 def _check_options(order, regime: str, target: str, batches: str) -> None:

@@ -303,9 +303,10 @@ def _oriented_critical(critical, samples):
 
 
 def present_large_noise(reading, model: Model):
-    """The large-noise reading (``potential.large_noise``) as papers print it: ``c(ρ) = (c₀ + c_∞ρ)/(1 + ρ)``
-    between its two limits (else in partial fractions of ``ρ``), ``ρ*`` and ``B*`` with their sign inside,
-    gaps ``1 − β``; ``√(g² + σ²)`` is one symbol while the correction is shortened."""
+    """The large-noise reading (``potential.large_noise``) as papers print it: ``c₀`` and ``c_∞`` term by term
+    (``c(ρ)`` between them is printed as ``(c₀ + c_∞ρ)/(1 + ρ)``; otherwise in partial fractions of ``ρ``),
+    ``ρ*`` and ``B*`` with their sign inside, gaps ``1 − β``; ``√(g² + σ²)`` is one symbol while the
+    correction is shortened."""
     if reading is None or reading.update is None:
         return reading
     samples = orientation_samples(model)
@@ -319,11 +320,12 @@ def present_large_noise(reading, model: Model):
         shortened = present(e.xreplace(masked), reading.update.xreplace(masked), [], samples)
         return unfold(shortened).xreplace({s: root})  # Ψ̄_0 is not the derivation's Ψ_0: written out
 
-    c0, c_inf = short(reading.c0), short(reading.c_inf)
+    def limit(e):  # a sum of parts (c_∞: the momentum's memory less each pairing) stays a sum
+        return sp.Add(*[orient(factor(t), samples) for t in sp.Add.make_args(e)]) if e is not None else None
+
+    c0, c_inf = limit(reading.c0), limit(reading.c_inf)
     weight = reading.weight
-    if weight is not None and sp.cancel(weight - (c0 + c_inf * RHO) / (1 + RHO)) == 0:
-        weight = (c0 + c_inf * RHO) / (1 + RHO)  # the weight between its two limits, as papers print it
-    elif weight is not None:
+    if weight is not None and not reading.between_limits:
         weight = sp.Add(*[orient(factor(t), samples) for t in sp.Add.make_args(sp.apart(weight, RHO))])
     return replace(
         reading,

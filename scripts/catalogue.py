@@ -100,11 +100,17 @@ def large_noise(r: dict) -> tuple[str, str]:
             f"at large noise {n['large_batches']}",
             f" At large noise: $c(\\rho) = {n['weight']['latex']}$, {n['large_batches']} at every batch size.",
         )
+    weight = (
+        f"$c(\\rho) = (c_0 + c_\\infty \\rho)/(1 + \\rho)$, $c_0 = {n['c0']['latex']}$, "
+        f"$c_\\infty = {n['c_inf']['latex']}$,"
+        if n.get("between_limits")
+        else f"$c(\\rho) = {n['weight']['latex']}$"
+    )
     return (
         f"at large noise {n['small_batches']} below B* (ρ* = {n['ratio_at_defaults']:.4g})",
-        f" At large noise ($\\rho = \\sigma^2/g^2$): $c(\\rho) = {n['weight']['latex']}$ changes sign at "
-        f"$\\rho^* = {n['ratio']['latex']}$ ({n['ratio_at_defaults']:.4g} at the defaults): {n['small_batches']} for "
-        f"batches below $B^* = {n['critical_batch']['latex']}$, {n['large_batches']} above.",
+        f" At large noise ($\\rho = \\sigma^2/g^2$): {weight} changes sign at $\\rho^* = {n['ratio']['latex']}$ "
+        f"({n['ratio_at_defaults']:.4g} at the defaults): {n['small_batches']} for batches below "
+        f"$B^* = {n['critical_batch']['latex']}$ ($\\sigma^2$ of one example), {n['large_batches']} above.",
     )
 
 

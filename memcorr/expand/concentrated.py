@@ -84,26 +84,30 @@ def _check_affine(f, names) -> None:
                 )
 
 
-def concentrated_expansion(model: Model) -> Expansion:
-    """``Ψ̄_0`` and ``Ψ̄_1`` at large noise, stationary regime."""
+def concentrated_expansion(model: Model) -> tuple[Expansion, list[sp.Expr]]:
+    """``Ψ̄_0`` and ``Ψ̄_1`` at large noise, stationary regime, and ``Ψ̄_1`` in its parts: the means', then
+    each kind of pairing (``pairings``)."""
     f = filters(model, most=None)
     e = stationary(concentrated(model, f), 1)
-    e.corrections = [e.corrections[0] + pairings(f, e.update)]
+    parts = [e.corrections[0], *pairings(f, e.update)]
+    e.corrections = [sp.Add(*parts)]
     e.notes = [*e.notes, NOTE]
-    return e
+    return e, parts
 
 
-def pairings(f: Filters, psi0) -> sp.Expr:
-    """The pairs of fluctuations in ``E M`` at large noise (the module docstring). With ``B_m = ∂F/∂y_m``,
+def pairings(f: Filters, psi0) -> list[sp.Expr]:
+    """The pairs of fluctuations in ``E M`` at large noise (the module docstring), one sum per kind, in the
+    order below. With ``B_m = ∂F/∂y_m``,
     ``C = ∂F/∂x``, ``F_v = ∂F/∂y_v``, ``F_vm = ∂²F/∂y_v∂y_m`` at the means, and the lag sums
     ``S0(r) = Σ_{ℓ≥1} r^ℓ``, ``S1(r, s) = Σ_{ℓ≥1} r^ℓ (1 − s^ℓ)/(1 − s)``, ``S2(r, s) = Σ_{ℓ≥1} ℓ (rs)^ℓ``:
 
     - a batch ``ℓ`` steps back moved every step since through ``B_m k_m s^i`` and ``C``; against its own
-      entry ``2q x`` in ``v``: ``F_v 2q (Σ_m k_m S1(r_v, r_m) CovHess(B_m) + S0(r_v) CovHess(C))``;
-    - against the first-moment filters the step reads now: ``b̄_v' Σ_m F_vm r_m S1(r_v, r_m) (Σ_m' k_m k_m'
-      /(1 − r_m r_m') CovHess(B_m') + k_m CovHess(C))``, and their shared batch ``ℓ`` back:
-      ``Σ_m F_vm 2q k_m S2(r_v, r_m) σ² Hess(Ψ̄_0)``;
-    - the batch Hessian against its own step's noise, in every filter ``φ``:
+      entry ``2q x`` in ``v`` (its own entry):
+      ``F_v 2q (Σ_m k_m S1(r_v, r_m) CovHess(B_m) + S0(r_v) CovHess(C))``;
+    - against the first-moment filters the step reads now (the momentum now):
+      ``b̄_v' Σ_m F_vm r_m S1(r_v, r_m) (Σ_m' k_m k_m'/(1 − r_m r_m') CovHess(B_m') + k_m CovHess(C))``,
+      and their shared batch ``ℓ`` back (the shared batch): ``Σ_m F_vm 2q k_m S2(r_v, r_m) σ² Hess(Ψ̄_0)``;
+    - the batch Hessian against its own step's noise, in every filter ``φ`` (the batch Hessian):
       ``F_φ b̄_φ' (Σ_m k_m S1(r_φ, r_m) BatchHess(B_m) + S0(r_φ) BatchHess(C))``.
     """
     ys = [sp.Dummy(f"y{i}") for i in range(len(f.states))]
@@ -128,18 +132,20 @@ def pairings(f: Filters, psi0) -> sp.Expr:
     def through(moment, r):  # the noise of a batch r-weighted ℓ steps back, in the steps since, under `moment`
         return sp.Add(*[k[m] * S1(r, f.r[m]) * moment(B[m]) for m in first]) + S0(r) * moment(C)
 
-    total = sp.S.Zero
-    for i, r in enumerate(f.r):  # the batch Hessian against its own step's noise, every filter
-        total += value(sp.diff(step, ys[i])) * value(sp.diff(means[i], G)) * through(BatchHess, r)
+    own, now, shared = [], [], []
     for v, r in enumerate(f.r):
         q = sp.diff(f.b[v], G, 2) / 2
         if q == 0:
             continue
-        total += value(sp.diff(step, ys[v])) * 2 * q * through(CovHess, r)
+        own.append(value(sp.diff(step, ys[v])) * 2 * q * through(CovHess, r))
         slope = value(sp.diff(means[v], G))  # b̄_v', the mean of b_v'(x)
         for m in first:
             F_vm, s = value(sp.diff(step, ys[v], ys[m])), f.r[m]
-            now = sp.Add(*[k[m] * k[n] / (1 - s * f.r[n]) * CovHess(B[n]) for n in first]) + k[m] * CovHess(C)
-            total += slope * F_vm * s * S1(r, s) * now
-            total += F_vm * 2 * q * k[m] * r * s / (1 - r * s) ** 2 * NoiseVar() * Hess(psi0)
-    return total
+            read = sp.Add(*[k[m] * k[n] / (1 - s * f.r[n]) * CovHess(B[n]) for n in first]) + k[m] * CovHess(C)
+            now.append(slope * F_vm * s * S1(r, s) * read)
+            shared.append(F_vm * 2 * q * k[m] * r * s / (1 - r * s) ** 2 * NoiseVar() * Hess(psi0))
+    # the batch Hessian against its own step's noise, every filter
+    batch = [
+        value(sp.diff(step, y)) * value(sp.diff(mean, G)) * through(BatchHess, r) for y, mean, r in zip(ys, means, f.r)
+    ]
+    return [sp.Add(*own), sp.Add(*now), sp.Add(*shared), sp.Add(*batch)]

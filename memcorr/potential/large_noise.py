@@ -45,27 +45,36 @@ class LargeNoise:
     large_batches: str = ""  # the verdict where ρ < ρ* (B > B*), or at every ρ when there is no ρ*
     small_batches: str = ""  # the verdict where ρ > ρ* (B < B*)
     reason: str = ""
+    between_limits: bool = False  # c(ρ) = (c0 + c_inf ρ)/(1 + ρ): the printers say so, and give c0 and c_inf
 
 
-def read_large_noise(update, correction, params) -> LargeNoise:
-    """The weight ``c(ρ)``, its sign change ``ρ*`` and the critical batch size, or the reason there is none."""
+def read_large_noise(update, parts: list, params) -> LargeNoise:
+    """The weight ``c(ρ)``, its sign change ``ρ*`` and the critical batch size, or the reason there is none.
+    ``parts`` sum to ``Ψ̄_1`` (the means', then each kind of pairing): ``c_∞`` is printed as the sum of
+    theirs, the momentum's memory less each pairing."""
+    correction = sp.Add(*parts)
     base = LargeNoise(update, correction)
     forms = [(P, R) for form, P, R in readings(update) if form == PRECONDITIONED]
     if not forms:
         return _without(base, "Ψ̄₀ is not P g + R")
     P = forms[0][0]
-    w = _hessian_weight(update, correction)
-    if w is None:
+    weights = [_hessian_weight(update, part) for part in parts]
+    if any(w is None for w in weights):
         return _without(base, "the memory's Hessian term is not a weight times ∇²L (P g)", P)
-    c = _in_ratio(w / P, params)
-    if c is None:
+    each = [_in_ratio(w / P, params) for w in weights]
+    if any(c is None for c in each):
         return _without(base, "the weight depends on g beyond σ²/g²", P)
-    c0, c_inf = factor(sp.limit(c, RHO, 0, "+")), factor(sp.limit(c, RHO, sp.oo))
+    c = factor(sp.cancel(sp.Add(*each)))
+    if c == 0:
+        return _without(base, "the memory has no term in ∇²L (P g)", P)
+    c0 = factor(sp.limit(c, RHO, 0, "+"))
+    c_inf = sp.Add(*[factor(sp.limit(part, RHO, sp.oo)) for part in each])
     at = default_values(params)
     low, high = _verdict(c0.subs(at)), _verdict(c_inf.subs(at))
     ratio, value = _sign_change(c, params)
     critical = factor(NoiseVar() / (ratio * G**2)) if ratio is not None else None
-    return LargeNoise(update, correction, P, c, c0, c_inf, ratio, value, critical, low, high)
+    between = sp.cancel(c - (c0 + c_inf * RHO) / (1 + RHO)) == 0
+    return LargeNoise(update, correction, P, c, c0, c_inf, ratio, value, critical, low, high, "", between)
 
 
 def _without(base: LargeNoise, reason: str, P=None) -> LargeNoise:
@@ -84,10 +93,12 @@ def _hessian_weight(update, correction):
     gradient_part = update.subs(THETA, 0)
     if gradient_part == 0:
         return None
+    if correction == 0:
+        return sp.S.Zero
     root = {sp.sqrt(G**2 + NoiseVar()): s}
     ratio = (sp.diff(one, eta) / gradient_part).subs(THETA, 0).xreplace(root).xreplace({NoiseVar(): s**2 - G**2})
     w = sp.cancel(sp.together(ratio))
-    if w == 0 or w.has(THETA, eta) or outer_atoms(w):
+    if w.has(THETA, eta) or outer_atoms(w):
         return None
     return factor(w.xreplace({s: sp.sqrt(G**2 + NoiseVar())}))
 

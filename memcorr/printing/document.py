@@ -343,19 +343,27 @@ def _large_noise_rows(r, printer) -> list[str]:
         rf"\intertext{{In one coordinate, where the covariance is locally constant, its memory term is "
         rf"$P\,c(\rho)\,\nabla^2 L\,(P\,\nabla L)$, with "
         rf"$P = {printer.doprint(r.preconditioner)}$ and $\rho = \sigma^2_j/(\partial_j L)^2$:}}",
-        *rows(r"c(\rho)", r.weight, printer),
+        *(
+            [r"c(\rho) &= \frac{c_0 + c_\infty\,\rho}{1 + \rho}, \nonumber"]
+            + rows("c_0", r.c0, printer, numbered=False)
+            + rows(r"c_\infty", r.c_inf, printer)
+            if r.between_limits
+            else rows(r"c(\rho)", r.weight, printer)
+        ),
     ]
     if r.ratio is None:
         return out + [
             rf"\intertext{{At the defaults $c$ keeps its sign: {tex_escape(r.large_batches)} at every noise level.}}"
         ]
+    ratio = r"-c_0/c_\infty" if r.between_limits else printer.doprint(r.ratio)
+    critical = r"\sigma_1^2/(\rho^* (\partial_j L)^2)" if r.between_limits else printer.doprint(r.critical_batch)
     return out + [
-        rf"\intertext{{$c$ changes sign at $\rho^* = {printer.doprint(r.ratio)}$ "
+        rf"\intertext{{$c$ changes sign at $\rho^* = {ratio}$ "
         rf"(${_number(f'{r.ratio_at_defaults:.4g}')}$ at the defaults): at the defaults "
         rf"{tex_escape(r.large_batches)} where "
         rf"$\rho < \rho^*$, {tex_escape(r.small_batches)} where $\rho > \rho^*$. With batches of $B$ examples "
         rf"($\sigma^2 = \sigma_1^2/B$) it is {tex_escape(r.small_batches)} below "
-        rf"$B^* = {printer.doprint(r.critical_batch)}$ ($\sigma^2$ at $B = 1$), per coordinate.}}"
+        rf"$B^* = {critical}$ ($\sigma_1^2$ the variance of one example's gradient), per coordinate.}}"
     ]
 
 

@@ -136,12 +136,15 @@ def _large_noise(r, formula: _Formula) -> dict:
         "correction": formula(r.correction),
         "preconditioner": formula(r.preconditioner),
         "weight": formula(r.weight),
+        "c0": formula(r.c0),
+        "c_inf": formula(r.c_inf),
         "ratio": formula(r.ratio),
         "ratio_at_defaults": r.ratio_at_defaults,
         "critical_batch": formula(r.critical_batch),
         "large_batches": r.large_batches,
         "small_batches": r.small_batches,
         "reason": r.reason,
+        "between_limits": r.between_limits,
     }
 
 

@@ -249,15 +249,21 @@ def large_noise_lines(d) -> list[str]:
         f"    Ψ̄₀ = {text(r.update)}",
         f"    Ψ̄₁ = {text(r.correction)}",
         f"    in one coordinate (covariance locally constant) its memory term is P·c(ρ)·Hess(P·g),  "
-        f"P = {text(r.preconditioner)},  ρ = σ²/g²,  c(ρ) = {text(r.weight)}",
+        f"P = {text(r.preconditioner)},  ρ = σ²/g²,  "
+        + (
+            f"c(ρ) = (c₀ + c_∞·ρ)/(1 + ρ),  c₀ = {text(r.c0)},  c_∞ = {text(r.c_inf)}"
+            if r.between_limits
+            else f"c(ρ) = {text(r.weight)}"
+        ),
     ]
     if r.ratio is None:
         return lines + [f"    c keeps its sign at the defaults: {r.large_batches} at every noise level"]
+    ratio, critical = ("−c₀/c_∞", "σ₁²/(ρ*·g²)") if r.between_limits else (text(r.ratio), text(r.critical_batch))
     return lines + [
-        f"    c changes sign at ρ* = {text(r.ratio)} ({r.ratio_at_defaults:.4g} at the defaults): at the defaults "
+        f"    c changes sign at ρ* = {ratio} ({r.ratio_at_defaults:.4g} at the defaults): at the defaults "
         f"{r.large_batches} where ρ < ρ*, {r.small_batches} where ρ > ρ*",
-        f"    with batches of B examples (σ² = σ₁²/B): {r.small_batches} below B* = {text(r.critical_batch)} "
-        f"(σ² at B = 1), {r.large_batches} above",
+        f"    with batches of B examples (σ² = σ₁²/B, σ₁² that of one example): {r.small_batches} below "
+        f"B* = {critical}, {r.large_batches} above",
     ]
 
 
