@@ -81,20 +81,21 @@ def _without(base: LargeNoise, reason: str, P=None) -> LargeNoise:
     return LargeNoise(base.update, base.correction, P, reason=reason)
 
 
-def _hessian_weight(update, correction):
-    """``w`` with ``Ψ̄_1 = w ∇²L (P g) + …`` in one coordinate where the covariance is locally constant:
+def _hessian_weight(update, part):
+    """``w`` with ``part = w ∇²L (P g) + …`` (a part of ``Ψ̄_1``) in one coordinate where the covariance is
+    locally constant:
     the Hessian read as a scalar ``η``, ``CovHess(E)`` as ``η σ² E`` (exact in one coordinate), the noise's
     variation (``BatchHess``, ``XiBatchHess``) dropped, θ at 0 (``P g``, the gradient part of ``Ψ̄_0 = P g + R``).
     ``√(g² + σ²)`` is a positive symbol ``s`` while dividing (and ``σ² = s² − g²``), so the ratio is rational."""
-    eta, s = sp.Dummy("eta"), sp.Dummy("s", positive=True)
-    one = correction.replace(lambda x: isinstance(x, Hess), lambda x: eta * x.args[0])
-    one = one.replace(lambda x: isinstance(x, CovHess), lambda x: eta * NoiseVar() * x.args[0])
-    one = one.replace(lambda x: x in outer_atoms(one) and x != NoiseVar(), lambda x: sp.S.Zero)
     gradient_part = update.subs(THETA, 0)
     if gradient_part == 0:
         return None
-    if correction == 0:
+    if part == 0:
         return sp.S.Zero
+    eta, s = sp.Dummy("eta"), sp.Dummy("s", positive=True)
+    one = part.replace(lambda x: isinstance(x, Hess), lambda x: eta * x.args[0])
+    one = one.replace(lambda x: isinstance(x, CovHess), lambda x: eta * NoiseVar() * x.args[0])
+    one = one.replace(lambda x: x in outer_atoms(one) and x != NoiseVar(), lambda x: sp.S.Zero)
     root = {sp.sqrt(G**2 + NoiseVar()): s}
     ratio = (sp.diff(one, eta) / gradient_part).subs(THETA, 0).xreplace(root).xreplace({NoiseVar(): s**2 - G**2})
     w = sp.cancel(sp.together(ratio))
