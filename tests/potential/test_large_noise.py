@@ -10,10 +10,12 @@ coordinate ``E M = c(ρ) λ P² g`` (``P = 1/√(g² + σ²)``), so the measured
 ``Σ (F_true − F_memoryless)/h / Σ λ P² g``.
 """
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import ROOT, derived
+from conftest import PDFLATEX, ROOT, compile_tex, derived
 
 import memcorr
 from memcorr.expand.concentrated import concentrated
@@ -175,6 +177,16 @@ def _mean_field_weight(beta1, beta2):
     values = {names["beta1"]: sp.Float(beta1), names["beta2"]: sp.Float(beta2)}
     fixed = {k: p for k, p in model.params.items() if k not in ("beta1", "beta2")}
     return read_large_noise(e.update.subs(values), [e.corrections[0].subs(values)], fixed).weight
+
+
+@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (.ci/run installs it)")
+def test_the_document_with_the_reading_compiles(reading, tmp_path):
+    d = derived(ADAMW, batches="random")
+    source = d.to_latex(standalone=True)
+    assert r"\rho^* = -c_0/c_\infty" in source and r"c_\infty &=" in source
+    log = compile_tex(source, tmp_path)
+    widest = max([float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)] or [0.0])
+    assert widest <= 5, f"a line {widest} pt wider than the text"  # as the committed documents
 
 
 def test_a_step_nonlinear_in_the_momentum_has_no_reading():
