@@ -53,16 +53,17 @@ class _Sampled(BatchLoss):
 
 
 def reading():
-    """``Ψ̄_1`` with AdamW's parameters at the run's values, and the weight ``c(ρ)`` as a NumPy function."""
+    """memcorr's reading at the run's parameters: ``Ψ̄_1``, the parameter values, the weight ``c(ρ)`` as a
+    NumPy function and ``ρ*``."""
     r = memcorr.derive("adamw", batches="random").large_noise
     symbols = {s.name: s for s in r.correction.free_symbols | r.weight.free_symbols}
     values = {symbols["beta1"]: BETAS[0], symbols["beta2"]: BETAS[1], symbols["eps"]: EPS}
     values[symbols["weight_decay"]] = 0.0
     weight = sp.lambdify(RHO, r.weight.subs(values), "numpy")
-    return r.correction.subs(values), values, weight
+    return r.correction.subs(values), values, weight, float(r.ratio.subs(values))
 
 
-def measure(B: int, quick: bool, seed: int = 0) -> dict:
+def measure(B: int, quick: bool, read, seed: int = 0) -> dict:
     model, X, y = problem(quick)
     names = [k for k, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
@@ -96,12 +97,13 @@ def measure(B: int, quick: bool, seed: int = 0) -> dict:
             if step == settle + window // 2:
                 middle = theta.numpy()
     M, M_se = np.mean(terms, axis=0), np.std(terms, axis=0) / np.sqrt(len(terms))
-    return compare(M, M_se, middle, lambda idx: lambda w: loss(w, idx), len(y), B, gen, 100 if quick else 150)
+    draws = 100 if quick else 150
+    return compare(M, M_se, middle, lambda idx: lambda w: loss(w, idx), len(y), B, gen, draws, read)
 
 
-def compare(M, M_se, theta, loss_on, n: int, B: int, gen, draws: int) -> dict:
+def compare(M, M_se, theta, loss_on, n: int, B: int, gen, draws: int, read) -> dict:
     """The measured memory term ``M`` against ``Ψ̄_1`` at ``theta`` (module docstring)."""
-    correction, values, weight = reading()
+    correction, values, weight, _ = read
     full = from_torch(loss_on(torch.arange(n)))
     parts = [from_torch(loss_on(torch.randint(n, (B,), generator=gen))) for _ in range(draws)]
     with np.errstate(all="ignore"):  # coordinates whose gradient is 0 in every batch (constant pixels): 0/0
@@ -134,20 +136,15 @@ COLUMNS += ("<u,M> measured", "<u,M> predicted", "cosine")
 
 def main(argv=None) -> list[dict]:
     args = arguments(__doc__, argv)
-    rows = [measure(B, args.quick) for B in (QUICK_SIZES if args.quick else SIZES)]
-    print(f"rho* = {ratio():.4g} at beta = {BETAS}: the one-coordinate weight c changes sign there")
+    read = reading()
+    rows = [measure(B, args.quick, read) for B in (QUICK_SIZES if args.quick else SIZES)]
+    print(f"rho* = {read[3]:.4g} at beta = {BETAS}: the one-coordinate weight c changes sign there")
     print(f"{'B':>4} " + " ".join(f"{c:>15}" for c in COLUMNS))
     for r in rows:
         print(f"{r['B']:>4} " + " ".join(f"{r[c]:>15.4g}" for c in COLUMNS))
     if args.plot:
         plot(rows, args.plot)
     return rows
-
-
-def ratio() -> float:
-    r = memcorr.derive("adamw", batches="random").large_noise
-    symbols = {s.name: s for s in r.ratio.free_symbols}
-    return float(r.ratio.subs({symbols["beta1"]: BETAS[0], symbols["beta2"]: BETAS[1]}))
 
 
 def plot(rows: list[dict], path: str) -> None:

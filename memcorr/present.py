@@ -320,13 +320,13 @@ def present_large_noise(reading, model: Model):
         shortened = present(e.xreplace(masked), reading.update.xreplace(masked), [], samples)
         return unfold(shortened).xreplace({s: root})  # Ψ̄_0 is not the derivation's Ψ_0: written out
 
-    def limit(e):  # a sum of parts (c_∞: the momentum's memory less each pairing) stays a sum
+    def limit(e):  # a sum of parts (c_∞: the momentum's memory less each pairing) stays a sum, each factored
         return sp.Add(*[orient(factor(t), samples) for t in sp.Add.make_args(e)]) if e is not None else None
 
     c0, c_inf = limit(reading.c0), limit(reading.c_inf)
     weight = reading.weight
     if weight is not None and not reading.between_limits:
-        weight = sp.Add(*[orient(factor(t), samples) for t in sp.Add.make_args(sp.apart(weight, RHO))])
+        weight = limit(sp.apart(weight, RHO))  # term by term, as the limits
     return replace(
         reading,
         update=present(reading.update, reading.update, [], samples),

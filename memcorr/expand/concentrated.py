@@ -47,16 +47,14 @@ def concentrated(model: Model, f: Filters | None = None) -> Model:
     DerivationError naming what the reading does not cover (``f``: the model's filters, if known)."""
     f = f or filters(model, most=None)
     names = {st.symbol: st.name for st in model.states}
-    sigma2 = NoiseVar()
-    means = []
     for s, r, b in zip(f.states, f.r, f.b):
         if sp.diff(b, G, 3) != 0 or r == 0:
             raise DerivationError(
                 f"the input of `{names[s]}` is not a filter of g and g² (its mean over the batch "
                 "is not a function of the mean gradient and σ²)"
             )
-        means.append(b + sp.diff(b, G, 2) / 2 * sigma2)
     _check_affine(f, names)
+    means = _means(f)
     # F reads each new state r s + b(g); s + (b̄ − b)/r makes it read r s + b̄(g)
     step = f.F.xreplace({s: s + (mean - b) / r for s, r, b, mean in zip(f.states, f.r, f.b, means)})
     updates = dict(zip(f.states, (r * s + mean for s, r, mean in zip(f.states, f.r, means))))
@@ -69,9 +67,7 @@ def concentrated(model: Model, f: Filters | None = None) -> Model:
 def _check_affine(f, names) -> None:
     """The step as a function of the new states ``y`` and the current gradient must be affine in the
     gradient and the first-moment filters (inputs linear in ``g``): their means pass through it."""
-    ys = [sp.Dummy(f"y{i}") for i in range(len(f.states))]
-    # s = (y − b(g))/r: the step in the new states and g
-    in_new = f.F.xreplace({s: (y - b) / r for s, y, r, b in zip(f.states, ys, f.r, f.b)})
+    ys, in_new = _in_new_states(f)
     first = [(y, names[s]) for s, y, b in zip(f.states, ys, f.b) if sp.diff(b, G, 2) == 0]
     linear = [(G, "the current gradient"), *((y, f"`{name}`") for y, name in first)]
     for i, (x, what) in enumerate(linear):
@@ -82,6 +78,18 @@ def _check_affine(f, names) -> None:
                     f"the step is not affine in {pair}; its mean over the batches is not the step "
                     "at the mean (the reading covers steps nonlinear only in second-moment filters, as Adam's √v)"
                 )
+
+
+def _means(f: Filters) -> list[sp.Expr]:
+    """Each filter's input at its mean over the batch, ``b(g) + ½ b''(g) σ²`` (exact for ``b`` of degree 2)."""
+    return [b + sp.diff(b, G, 2) / 2 * NoiseVar() for b in f.b]
+
+
+def _in_new_states(f: Filters) -> tuple[list, sp.Expr]:
+    """Symbols ``y`` for the new states and the step ``F(y, x)`` in them and the current gradient: ``F`` reads
+    each new state as ``r s + b(g)``, so ``s = (y − b(g))/r``."""
+    ys = [sp.Dummy(f"y{i}") for i in range(len(f.states))]
+    return ys, f.F.xreplace({s: (y - b) / r for s, y, r, b in zip(f.states, ys, f.r, f.b)})
 
 
 def concentrated_expansion(model: Model) -> tuple[Expansion, list[sp.Expr]]:
@@ -110,9 +118,8 @@ def pairings(f: Filters, psi0) -> list[sp.Expr]:
     - the batch Hessian against its own step's noise, in every filter ``φ`` (the batch Hessian):
       ``F_φ b̄_φ' (Σ_m k_m S1(r_φ, r_m) BatchHess(B_m) + S0(r_φ) BatchHess(C))``.
     """
-    ys = [sp.Dummy(f"y{i}") for i in range(len(f.states))]
-    step = f.F.xreplace({s: (y - b) / r for s, y, r, b in zip(f.states, ys, f.r, f.b)})  # F(y, x)
-    means = [b + sp.diff(b, G, 2) / 2 * NoiseVar() for b in f.b]
+    ys, step = _in_new_states(f)
+    means = _means(f)
     at = {y: sp.cancel(mean / (1 - r)) for y, mean, r in zip(ys, means, f.r)}
 
     def value(e):

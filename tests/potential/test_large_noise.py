@@ -158,16 +158,11 @@ def test_without_the_pairings_the_sign_at_large_noise_is_wrong(reading):
     """β₁ = 0.5: the step's own noise in the memory of v outweighs the momentum's memory, and Adam
     stays anti-regularizing at every noise level; the means alone would call it regularizing there."""
     beta1, beta2, rho = 0.5, 0.99, 300.0
-    assert reading.ratio.subs({s: v for s, v in _values(reading.ratio, beta1, beta2).items()}) < 0  # no ρ* > 0
+    assert _at(reading.ratio, beta1=beta1, beta2=beta2) < 0  # no ρ* > 0
     predicted = _at(reading.weight, beta1=beta1, beta2=beta2, rho=rho)
     mean_only = _at(_mean_field_weight(beta1, beta2), rho=rho)
     seen = _seen(rho, beta1, beta2)
     assert _close(seen, predicted) and seen < 0 < mean_only
-
-
-def _values(expr, beta1, beta2):
-    names = {s.name: s for s in expr.free_symbols}
-    return {names["beta1"]: beta1, names["beta2"]: beta2}
 
 
 def _mean_field_weight(beta1, beta2):
