@@ -12,6 +12,7 @@ printer's ``_print_<Atom>`` methods, the names, the recursion of a loop over the
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -203,4 +204,9 @@ class MemcorrLatexPrinter(LatexPrinter):
 
 
 def latex(expr, names: dict[str, str] | None = None) -> str:
-    return MemcorrLatexPrinter(names).doprint(expr)
+    return _latex(expr, tuple(sorted((names or {}).items())))
+
+
+@functools.lru_cache(maxsize=256)  # each generated module's docstring and the JSON record print the same formulas
+def _latex(expr, names: tuple) -> str:
+    return MemcorrLatexPrinter(dict(names)).doprint(expr)

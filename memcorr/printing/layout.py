@@ -106,8 +106,12 @@ UNSETTABLE = 60  # lines: a formula longer than a page is no result a reader can
 def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) -> list[str]:
     """Rows of an ``align``: ``lhs & = …`` and its continuation lines; a formula longer than a page
     (RAdam's finite-n map) is named, not set, and the reader sent to its exact forms."""
-    lines = broken(expr, printer)
-    if len(lines) > UNSETTABLE or max(visible(line) for line in lines) > 30 * WIDTH:
+    # breaking never shortens what is printed and a line holds at most WIDTH symbols: a formula wider than
+    # UNSETTABLE lines' worth (half as much again for brackets and signs) is unsettable without breaking it
+    # (RAdam's finite-n map: 12 s of breaking to find it too long)
+    too_wide = visible(printer.doprint(expr)) > UNSETTABLE * WIDTH * 3 // 2
+    lines = [] if too_wide else broken(expr, printer)
+    if too_wide or len(lines) > UNSETTABLE or max(visible(line) for line in lines) > 30 * WIDTH:
         ops = sp.count_ops(expr)
         lines = [rf"\text{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]
     out = [f"{lhs} &{relation} {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
