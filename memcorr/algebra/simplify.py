@@ -102,11 +102,15 @@ def shortest(expr):
     candidates = [masked, sp.factor(masked), sp.cancel(masked)]
     for s in sorted(back, key=sp.default_sort_key):
         # partial fractions in a masked |x| (AdamW's coefficient in |g|; in the library they never win in another
-        # field): rational and small only, apart is costly
+        # field): rational and small only, apart is costly; over a numerator free of x they only spread one
+        # fraction over more terms (RMSprop: 46 of its 49 calls, 1.5 s)
         if sp.count_ops(masked) > 150 or not masked.is_rational_function(s):
             continue
+        together = sp.together(masked)
+        if not sp.fraction(together)[0].has(s):
+            continue
         try:
-            candidates.append(sp.apart(sp.together(masked), s))
+            candidates.append(sp.apart(together, s))
         except (sp.PolynomialError, NotImplementedError):
             pass
     return min([expr] + [_unmask(c, back) for c in candidates], key=sp.count_ops)
