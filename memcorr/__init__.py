@@ -11,7 +11,8 @@ The pipeline, one subpackage per stage, in order (``pipeline.derive`` calls them
 7. ``verify``     derivation -> numbers: the map against the true method with memory
 
 ``algebra`` holds the mathematics the stages compute with (atoms, series, simplification);
-``errors`` and ``losses`` are shared by all; ``cli`` is the command line.
+``errors``, ``losses`` and ``cache`` (derivations and their outputs kept across processes) are shared by
+all; ``cli`` is the command line.
 """
 
 from .errors import DerivationError, DSLError

@@ -46,10 +46,9 @@ def fingerprint() -> str:
     and the versions of Python and sympy."""
     import sympy
 
-    from .dsl.parse import grammar_path
-
     digest = hashlib.sha256(f"{platform.python_version()} sympy {sympy.__version__}".encode())
-    files = {p for pattern in SOURCES for p in PACKAGE.rglob(pattern)} | {grammar_path()}
+    # the grammar sits in the package when installed from a wheel, beside it in the source tree
+    files = {p for pattern in SOURCES for p in PACKAGE.rglob(pattern)} | set(PACKAGE.parent.glob("grammars/*.lark"))
     for path in sorted(files):
         digest.update(str(path.relative_to(path.parent.parent)).encode())
         digest.update(path.read_bytes())

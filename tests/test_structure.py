@@ -12,6 +12,7 @@ PACKAGE = ROOT / "memcorr"
 RANK = {
     "errors": 0,
     "losses": 0,
+    "cache": 0,
     "algebra": 1,
     "dsl": 1,
     "model": 2,
@@ -20,7 +21,6 @@ RANK = {
     "present": 5,
     "printing": 6,
     "verify": 7,
-    "cache": 8,
     "pipeline": 8,
     "__init__": 9,
     "cli": 10,

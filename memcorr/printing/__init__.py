@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cached
 from ..errors import DerivationError
 
 
@@ -29,7 +30,17 @@ class Output:
     """One format: the file name it is written to (``{name}`` the optimizer's) and its emitter."""
 
     file: str
-    emit: Callable
+    write: Callable
+
+    def emit(self, d, *args) -> str:
+        """The text of ``d`` in this format. Like the derivation, a pure function of what derived it and
+        memcorr's code: kept in the derivation cache beside it, so that the test suite's workers, and
+        ``memcorr verify`` after ``memcorr derive``, generate each module once (a finite-regime module
+        takes seconds of code generation)."""
+        if not d.key:
+            return self.write(d, *args)
+        writer = f"{self.write.__module__}.{self.write.__qualname__}"  # the emitter too: a test may swap it
+        return cached(("output", self.file, writer, args, *d.key), lambda: self.write(d, *args))
 
 
 def _latex(d, standalone: bool = True) -> str:

@@ -2,8 +2,8 @@
 ``jax.grad``, and as an optax transformation against the NumPy memoryless map.
 
 - every bundled program and the outside set, both regimes: ``memoryless`` (orders 0, 1), ``correction``,
-  ``initial_state`` and ``penalty`` equal the NumPy module's to 1e-9 relative (float64), jitted and not,
-  on an array and on a two-leaf pytree; orders 2 and 3 for programs derived that far (Adam to 2: its order-3
+  ``initial_state`` and ``penalty`` equal the NumPy module's to 1e-9 relative (float64), plain on an array
+  and jitted on a two-leaf pytree; orders 2 and 3 for programs derived that far (Adam to 2: its order-3
   derivation alone takes minutes, issue of speed);
 - ``jax.grad`` of ``penalty`` is ``h∇G`` with ``Ψ_1 = P ⊙ ∇G + remainder``;
 - ``optimizer(h)`` driven by optax for a few steps is the NumPy map ``θ ← θ − h·memoryless(θ)`` (the
@@ -81,32 +81,34 @@ def modules(path, regime, order=1):
     return d, memcorr.load_module(d), memcorr.load_module(d, backend="jax")
 
 
-def agree(numpy_module, jax_module, hyper, order, rtol=1e-9):
-    """Every function of the two modules at THETA, the JAX ones plain, jitted and on a pytree."""
-    theta = jnp.asarray(THETA)
-    calls = {
-        "update": (lambda m, t, f: m.update(t, f, **hyper)),
-        "memoryless": (lambda m, t, f: m.memoryless(t, f, H, order=order, **hyper)),
-        "correction": (lambda m, t, f: m.correction(t, f, order=order, **hyper)),
-    }
-    for name, call in calls.items():
-        expected = call(numpy_module, THETA, LOSS)
-        assert close(expected, call(jax_module, theta, loss_fn), rtol), name
-        jitted = jax.jit(lambda t, call=call: call(jax_module, t, loss_fn))(theta)
-        assert close(expected, jitted, rtol), f"{name} jitted"
-        assert close(expected, flat(call(jax_module, tree(theta), tree_loss)), rtol), f"{name} on a pytree"
-    expected = numpy_module.initial_state(THETA, LOSS, H, order=order, **hyper)
-    states = jax.jit(lambda t: jax_module.initial_state(t, loss_fn, H, order=order, **hyper))(theta)
-    for name, value in states.items():
-        assert close(expected[name], value, rtol), name
+def agree(numpy_module, jax_module, hyper, orders, rtol=1e-9):
+    """Every function of the two modules at THETA at each of ``orders``: the JAX ones plain on an array, and
+    jitted on a pytree in one compilation (``jax.jit`` compiles anew for every function it is given: one per
+    function and order made this the suite's slowest file)."""
+
+    def values(module, theta, loss):
+        out = {"update": module.update(theta, loss, **hyper)}
+        for r in orders:
+            out[f"memoryless, order {r}"] = module.memoryless(theta, loss, H, order=r, **hyper)
+            out[f"correction, order {r}"] = module.correction(theta, loss, order=r, **hyper)
+            states = module.initial_state(theta, loss, H, order=r, **hyper)
+            out |= {f"state {name}, order {r}": value for name, value in states.items()}
+        return out
+
+    expected = values(numpy_module, THETA, LOSS)
+    plain = values(jax_module, jnp.asarray(THETA), loss_fn)
+    jitted = jax.jit(lambda params: values(jax_module, params, tree_loss))(tree(jnp.asarray(THETA)))
+    assert expected.keys() == plain.keys() == jitted.keys()
+    for name, want in expected.items():
+        assert close(want, plain[name], rtol), name
+        assert close(want, flat(jitted[name]), rtol), f"{name}, jitted on a pytree"
 
 
 @pytest.mark.parametrize("path, regime", list(cases()))
 def test_jax_module_equals_numpy_module(path, regime):
     d, numpy_module, jax_module = modules(path, regime)
     hyper = short_memory(d) | ({"n": FINITE_N} if regime == "finite" else {})
-    for order in (0, 1):
-        agree(numpy_module, jax_module, hyper, order, RTOL.get((path.stem, regime), 1e-9))
+    agree(numpy_module, jax_module, hyper, (0, 1), RTOL.get((path.stem, regime), 1e-9))
     theta = jnp.asarray(THETA)
     if d.perturbation.potential is None:
         with pytest.raises(ValueError, match="no potential"):
@@ -121,8 +123,7 @@ def test_jax_module_equals_numpy_module(path, regime):
 @pytest.mark.parametrize("name, top", [("heavy_ball", 3), ("nesterov", 3), ("lion_softsign", 3), ("adam", 2)])
 def test_higher_orders_equal_numpy(name, top):
     d, numpy_module, jax_module = modules(ROOT / "derivations" / f"{name}.opt", "stationary", order=top)
-    for order in range(2, top + 1):
-        agree(numpy_module, jax_module, short_memory(d), order)
+    agree(numpy_module, jax_module, short_memory(d), range(2, top + 1))
 
 
 @pytest.mark.parametrize("path, regime", list(cases()))
