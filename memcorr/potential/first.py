@@ -263,14 +263,14 @@ def _find(update, psi1, params, extra, fields) -> Perturbation:
                 break
     if update.has(Recurrence) or psi1.has(Recurrence):
         return _no_potential(psi1, "the map is a loop over the past steps, with no closed form to integrate")
+    if psi1 != 0 and sp.count_ops(psi1) > MAX_OPS:  # before the readings: RAdam's finite map takes seconds to read
+        return _no_potential(
+            psi1, f"the correction has {sp.count_ops(psi1)} operations, more than the {MAX_OPS} memcorr integrates"
+        )
     forms = readings(update, x)
     if psi1 == 0:
         form, P, R = forms[0] if forms else (PRECONDITIONED, sp.S.Zero, update)
         return _with_verdict(sp.S.Zero, form, P, True, sp.S.Zero, "", params, R, x, extra)
-    if sp.count_ops(psi1) > MAX_OPS:
-        return _no_potential(
-            psi1, f"the correction has {sp.count_ops(psi1)} operations, more than the {MAX_OPS} memcorr integrates"
-        )
     small = [p.symbol for p in params.values() if p.small]
     inexact, reasons = None, []
     for form, P, R in forms:
