@@ -130,13 +130,13 @@ class ProtocolPrinter(NumPyPrinter):
         if expr not in self.helpers:
             name = f"_loop{len(self.helpers)}"
             self.helpers[expr] = (name, self._loop_definition(expr, name))
-        inputs = "".join(f", {self._print(x)}" for x in _inputs(expr))
-        return f"{self.helpers[expr][0]}({self.head}{inputs})"
+        args = "".join(f", {self._print(x)}" for x in inputs(expr))
+        return f"{self.helpers[expr][0]}({self.head}{args})"
 
     def _loop_definition(self, expr, name: str) -> str:
         """``def name(head, inputs)``: the loop's start, step and result as nested functions."""
         out, names, inits, steps, t, n = expr.parts
-        known = _inputs(expr)
+        known = inputs(expr)
         # the inputs renamed: the caller's temporaries must not meet the loop's own
         local = {x: f"_i{i}" for i, x in enumerate(known)} | {x: f"_r{i}" for i, x in enumerate(names)} | {t: "_t"}
         saved, self.names = self.names, {**self.names, **local}
@@ -213,8 +213,8 @@ def outermost_range(expr: sp.Sum) -> tuple:
     return (sp.Sum(expr.function, *inner) if inner else expr.function), var, lo, hi
 
 
-def _inputs(expr: Recurrence) -> list:
-    """The fields a loop reads from outside it (the gradient, the loss, temporaries)."""
+def inputs(expr) -> list:
+    """The fields a loop (or a sum over steps) reads from outside it (the gradient, the loss, temporaries)."""
     fields = [x for x in expr.free_symbols if isinstance(x, FieldSymbol) and x != THETA]
     return sorted(fields, key=sp.default_sort_key)
 

@@ -15,10 +15,21 @@ parameters is read as one vector (``ravel_pytree``): elementwise per leaf, reduc
 
 from __future__ import annotations
 
+import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
 from ..algebra.atoms import is_scalar
-from .codegen import CHECKS, ProtocolPrinter, fill, generate, outermost_range, penalty_body, template
+from .codegen import (
+    CHECKS,
+    ProtocolPrinter,
+    fill,
+    function_body,
+    generate,
+    inputs,
+    outermost_range,
+    penalty_body,
+    template,
+)
 
 
 class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
@@ -27,11 +38,32 @@ class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
     backend = "jax"
 
     def _print_Sum(self, expr):
-        """A sum over past steps as a ``fori_loop`` accumulating the summand: its bounds may be traced."""
+        """A sum over past steps as a ``fori_loop`` accumulating the summand: its bounds may be traced. An
+        outermost sum is a function of its own (defined once, see ``helpers``) whose summand is reduced to
+        common subexpressions: jax traces the summand at every call, and the finite regime's repeat the
+        same roots tens of times; a sum inside another reads the outer step and stays inline."""
         term, var, lo, hi = outermost_range(expr)
         start = f"{self._module}.zeros((), theta.dtype)" if is_scalar(term) else self.zeros()
-        body, v = self._print(term), self._print(var)
-        return f"jax.lax.fori_loop({self._print(lo)}, {self._print(hi)} + 1, lambda {v}, _acc: _acc + {body}, {start})"
+        v, bounds = self._print(var), f"{self._print(lo)}, {self._print(hi)} + 1"
+        if any(isinstance(s, sp.Dummy) for s in expr.free_symbols):
+            return f"jax.lax.fori_loop({bounds}, lambda {v}, _acc: _acc + {self._print(term)}, {start})"
+        if expr not in self.helpers:
+            name = f"_sum{len(self.helpers)}"
+            self.helpers[expr] = (name, self._sum_definition(name, term, v, bounds, start, inputs(expr)))
+        return f"{self.helpers[expr][0]}({self.head}{''.join(f', {self._print(x)}' for x in inputs(expr))})"
+
+    def _sum_definition(self, name: str, term, v: str, bounds: str, start: str, known: list) -> str:
+        """``def name(head, inputs)``: the summand as a function of the step, and the loop over it."""
+        local = {x: f"_i{i}" for i, x in enumerate(known)}
+        saved, self.names = self.names, {**self.names, **local}
+        try:
+            body = function_body([term], self, scalar=is_scalar(term), known=known, tag="s")
+        finally:
+            self.names = saved
+        lines = [f"def {name}({self.head}{''.join(f', {local[x]}' for x in known)}):", f"    def _summand({v}):"]
+        lines += ["        " + line for line in body]
+        lines.append(f"    return jax.lax.fori_loop({bounds}, lambda {v}, _acc: _acc + _summand({v}), {start})")
+        return "\n".join(lines)
 
     def _run_loop(self, state: str, n: str) -> list[str]:
         """The loop as a ``fori_loop`` over the state tuple: ``n`` may be traced."""

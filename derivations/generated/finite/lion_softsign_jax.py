@@ -111,6 +111,97 @@ def _at(theta, loss_fn, grad=None):
     return flat, back, _Loss(lambda x: _scalar(loss_fn(back(x))), flat, given)
 
 
+def _sum0(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = _i0**2
+        _xs1 = beta1*beta2**_k9
+        return (-beta2**n + beta2**(-_k9 + n - 1))*(-_i0*(_xs1 - 1)/jax.numpy.sqrt(-2*_xs0*_xs1 + _xs0*beta1**2*beta2**(2*_k9) + _xs0 + eps) + theta*wd)/(1 - beta2) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum1(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return 1
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros((), theta.dtype))
+
+
+def _sum2(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return beta2**(-_k9)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros((), theta.dtype))
+
+
+def _sum3(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return -theta*beta2**n*wd + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum4(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return theta*beta2**n*wd + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum5(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return -theta*beta2**(-_k9)*beta2**n*wd/beta2 + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum6(theta, L, n, beta1, beta2, eps, wd):
+    def _summand(_k9):
+        return theta*beta2**(-_k9)*beta2**n*wd/beta2 + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum7(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta2**n
+        _xs1 = beta1**2*beta2**(2*_k9)
+        _xs2 = beta2**_k9
+        _xs3 = 2*_xs2*beta1
+        _xs4 = _i0**2
+        return jax.numpy.select([jax.numpy.not_equal(beta1, _xs2**(-1.0)),True], [-_xs0*jax.numpy.sqrt(_xs1*_xs4 - _xs3*_xs4 + _xs4 + eps)/(_xs1 - _xs3 + 1),-1/2*_xs0*_xs4/jax.numpy.sqrt(eps)], default=jax.numpy.nan) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum8(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta2**n
+        _xs1 = beta2**_k9
+        _xs2 = beta1**2
+        _xs3 = beta2**(2*_k9)
+        _xs4 = 2*beta1
+        _xs5 = _i0**2
+        _xs6 = _xs1**(-1.0)
+        return jax.numpy.select([jax.numpy.not_equal(_xs6, beta1),True], [_xs0*jax.numpy.sqrt(-_xs1*_xs4*_xs5 + _xs2*_xs3*_xs5 + _xs5 + eps)/(_xs1*beta2 + _xs2*beta2*beta2**(3*_k9) - _xs3*_xs4*beta2),(1/2)*_xs0*_xs5*_xs6/(beta2*jax.numpy.sqrt(eps))], default=jax.numpy.nan) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum9(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta1**2*beta2**(2*_k9)
+        _xs1 = beta2**_k9
+        _xs2 = 2*_xs1*beta1
+        _xs3 = _i0**2
+        _xs4 = beta1*beta2**n
+        return jax.numpy.select([jax.numpy.not_equal(beta1, _xs1**(-1.0)),True], [-_xs4*jax.numpy.sqrt(_xs0*_xs3 - _xs2*_xs3 + _xs3 + eps)/(_xs0*beta2 - _xs2*beta2 + beta2),-1/2*_xs3*_xs4/(beta2*jax.numpy.sqrt(eps))], default=jax.numpy.nan) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum10(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta1**2*beta2**(2*_k9)
+        _xs1 = beta2**_k9
+        _xs2 = _xs1*beta1
+        _xs3 = 2*_xs2
+        _xs4 = _i0**2
+        _xs5 = _xs2*beta2**n
+        return jax.numpy.select([jax.numpy.not_equal(beta1, _xs1**(-1.0)),True], [_xs5*jax.numpy.sqrt(_xs0*_xs4 - _xs3*_xs4 + _xs4 + eps)/(_xs0 - _xs3 + 1),(1/2)*_xs4*_xs5/jax.numpy.sqrt(eps)], default=jax.numpy.nan) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
 def _psi0(theta, L, n, beta1, beta2, eps, wd):
     g = L.grad(theta)
     _x0 = g**2
@@ -120,7 +211,7 @@ def _psi0(theta, L, n, beta1, beta2, eps, wd):
 
 def _psi1(theta, L, n, beta1, beta2, eps, wd):
     g = L.grad(theta)
-    _s0 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + (-beta2**n + beta2**(-_k9 + n - 1))*(-g*(beta1*beta2**_k9 - 1)/jax.numpy.sqrt(g**2*beta1**2*beta2**(2*_k9) - 2*g**2*beta1*beta2**_k9 + g**2 + eps) + theta*wd)/(1 - beta2), jax.numpy.zeros_like(theta))
+    _s0 = _sum0(theta, L, n, beta1, beta2, eps, wd, g)
     _x0 = g**2
     _a0 = L.hvp(theta, _s0)
     return _a0*beta1*eps*(1 - beta2)/(_x0*beta1**2*beta2**(2*n) - 2*_x0*beta1*beta2**n + _x0 + eps)**(3/2) + jax.numpy.zeros_like(theta)
@@ -129,16 +220,16 @@ def _psi1(theta, L, n, beta1, beta2, eps, wd):
 def _potential(theta, L, n, beta1, beta2, eps, wd):
     g = L.grad(theta)
     loss_value = L.value(theta)
-    _s0 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + 1, jax.numpy.zeros((), theta.dtype))
-    _s1 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + beta2**(-_k9), jax.numpy.zeros((), theta.dtype))
-    _s2 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + -theta*beta2**n*wd, jax.numpy.zeros_like(theta))
-    _s3 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + theta*beta2**n*wd, jax.numpy.zeros_like(theta))
-    _s4 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + -theta*beta2**(-_k9)*beta2**n*wd/beta2, jax.numpy.zeros_like(theta))
-    _s5 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + theta*beta2**(-_k9)*beta2**n*wd/beta2, jax.numpy.zeros_like(theta))
-    _s6 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + jax.numpy.select([jax.numpy.not_equal(beta1, beta2**(-_k9)),True], [-beta2**n*jax.numpy.sqrt(g**2*beta1**2*beta2**(2*_k9) - 2*g**2*beta1*beta2**_k9 + g**2 + eps)/(beta1**2*beta2**(2*_k9) - 2*beta1*beta2**_k9 + 1),-1/2*g**2*beta2**n/jax.numpy.sqrt(eps)], default=jax.numpy.nan), jax.numpy.zeros_like(theta))
-    _s7 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + jax.numpy.select([jax.numpy.not_equal(beta1, beta2**(-_k9)),True], [beta2**n*jax.numpy.sqrt(g**2*beta1**2*beta2**(2*_k9) - 2*g**2*beta1*beta2**_k9 + g**2 + eps)/(beta1**2*beta2*beta2**(3*_k9) - 2*beta1*beta2*beta2**(2*_k9) + beta2*beta2**_k9),(1/2)*g**2*beta2**(-_k9)*beta2**n/(beta2*jax.numpy.sqrt(eps))], default=jax.numpy.nan), jax.numpy.zeros_like(theta))
-    _s8 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + jax.numpy.select([jax.numpy.not_equal(beta1, beta2**(-_k9)),True], [-beta1*beta2**n*jax.numpy.sqrt(g**2*beta1**2*beta2**(2*_k9) - 2*g**2*beta1*beta2**_k9 + g**2 + eps)/(beta1**2*beta2*beta2**(2*_k9) - 2*beta1*beta2*beta2**_k9 + beta2),-1/2*g**2*beta1*beta2**n/(beta2*jax.numpy.sqrt(eps))], default=jax.numpy.nan), jax.numpy.zeros_like(theta))
-    _s9 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + jax.numpy.select([jax.numpy.not_equal(beta1, beta2**(-_k9)),True], [beta1*beta2**_k9*beta2**n*jax.numpy.sqrt(g**2*beta1**2*beta2**(2*_k9) - 2*g**2*beta1*beta2**_k9 + g**2 + eps)/(beta1**2*beta2**(2*_k9) - 2*beta1*beta2**_k9 + 1),(1/2)*g**2*beta1*beta2**_k9*beta2**n/jax.numpy.sqrt(eps)], default=jax.numpy.nan), jax.numpy.zeros_like(theta))
+    _s0 = _sum1(theta, L, n, beta1, beta2, eps, wd)
+    _s1 = _sum2(theta, L, n, beta1, beta2, eps, wd)
+    _s2 = _sum3(theta, L, n, beta1, beta2, eps, wd)
+    _s3 = _sum4(theta, L, n, beta1, beta2, eps, wd)
+    _s4 = _sum5(theta, L, n, beta1, beta2, eps, wd)
+    _s5 = _sum6(theta, L, n, beta1, beta2, eps, wd)
+    _s6 = _sum7(theta, L, n, beta1, beta2, eps, wd, g)
+    _s7 = _sum8(theta, L, n, beta1, beta2, eps, wd, g)
+    _s8 = _sum9(theta, L, n, beta1, beta2, eps, wd, g)
+    _s9 = _sum10(theta, L, n, beta1, beta2, eps, wd, g)
     _x0 = beta2**n
     _x1 = wd*(_s0*_x0*beta2 - _s1*_x0)/beta2
     _a0 = jax.numpy.sum(_s6)

@@ -116,6 +116,24 @@ def _at(theta, loss_fn, grad=None):
     return flat, back, _Loss(lambda x: _scalar(loss_fn(back(x))), flat, given)
 
 
+def _sum0(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta1**_k9
+        _xs1 = _xs0*beta1**2
+        _xs2 = beta1**3
+        return (-beta1**n + beta1**(-_k9 + n - 1))*(_i0*(_xs0*_xs2 - 3*_xs1 + _xs2*beta1**(2*_k9) + 1)/((_xs1 - 1)*(eps + abs(_i0))*(_xs0*beta1 - 1)) + theta*wd)/(1 - beta1) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
+def _sum1(theta, L, n, beta1, beta2, eps, wd, _i0):
+    def _summand(_k9):
+        _xs0 = beta1**_k9
+        _xs1 = _xs0*beta1**2
+        _xs2 = beta1**3
+        return (-beta2**n + beta2**(-_k9 + n - 1))*(_i0*(_xs0*_xs2 - 3*_xs1 + _xs2*beta1**(2*_k9) + 1)/((_xs1 - 1)*(eps + abs(_i0))*(_xs0*beta1 - 1)) + theta*wd)/(1 - beta2) + jax.numpy.zeros_like(theta)
+    return jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + _summand(_k9), jax.numpy.zeros_like(theta))
+
+
 def _psi0(theta, L, n, beta1, beta2, eps, wd):
     g = L.grad(theta)
     _x0 = beta1**n
@@ -126,8 +144,8 @@ def _psi0(theta, L, n, beta1, beta2, eps, wd):
 
 def _psi1(theta, L, n, beta1, beta2, eps, wd):
     g = L.grad(theta)
-    _s0 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + (-beta1**n + beta1**(-_k9 + n - 1))*(g*(beta1**3*beta1**(2*_k9) + beta1**3*beta1**_k9 - 3*beta1**2*beta1**_k9 + 1)/((eps + abs(g))*(beta1*beta1**_k9 - 1)*(beta1**2*beta1**_k9 - 1)) + theta*wd)/(1 - beta1), jax.numpy.zeros_like(theta))
-    _s1 = jax.lax.fori_loop(0, n - 1 + 1, lambda _k9, _acc: _acc + (-beta2**n + beta2**(-_k9 + n - 1))*(g*(beta1**3*beta1**(2*_k9) + beta1**3*beta1**_k9 - 3*beta1**2*beta1**_k9 + 1)/((eps + abs(g))*(beta1*beta1**_k9 - 1)*(beta1**2*beta1**_k9 - 1)) + theta*wd)/(1 - beta2), jax.numpy.zeros_like(theta))
+    _s0 = _sum0(theta, L, n, beta1, beta2, eps, wd, g)
+    _s1 = _sum1(theta, L, n, beta1, beta2, eps, wd, g)
     _x0 = beta1**2
     _x1 = beta1**n
     _x2 = _x0*_x1
