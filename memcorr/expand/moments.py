@@ -129,31 +129,36 @@ class _Jets:
         self.F3 = {key: FieldSymbol("@F_" + "".join(map(str, key)), real=True) for key in _keys(n, 3)}
         self.B = {(m, p): FieldSymbol(f"@b_{m}_{p}", real=True) for m in range(self.d) for p in range(1, 4)}
 
-    def response(self, lags: list) -> sp.Expr:
+    def response(self, lags: list, degree: int = 3) -> sp.Expr:
         """``F`` along the gradients ``lag`` to third order: a polynomial in one perturbation
-        symbol per lag."""
+        symbol per lag (its terms of total degree ``degree`` and less, at least)."""
         marks = {lag: sp.Dummy(f"x{lag}") for lag in lags}
         dy = []
         distinct = [lag for lag in lags if lag != 0]
+        powers = range(1, min(degree, 3) + 1)
         for m in range(self.d):
             total = sp.S.Zero
             for lag in distinct:
                 dx = marks[lag]
-                total += self.f.r[m] ** (lag - 1) * sum(self.B[m, p] * dx**p / sp.factorial(p) for p in range(1, 4))
+                total += self.f.r[m] ** (lag - 1) * sum(self.B[m, p] * dx**p / sp.factorial(p) for p in powers)
             dy.append(total)
         dy.append(marks.get(0, sp.S.Zero))
         n = self.d + 1
         out = sum(self.F1[i] * dy[i] for i in range(n))
-        out += sum(self.F2[_key(i, j)] * dy[i] * dy[j] for i in range(n) for j in range(n)) / 2
-        out += (
-            sum(self.F3[_key(i, j, k)] * dy[i] * dy[j] * dy[k] for i in range(n) for j in range(n) for k in range(n))
-            / 6
-        )
+        if degree >= 2:
+            out += sum(self.F2[_key(i, j)] * dy[i] * dy[j] for i in range(n) for j in range(n)) / 2
+        if degree >= 3:
+            cubes = (
+                dy[i] * dy[j] * dy[k] * self.F3[_key(i, j, k)] for i in range(n) for j in range(n) for k in range(n)
+            )
+            out += sum(cubes) / 6
         return out, marks
 
     def derivative(self, *wrt) -> sp.Expr:
-        """``∂F/∂x_lag…`` at the point, in the jets (lags with the same symbol coincide)."""
-        out, marks = self.response(list(dict.fromkeys(wrt)))
+        """``∂F/∂x_lag…`` at the point, in the jets (lags with the same symbol coincide). Only the terms of
+        the response's degree ``len(wrt)`` survive at the point: the others are left out (AdamW's noise part
+        takes eight first and second derivatives beside six third ones)."""
+        out, marks = self.response(list(dict.fromkeys(wrt)), degree=len(wrt))
         out = sp.diff(out, *[marks[w] for w in wrt])
         return sp.expand(out.xreplace({m: 0 for m in marks.values()}), force=True)
 
