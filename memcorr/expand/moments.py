@@ -148,10 +148,8 @@ class _Jets:
         if degree >= 2:
             out += sum(self.F2[_key(i, j)] * dy[i] * dy[j] for i in range(n) for j in range(n)) / 2
         if degree >= 3:
-            cubes = (
-                dy[i] * dy[j] * dy[k] * self.F3[_key(i, j, k)] for i in range(n) for j in range(n) for k in range(n)
-            )
-            out += sum(cubes) / 6
+            triples = [(i, j, k) for i in range(n) for j in range(n) for k in range(n)]
+            out += sum(self.F3[_key(i, j, k)] * dy[i] * dy[j] * dy[k] for i, j, k in triples) / 6
         return out, marks
 
     def derivative(self, *wrt) -> sp.Expr:
