@@ -49,6 +49,7 @@ class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
             return f"jax.lax.fori_loop({bounds}, lambda {v}, _acc: _acc + {self._print(term)}, {start})"
         if expr not in self.helpers:
             name = f"_sum{len(self.helpers)}"
+            self.helpers[expr] = (name, "")  # the name taken first: a sum inside this one's summand gets the next
             self.helpers[expr] = (name, self._sum_definition(name, term, v, bounds, start, inputs(expr)))
         return f"{self.helpers[expr][0]}({self.head}{''.join(f', {self._print(x)}' for x in inputs(expr))})"
 

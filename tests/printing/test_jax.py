@@ -224,3 +224,28 @@ def test_random_batches_equal_the_torch_module_on_the_same_micro_batches():
     assert close(want, jax.jit(lambda t: jax_module.penalty(t, jax_losses, H, **hyper))(theta))
     with pytest.raises(ValueError, match="micro-batches"):
         jax_module.update(theta, loss_fn)
+
+
+def test_a_sum_inside_another_sums_summand_has_a_function_of_its_own():
+    """Each outermost sum over past steps is printed as a function (``_sumK``); one inside another's summand
+    gets the next name, not its enclosing sum's, and the two together compute the double sum."""
+    import sympy as sp
+
+    from memcorr.algebra.atoms import G
+    from memcorr.printing.jax import JaxCodePrinter
+
+    n, beta = sp.Symbol("n", integer=True, nonnegative=True), sp.Symbol("beta", positive=True)
+    u, v = sp.Dummy("u", integer=True, nonnegative=True), sp.Dummy("v", integer=True, nonnegative=True)
+    inner = sp.Sum(G * beta**v, (v, 0, n - 1))
+    outer = sp.Sum(sp.sqrt(inner**2 + u), (u, 0, n - 1))
+    printer = JaxCodePrinter({}, "theta, L, n, beta")
+    call = printer.doprint(outer)
+    names = [name for name, _ in printer.helpers.values()]
+    assert len(names) == len(set(names)) == 2, names
+    space = {"jax": jax}
+    for _, definition in printer.helpers.values():
+        exec(definition, space)
+    g = jnp.asarray([0.3, -1.2])
+    got = eval(call, space, {"theta": g, "L": None, "n": 5, "beta": 0.7, "g": g})
+    want = sum(np.sqrt((np.asarray(g) * sum(0.7**k for k in range(5))) ** 2 + j) for j in range(5))
+    assert close(want, got)
