@@ -16,6 +16,7 @@ is never evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import keyword
 import string
@@ -125,35 +126,43 @@ class ProtocolPrinter(NumPyPrinter):
         return f"{self._module}.sum((lambda {v}: {body} + {self.zeros()})({steps}), axis=0)"
 
     def _print_Recurrence(self, expr):
-        """A call of a function that runs the loop (defined once per recurrence, see ``helpers``);
-        the fields it reads (the gradient, temporaries of the caller) are passed in."""
+        """A call of a function that runs the loop (``helper``)."""
+        return self.helper(expr, "_loop", lambda name: self._loop_definition(expr, name))
+
+    def helper(self, expr, prefix: str, define) -> str:
+        """A call of the function that computes ``expr`` (a loop, or a sum over steps), defined once (see
+        ``helpers``) by ``define(name)``; the name is taken before the body is printed, so that a helper
+        inside it gets the next one. The fields it reads (the gradient, temporaries of the caller) are passed
+        in."""
         if expr not in self.helpers:
-            name = f"_loop{len(self.helpers)}"
-            self.helpers[expr] = (name, self._loop_definition(expr, name))
+            name = f"{prefix}{len(self.helpers)}"
+            self.helpers[expr] = (name, "")
+            self.helpers[expr] = (name, define(name))
         args = "".join(f", {self._print(x)}" for x in inputs(expr))
         return f"{self.helpers[expr][0]}({self.head}{args})"
+
+    @contextlib.contextmanager
+    def renamed(self, local: dict):
+        """Printing a helper's body: its inputs and variables under ``local`` names (the caller's temporaries
+        must not meet the helper's own)."""
+        saved, self.names = self.names, {**self.names, **local}
+        try:
+            yield
+        finally:
+            self.names = saved
 
     def _loop_definition(self, expr, name: str) -> str:
         """``def name(head, inputs)``: the loop's start, step and result as nested functions."""
         out, names, inits, steps, t, n = expr.parts
         known = inputs(expr)
-        # the inputs renamed: the caller's temporaries must not meet the loop's own
         local = {x: f"_i{i}" for i, x in enumerate(known)} | {x: f"_r{i}" for i, x in enumerate(names)} | {t: "_t"}
-        saved, self.names = self.names, {**self.names, **local}
-        try:
+        with self.renamed(local):
             state = ", ".join(local[x] for x in names) + ("," if len(names) == 1 else "")
             init = function_body(inits, self, as_tuple=True, known=known, tag="l")
             # a step is run n times per call: the states, arrays from the start on, are not broadcast again
             step = function_body(steps, self, as_tuple=True, known=known, tag="l", arrays=names)
             result = function_body([out], self, known=known, tag="l")
-        finally:
-            self.names = saved
-        args = "".join(f", {local[x]}" for x in known)
-
-        def nested(name, signature, body):
-            return [f"    def {name}({signature}):"] + ["        " + line for line in body]
-
-        lines = [f"def {name}({self.head}{args}):"]
+        lines = [f"def {name}({self.head}{''.join(f', {local[x]}' for x in known)}):"]
         lines += nested("_start", "", init) + nested("_step", f"_t, {state}", step)
         lines += nested("_result", f"_t, {state}", result)
         return "\n".join(lines + self._run_loop(state, self._print(n)))
@@ -204,6 +213,11 @@ class ProtocolPrinter(NumPyPrinter):
 
     def _print_Heaviside(self, expr):
         return f"{self._module}.heaviside({self._print(expr.args[0])}, 0.5)"
+
+
+def nested(name: str, signature: str, body: list[str]) -> list[str]:
+    """The lines of a function defined inside a generated helper."""
+    return [f"    def {name}({signature}):"] + ["        " + line for line in body]
 
 
 def outermost_range(expr: sp.Sum) -> tuple:

@@ -26,6 +26,7 @@ from .codegen import (
     function_body,
     generate,
     inputs,
+    nested,
     outermost_range,
     penalty_body,
     template,
@@ -47,22 +48,14 @@ class JaxCodePrinter(ProtocolPrinter, JaxPrinter):
         v, bounds = self._print(var), f"{self._print(lo)}, {self._print(hi)} + 1"
         if any(isinstance(s, sp.Dummy) for s in expr.free_symbols):
             return f"jax.lax.fori_loop({bounds}, lambda {v}, _acc: _acc + {self._print(term)}, {start})"
-        if expr not in self.helpers:
-            name = f"_sum{len(self.helpers)}"
-            self.helpers[expr] = (name, "")  # the name taken first: a sum inside this one's summand gets the next
-            self.helpers[expr] = (name, self._sum_definition(name, term, v, bounds, start, inputs(expr)))
-        return f"{self.helpers[expr][0]}({self.head}{''.join(f', {self._print(x)}' for x in inputs(expr))})"
+        return self.helper(expr, "_sum", lambda name: self._sum_definition(name, term, v, bounds, start, inputs(expr)))
 
     def _sum_definition(self, name: str, term, v: str, bounds: str, start: str, known: list) -> str:
         """``def name(head, inputs)``: the summand as a function of the step, and the loop over it."""
         local = {x: f"_i{i}" for i, x in enumerate(known)}
-        saved, self.names = self.names, {**self.names, **local}
-        try:
+        with self.renamed(local):
             body = function_body([term], self, scalar=is_scalar(term), known=known, tag="s")
-        finally:
-            self.names = saved
-        lines = [f"def {name}({self.head}{''.join(f', {local[x]}' for x in known)}):", f"    def _summand({v}):"]
-        lines += ["        " + line for line in body]
+        lines = [f"def {name}({self.head}{''.join(f', {local[x]}' for x in known)}):", *nested("_summand", v, body)]
         lines.append(f"    return jax.lax.fori_loop({bounds}, lambda {v}, _acc: _acc + _summand({v}), {start})")
         return "\n".join(lines)
 

@@ -46,12 +46,12 @@ def _group_end(tex: str, start: int) -> int:
 BRACKETS = [(r"\Bigl[", r"\Bigr]"), (r"\Bigl(", r"\Bigr)"), (r"\bigl\{", r"\bigr\}")]
 
 
-def broken(expr, printer, depth: int = 0, width: int = WIDTH) -> list[str]:
+def broken(expr, printer, depth: int = 0, width: int = WIDTH, tex: str | None = None) -> list[str]:
     """``expr`` as lines of at most ``width`` visible characters: a long sum is split between its
     terms; a long product keeps its short factors in front and splits its longest factor (a sum,
     or a power of one, ``[…]^{1/2}`` for a root) inside brackets, recursively, so that no line of a
     finite-n result runs off the page."""
-    tex = printer.doprint(expr)
+    tex = printer.doprint(expr) if tex is None else tex  # ``tex``: expr printed already
     if visible(tex) <= width:
         return [tex]
     if expr.is_Add:
@@ -109,8 +109,9 @@ def rows(lhs: str, expr, printer, relation: str = "=", numbered: bool = True) ->
     # breaking never shortens what is printed and a line holds at most WIDTH symbols: a formula wider than
     # UNSETTABLE lines' worth (half as much again for brackets and signs) is unsettable without breaking it
     # (RAdam's finite-n map: 12 s of breaking to find it too long)
-    too_wide = visible(printer.doprint(expr)) > UNSETTABLE * WIDTH * 3 // 2
-    lines = [] if too_wide else broken(expr, printer)
+    tex = printer.doprint(expr)
+    too_wide = visible(tex) > UNSETTABLE * WIDTH * 3 // 2
+    lines = [] if too_wide else broken(expr, printer, tex=tex)
     if too_wide or len(lines) > UNSETTABLE or max(visible(line) for line in lines) > 30 * WIDTH:
         ops = sp.count_ops(expr)
         lines = [rf"\text{{({ops} operations: too long to set; exact in the JSON record and the generated code)}}"]

@@ -13,11 +13,14 @@
 
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import BUNDLED, GOOD, HEAVY, NOT_STATIONARY, ROOT, derived, short_memory
 
 import memcorr
+from memcorr.algebra.atoms import G
 from memcorr.algebra.evaluate import evaluate
 from memcorr.losses import from_torch
+from memcorr.printing.jax import JaxCodePrinter
 
 jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
@@ -229,11 +232,6 @@ def test_random_batches_equal_the_torch_module_on_the_same_micro_batches():
 def test_a_sum_inside_another_sums_summand_has_a_function_of_its_own():
     """Each outermost sum over past steps is printed as a function (``_sumK``); one inside another's summand
     gets the next name, not its enclosing sum's, and the two together compute the double sum."""
-    import sympy as sp
-
-    from memcorr.algebra.atoms import G
-    from memcorr.printing.jax import JaxCodePrinter
-
     n, beta = sp.Symbol("n", integer=True, nonnegative=True), sp.Symbol("beta", positive=True)
     u, v = sp.Dummy("u", integer=True, nonnegative=True), sp.Dummy("v", integer=True, nonnegative=True)
     inner = sp.Sum(G * beta**v, (v, 0, n - 1))
