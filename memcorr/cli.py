@@ -154,9 +154,12 @@ def cmd_verify(args) -> int:
 
     _verify_options(args)
     texts = _param_texts(args.param)
-    d = derive(_program(args.file), order=args.order, regime=args.regime, batches=args.batches)
+    # random batches: the values are fixed in the derivation too (what a refusal's hint asks for: momentum=0)
+    fixed = texts if args.batches == "random" else None
+    d = derive(_program(args.file), order=args.order, regime=args.regime, batches=args.batches, params=fixed)
     _warn(d.model)
-    with_values(d.model, texts)  # the values derive would refuse (unknown, not a number, outside the domain)
+    if fixed is None:
+        with_values(d.model, texts)  # the values derive would refuse (unknown, not a number, outside the domain)
     params = {name: float(text) for name, text in texts.items()}
     if args.batches == "random":
         return _verify_batches(d, args, params)

@@ -47,6 +47,11 @@ def concentrated(model: Model, f: Filters | None = None) -> Model:
     DerivationError naming what the reading does not cover (``f``: the model's filters, if known)."""
     f = f or filters(model, most=None)
     names = {st.symbol: st.name for st in model.states}
+    if f.decay != 0:
+        raise DerivationError(
+            "the filters read θ (coupled weight decay): the reading is made for filters of the gradient alone "
+            "(fix it, e.g. --param weight_decay=0)"
+        )
     for s, r, b in zip(f.states, f.r, f.b):
         if sp.diff(b, G, 3) != 0 or r == 0:
             raise DerivationError(

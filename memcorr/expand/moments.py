@@ -43,16 +43,32 @@ NON_SMOOTH = (sp.sign, sp.Abs, sp.Max, sp.Min, sp.Heaviside)
 @dataclass(frozen=True)
 class Filters:
     """The program as filters: ``r[m]``, ``b[m]`` (expressions in ``g``), the step ``F`` in the
-    state symbols, ``g`` and ``θ``, and the fixed point ``Z[m] = b[m]/(1 − r[m])``."""
+    state symbols, ``g`` and ``θ``, and the fixed point ``Z[m] = b[m]/(1 − r[m])``.
+
+    With coupled weight decay (``decay = λ ≠ 0``: the filters read ``d = g + λθ``) ``g`` stands for
+    ``d``, the gradient of ``L + λ‖θ‖²/2``: same noise, every batch Hessian shifted by ``λ``
+    (``to_loss`` translates back)."""
 
     states: list
     r: list
     b: list
     F: sp.Expr
+    decay: sp.Expr = sp.S.Zero
 
     @property
     def point(self) -> dict:
         return {s: factor(sp.cancel(b / (1 - r))) for s, r, b in zip(self.states, self.r, self.b)}
+
+    def to_loss(self, expr) -> sp.Expr:
+        """``expr``, derived for the loss ``L + λ‖θ‖²/2``, in the program's own loss: ``g → g + λθ``,
+        ``∇²L E → ∇²L E + λE`` and ``CovHess(E) → CovHess(E) + λσ²E``; the other moments pair a batch's
+        Hessian with its own noise, whose mean is zero, so the shift leaves them."""
+        lam = self.decay
+        if lam == 0:
+            return expr
+        expr = expr.replace(lambda x: isinstance(x, Hess), lambda x: x + lam * x.args[0])
+        expr = expr.replace(lambda x: isinstance(x, CovHess), lambda x: x + lam * NoiseVar() * x.args[0])
+        return expr.xreplace({G: G + lam * THETA})
 
 
 def filters(model: Model, most: int | None = MAX_FILTERS) -> Filters:
@@ -75,12 +91,6 @@ def filters(model: Model, most: int | None = MAX_FILTERS) -> Filters:
                 f"(s ← r s + b(g) with a constant r); the mean over the labels is derived for filters "
                 "(fix a parameter that couples the states, e.g. --param momentum=0)"
             )
-        if rest.has(THETA):
-            raise DerivationError(
-                f"random batches: the update of `{st.name}` reads θ as well as the gradient (coupled weight decay); "
-                "the leading order in the noise is derived for filters of the gradient alone "
-                "(fix it, e.g. --param weight_decay=0, or decouple it as AdamW does)"
-            )
         r.append(rate)
         b.append(rest)
     if most is not None and len(states) > most:
@@ -99,7 +109,36 @@ def filters(model: Model, most: int | None = MAX_FILTERS) -> Filters:
                 f"random batches: {what} has a kink (sign/abs/max/min); the noise crosses it at first order, so "
                 "the mean over the labels has no expansion in the noise"
             )
-    return Filters(syms, r, b, F)
+    decay = _coupled_decay(b, [names[s] for s in syms])
+    if decay != 0:
+        b = [sp.expand(x.xreplace({G: G - decay * THETA})) for x in b]
+        F = F.xreplace({G: G - decay * THETA})
+    return Filters(syms, r, b, F, decay)
+
+
+def _coupled_decay(inputs: list, names: list) -> sp.Expr:
+    """``λ`` where every filter reads ``θ`` only through ``d = g + λθ`` (coupled weight decay, Adam's L2
+    term), ``0`` where none reads ``θ``; a DerivationError otherwise."""
+    if not any(b.has(THETA) for b in inputs):
+        return sp.S.Zero
+    decay, first = None, None
+    for b, name in zip(inputs, names):
+        if not b.has(G, THETA):
+            continue  # a constant input (NAdam's product of momentum factors)
+        lam = sp.cancel(sp.diff(b, THETA) / sp.diff(b, G)) if b.has(G) else None
+        if lam is None or lam.has(G, THETA) or sp.expand(b.xreplace({G: G - lam * THETA})).has(THETA):
+            raise DerivationError(
+                f"random batches: the update of `{name}` reads θ otherwise than through d = g + λθ (coupled weight "
+                "decay, the gradient of L + λ‖θ‖²/2); the leading order in the noise is derived for filters of "
+                "the gradient and of such d"
+            )
+        if decay is not None and sp.simplify(lam - decay) != 0:
+            raise DerivationError(
+                f"random batches: `{name}` and `{first}` filter different gradients (g + λθ with different λ); "
+                "the leading order in the noise is derived for filters of one gradient"
+            )
+        decay, first = lam, first or name
+    return decay
 
 
 def _read(F, updates: dict) -> set:
@@ -198,7 +237,7 @@ def noise_part(model: Model) -> sp.Expr:
     total += lagsum(_k * jets.derivative(_k), _k, 1, sp.oo) * Hess(NoiseVar() * W)
     total += _covariance(jets, CovHess)
     total += _batch_hessian(jets, psi0)
-    return collected(total.xreplace(jets.values()))
+    return f.to_loss(collected(total.xreplace(jets.values())))
 
 
 def collected(expr) -> sp.Expr:

@@ -407,7 +407,7 @@ def with_values(model: Model, values: dict) -> Model:
     ``params`` and are substituted exactly (``0.95`` is 19/20) everywhere; a name the program does
     not declare, a value that is no number or lies outside the parameter's domain is a DSLError."""
     program, decls = model.checked.program, model.checked.params
-    fixed = {}
+    fixed, numbers = {}, {}
     for name, text in values.items():
         if name not in decls:
             known = ", ".join(decls) or "none"
@@ -432,6 +432,7 @@ def with_values(model: Model, values: dict) -> Model:
                 hint="pick a value inside the declared domain",
             ).located(program.source, program.filename)
         fixed[model.params[name].symbol] = value
+        numbers[name] = float(value)
 
     def put(e):
         return e.xreplace(fixed)
@@ -443,6 +444,7 @@ def with_values(model: Model, values: dict) -> Model:
         states=states,
         F=put(model.F),
         temporaries={k: put(v) for k, v in model.temporaries.items()},
+        fixed={**model.fixed, **numbers},
     )
 
 

@@ -56,6 +56,7 @@ class Model:
     checked: Checked = field(repr=False)
     warnings: tuple[DSLWarning, ...] = ()
     temporaries: dict[str, sp.Expr] = field(default_factory=dict)  # named in the program, pre-step states
+    fixed: dict[str, float] = field(default_factory=dict)  # parameters fixed to numbers: the true method reads them
 
     @property
     def symbols(self) -> list[FieldSymbol]:

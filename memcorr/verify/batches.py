@@ -136,7 +136,8 @@ def verify_batches(
         raise ValueError("this check is for a derivation with batches='random'")
     model = derivation.model
     hyper = {p.name: p.default for p in model.params.values()}
-    hyper.update(params or {})
+    hyper.update({k: v for k, v in (params or {}).items() if k not in model.fixed})
+    program = {**model.fixed, **hyper}  # the true method also reads the parameters the derivation fixed
     x0 = np.asarray(x0, float)
     checked_batches(loss, x0)
     module = load_module(derivation)
@@ -166,11 +167,11 @@ def verify_batches(
         return out
 
     for h, n_steps in zip(hs, counts):
-        true = Interpreter(model.checked, along, h, hyper)
+        true = Interpreter(model.checked, along, h, program)
         true.start(start)
         for _ in range(n_steps):
             true.step()
-        end = _memoryless(model.checked, along, hyper, start, h, range(n_steps), window, correction)
+        end = _memoryless(model.checked, along, program, start, h, range(n_steps), window, correction)
         for i, variant in enumerate(VARIANTS):
             diff = (true.theta - end)[i * sequences : (i + 1) * sequences]
             report.errors[variant].append(float(np.linalg.norm(diff.mean(axis=0))))

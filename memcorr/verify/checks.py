@@ -252,7 +252,7 @@ def verify(
 
     model = derivation.model
     hyper = {p.name: p.default for p in model.params.values()}
-    hyper.update(params or {})
+    hyper.update({k: v for k, v in (params or {}).items() if k not in model.fixed})
     module = module or load_module(derivation)
     order = derivation.order
     finite = derivation.regime == "finite"
@@ -284,7 +284,7 @@ def verify(
     T = steps * h0
     for h in hs:
         n_steps = int(round(T / h))
-        true = Interpreter(model.checked, loss, h, hyper)
+        true = Interpreter(model.checked, loss, h, {**model.fixed, **hyper})
         if finite:
             true.start(x0)
         else:
@@ -374,6 +374,7 @@ def brute_force_correction(derivation, loss, theta, n: int, hyper: dict, eps: fl
     its ``F^(n)`` differentiated in ``ε`` at 0 by a central difference."""
     theta = np.asarray(theta, float)
     checked = derivation.model.checked
+    hyper = {**derivation.model.fixed, **hyper}
     const = Interpreter(checked, loss, 1.0, hyper)
     const.start(theta)
     Fs = [const.step(forced=theta) for _ in range(n)]  # F^(0) … F^(n-1)

@@ -103,10 +103,10 @@ def test_noise_atoms_match_finite_differences():
 
 @pytest.mark.parametrize(
     "name, construct",
-    [("adam", "reads θ as well"), ("rmsprop", "reads θ as well"), ("lion", "kink"), ("signum", "kink")],
+    [("rmsprop", "`buf` is not an exponential filter"), ("nadam", "3 filters"), ("lion", "kink"), ("signum", "kink")],
 )
 def test_nonlinear_programs_without_an_expansion_are_refused_with_the_construct(name, construct):
-    # the others (AdamW, soft-sign Lion) have their mean to leading order in the noise: tests/expand/test_moments.py
+    # the others (AdamW, Adam, soft-sign Lion) have their mean to leading order in the noise: test_moments.py
     with pytest.raises(DerivationError, match=construct):
         memcorr.derive(name, batches="random")
 

@@ -16,6 +16,7 @@ from memcorr.algebra.moments import BatchHess, XiBatchHess
 from memcorr.errors import DerivationError
 from memcorr.expand.moments import _a, _batch_hessian, _covariance, _Jets, _k, _mean_of_P, filters, lagsum, noise_part
 from memcorr.losses import batch_quadratics
+from memcorr.model.lower import with_values
 from memcorr.pipeline import load
 from memcorr.verify.batches import Labelled, verify_batches
 from memcorr.verify.checks import brute_force_correction
@@ -76,6 +77,29 @@ def test_what_has_no_expansion_in_the_noise_is_refused(name, refusal):
         memcorr.derive(name, batches="random")
 
 
+def test_a_filter_reading_theta_otherwise_than_coupled_decay_is_refused():
+    text = """optimizer theta_filter "a filter of g θ"
+step lr
+param beta = 0.9 in (0, 1)
+state m = 0
+m = beta * m + (1 - beta) * g * theta
+theta = theta - lr * m / (1 + m^2)
+"""
+    with pytest.raises(DerivationError, match=r"reads θ otherwise than through d = g \+ λθ"):
+        memcorr.derive(text, batches="random")
+
+
+def test_coupled_decay_is_the_decayed_loss_and_leaves_no_reading_at_large_noise():
+    # the filters read d = g + λθ, the gradient of L + λ‖θ‖²/2: at λ = 0 the program with the decay fixed to 0
+    model = load("adam")
+    lam = model.params["weight_decay"].symbol
+    assert filters(model).decay == lam
+    coupled = noise_part(model).subs(lam, 0)
+    assert sp.simplify(coupled - noise_part(with_values(model, {"weight_decay": "0"}))) == 0
+    d = memcorr.derive("adam", batches="random")
+    assert "coupled weight decay" in d.large_noise.reason
+
+
 @pytest.mark.parametrize("regime, target", [("finite", "map"), ("stationary", "flow")])
 def test_leading_order_is_the_stationary_map(regime, target):
     with pytest.raises(DerivationError, match="stationary map"):
@@ -95,6 +119,7 @@ def _monte_carlo_mean(d, loss, theta, hyper, sequences, n=90, seed=1):
     [
         ("adamw", {"beta1": 0.5, "beta2": 0.8, "eps": 0.1, "weight_decay": 0.05}),
         ("lion_softsign", {"beta1": 0.5, "beta2": 0.6, "eps": 0.5, "wd": 0.0}),
+        ("adam", {"beta1": 0.5, "beta2": 0.8, "eps": 0.1, "weight_decay": 0.3}),  # coupled decay: d = g + λθ
     ],
 )
 def test_the_mean_correction_is_the_monte_carlo_mean(name, hyper):
@@ -111,10 +136,18 @@ def test_the_mean_correction_is_the_monte_carlo_mean(name, hyper):
 
 
 @pytest.mark.slow
-def test_adamw_mean_trajectory_reaches_second_order():
+@pytest.mark.parametrize(
+    "name, fixed, hyper",
+    [
+        ("adamw", {}, {"beta1": 0.5, "beta2": 0.8, "eps": 0.1, "weight_decay": 0.05}),
+        ("adam", {}, {"beta1": 0.5, "beta2": 0.8, "eps": 0.1, "weight_decay": 0.05}),  # coupled decay
+        # momentum fixed in the derivation (a free one makes `buf` a nested state): the true method reads it there
+        ("rmsprop", {"momentum": "0"}, {"alpha": 0.8, "eps": 0.1, "weight_decay": 0.05}),
+    ],
+)
+def test_the_mean_trajectory_reaches_second_order(name, fixed, hyper):
     # docs/method.md §7: along the same labels, E M's mean difference falls as h², the full-batch part's as h
-    d = memcorr.derive("adamw", batches="random")
-    hyper = {"beta1": 0.5, "beta2": 0.8, "eps": 0.1, "weight_decay": 0.05}
+    d = memcorr.derive(name, batches="random", params=fixed)
     loss = batch_quadratics(spread=0.3, mirrored=True)
     report = verify_batches(d, loss, np.array([2.0, -1.0]), hyper, h0=0.01, steps=40, sequences=600)
     orders = report.orders()
