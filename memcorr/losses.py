@@ -270,6 +270,8 @@ class BatchLoss:
         self.batches = len(self.parts)
         if self.batches < 1:
             raise ValueError("a batch loss needs at least one batch (m >= 1)")
+        # the derivatives of a mean of quadratics-with-cosines are one such loss's: m calls become one
+        self._mean = _mean_quadratic(self.parts)
 
     def batch(self, b: int):
         return self.parts[b]
@@ -278,13 +280,31 @@ class BatchLoss:
         return float(np.mean([p.value(x) for p in self.parts]))
 
     def grad(self, x):
-        return np.mean([p.grad(x) for p in self.parts], axis=0)
+        return self.dgrad(x)
 
     def hvp(self, x, v):
-        return np.mean([p.hvp(x, v) for p in self.parts], axis=0)
+        return self.dgrad(x, v)
 
     def dgrad(self, x, *vs):
+        if self._mean is not None:
+            return self._mean.dgrad(x, *vs)
         return np.mean([p.dgrad(x, *vs) for p in self.parts], axis=0)
+
+
+def _mean_quadratic(parts) -> Quadratic | None:
+    """A ``Quadratic`` with the derivatives of the mean of ``parts`` (not its value: a constant apart),
+    or None unless every part is a ``Quadratic`` with one matrix. ``Σ A_b (x − c_b) = Ā(x − c̄)`` with
+    ``Ā c̄`` the mean of ``A_b c_b``; the cosines' amplitudes average."""
+    if not all(isinstance(p, Quadratic) and p.A.ndim == 2 and p.A.shape == parts[0].A.shape for p in parts):
+        return None  # inconsistent batches are said so by checked_batches
+    if len(parts) == 1:
+        return parts[0]
+    A = np.mean([p.A for p in parts], axis=0)
+    r = np.mean([p.A @ p.c for p in parts], axis=0)
+    c = np.linalg.lstsq(A, r, rcond=None)[0]
+    if not np.allclose(A @ c, r, rtol=1e-12, atol=1e-12):
+        return None
+    return Quadratic(A, c, np.mean([p.a for p in parts], axis=0))
 
 
 def checked_batches(loss, x):
