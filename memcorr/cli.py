@@ -197,7 +197,10 @@ def _verify_batches(d, args, params) -> int:
     if args.plot:
         raise UsageError("--plot draws the full-batch check; the random-batch check prints its table")
     loss, x0 = builtin(name)
-    report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps or 40, halvings=3 + args.thorough)
+    try:
+        report = verify_batches(d, loss, x0, params, h0=args.h, steps=args.steps or 40, halvings=3 + args.thorough)
+    except ValueError as err:  # a memory the horizon cannot hold
+        raise UsageError(str(err)) from None
     print(report.table())
     return 0 if report.passed else 1
 

@@ -41,14 +41,13 @@ def orientation_samples(model: Model) -> list[dict]:
 
 
 def drop_transients(expr, n, values: dict):
-    """Drop ``b^(a n + c)`` transients (``|b| < 1`` at ``values``), as ``n → ∞``."""
+    """Drop ``b^(a n + c)`` transients (``|b|^a < 1`` at ``values``), as ``n → ∞``. A parameter fixed to
+    ``1/2`` leaves ``2^(−n−1)``: base above 1, slope negative."""
 
     def decays(p):
-        return (
-            isinstance(p, sp.Pow)
-            and p.exp.has(n)
-            and abs(complex(p.base.subs(values))) < 1
-            and sp.diff(p.exp, n).is_positive
-        )
+        if not (isinstance(p, sp.Pow) and p.exp.has(n)):
+            return False
+        slope, base = sp.diff(p.exp, n), abs(complex(p.base.subs(values)))
+        return bool((slope.is_positive and base < 1) or (slope.is_negative and base > 1))
 
     return expr.replace(decays, lambda p: sp.S.Zero)

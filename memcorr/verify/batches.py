@@ -142,6 +142,8 @@ def verify_batches(
     checked_batches(loss, x0)
     module = load_module(derivation)
     rho = _decay_rate(model, hyper)
+    if derivation.regime == "stationary":
+        _settles(model.name, rho, steps)
     window = int(math.ceil(math.log(1e-7) / math.log(rho))) + len(model.states) if rho > 0 else len(model.states) + 1
     if h0 is None:
         h0 = _default_h(module, loss, x0, hyper, steps, derivation.regime == "finite")
@@ -177,6 +179,22 @@ def verify_batches(
             report.errors[variant].append(float(np.linalg.norm(diff.mean(axis=0))))
             report.stderr[variant].append(float(np.linalg.norm(diff.std(axis=0) / math.sqrt(sequences))))
     return report
+
+
+SETTLE = 4  # memory lengths the horizon must hold in the stationary regime
+
+
+def _settles(name: str, rho: float, steps: int) -> None:
+    """A ValueError where the memory is too long for ``steps``: the stationary correction holds once the
+    start is forgotten; before, the mean difference keeps the start's ``O(h)`` transient, whatever ``h``."""
+    memory = 1 / max(1 - rho, 1e-12)
+    if steps < math.ceil(SETTLE * memory - 1e-9):  # 1/(1 − 0.9) is 10.000000000000002
+        raise ValueError(
+            f"{name} remembers about {memory:.0f} steps at these parameters (its state map's slowest rate is "
+            f"{rho:.6g}), and the stationary correction holds only once the start is forgotten: the check's "
+            f"{steps} steps at the largest h would measure the start's transient. Check it at parameters with a "
+            f"shorter memory (--param), or with --steps {math.ceil(SETTLE * memory)} or more"
+        )
 
 
 def _memoryless(checked, along: Labelled, hyper, theta, h, steps, window, correction):

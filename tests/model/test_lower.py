@@ -118,3 +118,12 @@ def test_a_state_never_updated_under_a_root_loads():
     source = (ROOT / "derivations" / "rmsprop.opt").read_text()
     model = memcorr.load(source.replace("v = alpha * v + (1 - alpha) * d^2\n", ""))
     assert [s.name for s in model.states] == ["v", "buf"]
+
+
+def test_a_rate_fixed_to_one_half_still_decays():
+    # sympy writes (1/2)^(n+1) as 2^(−n−1): a base above 1 with a falling exponent is a transient too
+    fixed = memcorr.derive("adamw", params={"beta1": "0.5"})
+    free = memcorr.derive("adamw")
+    beta1 = free.model.params["beta1"].symbol
+    for a, b in [(fixed.update, free.update), (fixed.corrections[0], free.corrections[0])]:
+        assert sp.simplify(a - b.subs(beta1, sp.Rational(1, 2))) == 0

@@ -57,6 +57,19 @@ def test_the_check_runs_and_reports(run_cli):
     assert report.errors["E M"][-1] < report.errors["none"][-1]
 
 
+def test_a_memory_longer_than_the_horizon_is_refused_before_the_run(run_cli):
+    # heavy ball at β = 0.99 remembers 100 steps: 40 steps would measure the start's transient (order 1)
+    status, _, err = run_cli("verify", "heavy_ball", "--batches", "random", "--param", "beta=0.99")
+    assert status == 2 and "remembers about 100 steps" in err and "--steps 400" in err and "Traceback" not in err
+
+
+def test_verify_fixes_the_values_a_refusal_names(run_cli):
+    # RMSprop's free momentum makes `buf` a nested state; with it fixed the check runs (α = 0.5: 2 steps of memory)
+    args = ["--param", "momentum=0", "--param", "alpha=0.5", "--param", "eps=0.1", "--steps", "8", "--h", "0.02"]
+    status, out, err = run_cli("verify", "rmsprop", "--batches", "random", *args)
+    assert status == 0 and "PASS" in out and "Traceback" not in err, out + err
+
+
 def test_verify_refuses_a_loss_without_batches(run_cli):
     status, _, err = run_cli("verify", "heavy_ball", "--batches", "random", "--loss", "quadratic")
     assert status == 2 and "batch loss" in err
