@@ -177,7 +177,7 @@ MAX_HORIZON = 5000  # steps at the largest h with thorough=True (eight times as 
 # thorough. Not in the finite regime, whose residual is taken at the horizon's step n: with a slow memory,
 # n = 1000 is still inside the transient, where the asymptotic order in h shows late (Adam: 1.44, FAIL)
 QUICK_HORIZON = 1000
-LOOP_HORIZON = 200  # the same for maps that loop over the past steps: O(n) per call, O(n²) per run
+LOOP_HORIZON = 60  # maps that loop over the past steps: O(n) per call, O(n²) per run; six memory lengths at ρ = 0.9
 STATIONARY_N = 10**6  # the step counter of a warm-started method: every beta^n has died out
 
 
