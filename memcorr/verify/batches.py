@@ -147,6 +147,10 @@ def verify_batches(
     window = int(math.ceil(math.log(1e-7) / math.log(rho))) + len(model.states) if rho > 0 else len(model.states) + 1
     if h0 is None:
         h0 = _default_h(module, loss, x0, hyper, steps, derivation.regime == "finite")
+        if not derivation.expansion.noise_exact:
+            # a mean to leading order in the noise is off by O(σ⁴) per step, O(σ⁴ h T) at the horizon T: halved
+            # h halves T, and the O(h²) part still shows (AdamW at β = (0.5, 0.8), ε = 0.1: 0.75 → 2.21)
+            h0 /= 2
     hs = [h0 / 2**k for k in range(halvings + 1)]
     counts = [steps * 2**k for k in range(halvings + 1)]
     labels = np.random.default_rng(seed).integers(loss.batches, size=(sequences, counts[-1] + 1))

@@ -87,6 +87,18 @@ theta = theta - lr * m / (1 + m^2)
 """
     with pytest.raises(DerivationError, match=r"reads θ otherwise than through d = g \+ λθ"):
         memcorr.derive(text, batches="random")
+    # the decay in the first moment only: the two filters average different gradients
+    two = """optimizer half_coupled "decay in m, not in v"
+step lr
+param wd = 0.1 >= 0
+state m = 0
+state v = 0
+m = 0.9 * m + 0.1 * (g + wd * theta)
+v = 0.99 * v + 0.01 * g^2
+theta = theta - lr * m / (1 + v)
+"""
+    with pytest.raises(DerivationError, match="filter different gradients"):
+        memcorr.derive(two, batches="random")
 
 
 def test_coupled_decay_is_the_decayed_loss_and_leaves_no_reading_at_large_noise():
