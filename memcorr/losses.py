@@ -280,15 +280,19 @@ class BatchLoss:
         return float(np.mean([p.value(x) for p in self.parts]))
 
     def grad(self, x):
-        return self.dgrad(x)
+        return self._averaged("grad", x)
 
     def hvp(self, x, v):
-        return self.dgrad(x, v)
+        return self._averaged("hvp", x, v)
 
     def dgrad(self, x, *vs):
+        return self._averaged("dgrad", x, *vs)
+
+    def _averaged(self, method: str, *args):
+        """The mean of the parts' ``method``; each part's own, so a loss without ``dgrad`` (first order) works."""
         if self._mean is not None:
-            return self._mean.dgrad(x, *vs)
-        return np.mean([p.dgrad(x, *vs) for p in self.parts], axis=0)
+            return getattr(self._mean, method)(*args)
+        return np.mean([getattr(p, method)(*args) for p in self.parts], axis=0)
 
 
 def _mean_quadratic(parts) -> Quadratic | None:

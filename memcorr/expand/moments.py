@@ -109,24 +109,24 @@ def filters(model: Model, most: int | None = MAX_FILTERS) -> Filters:
                 f"random batches: {what} has a kink (sign/abs/max/min); the noise crosses it at first order, so "
                 "the mean over the labels has no expansion in the noise"
             )
-    decay = _coupled_decay(b, [names[s] for s in syms])
-    if decay != 0:
-        b = [sp.expand(x.xreplace({G: G - decay * THETA})) for x in b]
-        F = F.xreplace({G: G - decay * THETA})
-    return Filters(syms, r, b, F, decay)
+    decay, b = _coupled_decay(b, [names[s] for s in syms])
+    return Filters(syms, r, b, F.xreplace({G: G - decay * THETA}), decay)
 
 
-def _coupled_decay(inputs: list, names: list) -> sp.Expr:
-    """``λ`` where every filter reads ``θ`` only through ``d = g + λθ`` (coupled weight decay, Adam's L2
-    term), ``0`` where none reads ``θ``; a DerivationError otherwise."""
+def _coupled_decay(inputs: list, names: list) -> tuple[sp.Expr, list]:
+    """``λ`` and the inputs in ``d`` (written ``g``) where every filter reads ``θ`` only through
+    ``d = g + λθ`` (coupled weight decay, Adam's L2 term); ``0`` and the inputs where none reads ``θ``; a
+    DerivationError otherwise."""
     if not any(b.has(THETA) for b in inputs):
-        return sp.S.Zero
-    decay, first = None, None
+        return sp.S.Zero, inputs
+    decay, first, in_d = None, None, []
     for b, name in zip(inputs, names):
         if not b.has(G, THETA):
+            in_d.append(b)
             continue  # a constant input (NAdam's product of momentum factors)
         lam = sp.cancel(sp.diff(b, THETA) / sp.diff(b, G)) if b.has(G) else None
-        if lam is None or lam.has(G, THETA) or sp.expand(b.xreplace({G: G - lam * THETA})).has(THETA):
+        rewritten = sp.expand(b.xreplace({G: G - lam * THETA})) if lam is not None else b
+        if lam is None or lam.has(G, THETA) or rewritten.has(THETA):
             raise DerivationError(
                 f"random batches: the update of `{name}` reads θ otherwise than through d = g + λθ (coupled weight "
                 "decay, the gradient of L + λ‖θ‖²/2); the leading order in the noise is derived for filters of "
@@ -138,7 +138,8 @@ def _coupled_decay(inputs: list, names: list) -> sp.Expr:
                 "the leading order in the noise is derived for filters of one gradient"
             )
         decay, first = lam, first or name
-    return decay
+        in_d.append(rewritten)
+    return decay, in_d
 
 
 def _read(F, updates: dict) -> set:

@@ -26,7 +26,7 @@ import numpy as np
 from ..algebra.evaluate import evaluate
 from ..losses import Quadratic, checked_batches
 from ..printing import load_module
-from .checks import Report, _decay_rate, _default_h, driven_F
+from .checks import Report, _decay_rate, _default_h, driven_F, hyperparameters
 from .interpreter import Interpreter
 
 FROZEN_H = 1e-8  # the step size of the frozen runs: Ψ_0 is F at h → 0 (its O(h) part is in M)
@@ -135,9 +135,7 @@ def verify_batches(
     if derivation.batches != "random":
         raise ValueError("this check is for a derivation with batches='random'")
     model = derivation.model
-    hyper = {p.name: p.default for p in model.params.values()}
-    hyper.update({k: v for k, v in (params or {}).items() if k not in model.fixed})
-    program = {**model.fixed, **hyper}  # the true method also reads the parameters the derivation fixed
+    hyper, program = hyperparameters(model, params)
     x0 = np.asarray(x0, float)
     checked_batches(loss, x0)
     module = load_module(derivation)

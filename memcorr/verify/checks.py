@@ -172,6 +172,14 @@ def _decay_rate(model, params) -> float:
     return found[0] if found else 0.0
 
 
+def hyperparameters(model, params: dict | None) -> tuple[dict, dict]:
+    """``(hyper, program)``: the values the generated module takes (the defaults, with ``params`` over them),
+    and those the true method reads, which also holds the parameters the derivation fixed (``Model.fixed``)."""
+    hyper = {p.name: p.default for p in model.params.values()}
+    hyper.update({k: v for k, v in (params or {}).items() if k not in model.fixed})
+    return hyper, {**model.fixed, **hyper}
+
+
 MAX_HORIZON = 5000  # steps at the largest h with thorough=True (eight times as many at the smallest)
 # the same in the stationary regime by default: memories up to 100 steps settle (ten lengths), up to 500 with
 # thorough. Not in the finite regime, whose residual is taken at the horizon's step n: with a slow memory,
@@ -251,8 +259,7 @@ def verify(
     unsettled, and the residual decides."""
 
     model = derivation.model
-    hyper = {p.name: p.default for p in model.params.values()}
-    hyper.update({k: v for k, v in (params or {}).items() if k not in model.fixed})
+    hyper, program = hyperparameters(model, params)
     module = module or load_module(derivation)
     order = derivation.order
     finite = derivation.regime == "finite"
@@ -284,7 +291,7 @@ def verify(
     T = steps * h0
     for h in hs:
         n_steps = int(round(T / h))
-        true = Interpreter(model.checked, loss, h, {**model.fixed, **hyper})
+        true = Interpreter(model.checked, loss, h, program)
         if finite:
             true.start(x0)
         else:

@@ -129,6 +129,31 @@ theta = theta - h * grad(theta - h * g)
         memcorr.derive(program, batches="random")
 
 
+class _FirstOrder:
+    """A loss with what first order needs (docs/python.md): no ``dgrad``."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def value(self, x):
+        return float(self.a * np.sum(x**2) / 2)
+
+    def grad(self, x):
+        return self.a * np.asarray(x, float)
+
+    def hvp(self, x, v):
+        return self.a * np.asarray(v, float)
+
+
+def test_a_batch_loss_averages_what_its_parts_have():
+    # parts without dgrad still average their gradients and Hessian products; quadratics average at once, exactly
+    L, x, v = BatchLoss([_FirstOrder(1.0), _FirstOrder(3.0)]), np.array([1.0, -2.0]), np.array([0.5, 1.0])
+    assert np.allclose(L.grad(x), 2 * x) and np.allclose(L.hvp(x, v), 2 * v)
+    Q = batch_nonconvex()
+    for args in [(x[:1].repeat(3),), (x[:1].repeat(3), v[:1].repeat(3)), (x[:1].repeat(3),) * 3]:
+        assert np.allclose(Q.dgrad(*args), np.mean([p.dgrad(*args) for p in Q.parts], axis=0), rtol=1e-13)
+
+
 def test_bad_batch_losses_are_refused():
     x = np.zeros(2)
     with pytest.raises(ValueError, match="at least one batch"):
